@@ -1,0 +1,22 @@
+"""gunicorn settings for qbwc-bridge: `gunicorn -c deploy/gunicorn.conf.py qbwc_bridge.wsgi:application`.
+
+Every callback is a short database transaction, so sync workers are enough; run state is
+in the database, so any worker (or host) can serve any callback of any run.
+"""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("QBWC_BRIDGE_BIND", "127.0.0.1:8080")
+workers = int(os.environ.get("QBWC_BRIDGE_WORKERS", multiprocessing.cpu_count() * 2))
+worker_class = "sync"
+# The Web Connector waits about two minutes for an answer; no callback should come close.
+timeout = 60
+graceful_timeout = 30  # a worker finishes the callback it is serving before it exits
+keepalive = 5
+limit_request_line = 8190
+accesslog = "-" if os.environ.get("QBWC_BRIDGE_ACCESS_LOG") else None
+errorlog = "-"
+loglevel = os.environ.get("QBWC_BRIDGE_LOG_LEVEL", "info").lower()
+# Behind the TLS-terminating proxy of deploy/nginx.conf.
+forwarded_allow_ips = os.environ.get("QBWC_BRIDGE_FORWARDED_ALLOW_IPS", "127.0.0.1")

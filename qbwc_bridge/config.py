@@ -1,0 +1,57 @@
+"""Settings from QBWC_BRIDGE_* environment variables, built once and passed explicitly."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+
+from qbwc_bridge.errors import BridgeError
+
+DEFAULT_DATABASE_URL = "sqlite:///qbwc_bridge.db"
+
+
+class InvalidConfiguration(BridgeError):
+    """A QBWC_BRIDGE_* setting is not valid."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Service-wide settings; per-company ones live in the database (`company set`)."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    # A run whose Web Connector is silent this long is abandoned and its orders requeued.
+    run_timeout_seconds: int = 300
+    # Login throttling: after this many failures for one username (or client address)
+    # further attempts are refused for lockout_seconds.
+    max_failed_logins: int = 5
+    lockout_seconds: int = 300
+    # Web Connector versions older than this get "W:" (warning); see README.
+    min_web_connector_version: str = "2.1.0.30"
+    max_request_bytes: int = 20 * 1024 * 1024
+    max_orders_per_api_call: int = 100
+    # Keep what every exchange sent and received, as JSON lines, in this folder.
+    record_dir: str = ""
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for spec in fields(cls):
+            raw = env.get(f"QBWC_BRIDGE_{spec.name.upper()}")
+            if raw is None:
+                continue
+            if spec.type == "int":
+                try:
+                    values[spec.name] = int(raw)
+                except ValueError:
+                    raise InvalidConfiguration(
+                        f"QBWC_BRIDGE_{spec.name.upper()} must be a whole number, not {raw!r}"
+                    ) from None
+            else:
+                values[spec.name] = raw
+        return cls(**values)  # type: ignore[arg-type]
+
+
+ENV_VARS = {f"QBWC_BRIDGE_{spec.name.upper()}": spec.name for spec in fields(Settings)}

@@ -1,0 +1,164 @@
+"""The product.md section 5 rules: a validated Order becomes the records QuickBooks stores."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from qbwc_bridge.domain import customers
+from qbwc_bridge.domain.company import CompanySettings, InvalidSetting
+from qbwc_bridge.domain.orders import Order, OrderLine, OrderType, Payment, TxnKind
+from qbwc_bridge.domain.records import PaymentRecord, TxnLine, TxnRecord
+from qbwc_bridge.domain.text import FIELD_LIMITS, fit, fit_line, qb_text
+
+_TXN_TYPES = {
+    "invoice": TxnKind.INVOICE,
+    "sales_receipt": TxnKind.SALES_RECEIPT,
+    "sales_order": TxnKind.SALES_ORDER,
+}
+_REFUND_TYPES = {"credit_memo": TxnKind.CREDIT_MEMO}
+_FIXED_KINDS = {
+    OrderType.INVOICE: TxnKind.INVOICE,
+    OrderType.CREDIT_MEMO: TxnKind.CREDIT_MEMO,
+    OrderType.SALES_ORDER: TxnKind.SALES_ORDER,
+    OrderType.SALES_RECEIPT: TxnKind.SALES_RECEIPT,
+}
+_REFUNDS = (OrderType.WEB_REFUND, OrderType.REFUND_RECEIPT)
+ITEM_LIMIT = FIELD_LIMITS["FullName"]
+
+
+def txn_kind(order: Order, settings: CompanySettings) -> TxnKind:
+    """The QuickBooks transaction for the order's OrderType and the company's settings."""
+    if order.order_type in _FIXED_KINDS:
+        return _FIXED_KINDS[order.order_type]
+    if order.order_type in _REFUNDS:
+        return _setting_kind(_REFUND_TYPES, "refund_type", settings.refund_type)
+    return _setting_kind(_TXN_TYPES, "txn_type", settings.txn_type)
+
+
+def _setting_kind(kinds: dict[str, TxnKind], key: str, value: str) -> TxnKind:
+    if value not in kinds:
+        raise InvalidSetting(f"{key} must be one of {', '.join(kinds)}, not {value!r}")
+    return kinds[value]
+
+
+def payments_apply(kind: TxnKind) -> bool:
+    """Only an invoice is paid by ReceivePaymentAdd; other kinds carry their payment or none."""
+    return kind is TxnKind.INVOICE
+
+
+def ref_number(order_number: str) -> str:
+    """RefNumber (11 max): the folded order number, or its last 11 characters when longer."""
+    limit = FIELD_LIMITS["RefNumber"]
+    folded = qb_text(order_number).strip()
+    return folded if len(folded) <= limit else folded[-limit:].strip()
+
+
+def po_number(order_number: str) -> str:
+    """PONumber: empty when RefNumber holds the whole number, else the number (last 25)."""
+    limit = FIELD_LIMITS["PONumber"]
+    folded = qb_text(order_number).strip()
+    if len(folded) <= FIELD_LIMITS["RefNumber"]:
+        return ""
+    return folded if len(folded) <= limit else folded[-limit:].strip()
+
+
+def order_memo(order: Order) -> str:
+    """The Memo that names the channel and the full order number: "Amazon order 112-..."."""
+    channel = order.channel_name.strip()
+    memo = f"{channel} order {order.order_number}" if channel else f"Order {order.order_number}"
+    return fit_line(memo, FIELD_LIMITS["Memo"])
+
+
+def payment_memo(order: Order) -> str:
+    channel = order.channel_name.strip()
+    label = f"{channel} order" if channel else "order"
+    return fit_line(f"Payment for {label} {order.order_number}", FIELD_LIMITS["Memo"])
+
+
+def line_description(line: OrderLine) -> str:
+    """Desc: the line's name followed by its options, e.g. "T-shirt (Size: L, Colour: Blue)"."""
+    options = [
+        ": ".join(part for part in (option.name.strip(), option.value.strip()) if part)
+        for option in line.options
+    ]
+    chosen = ", ".join(option for option in options if option)
+    text = f"{line.name.strip()} ({chosen})" if chosen else line.name.strip()
+    return fit(text.strip(), FIELD_LIMITS["Desc"])
+
+
+def _detail_line(line: OrderLine) -> TxnLine:
+    return TxnLine(
+        item=fit(line.sku, ITEM_LIMIT),
+        desc=line_description(line),
+        quantity=line.quantity,
+        rate=line.price_excl_tax,
+        amount=line.amount,
+    )
+
+
+def _charge_lines(order: Order, settings: CompanySettings) -> list[TxnLine]:
+    """Shipping, discount (negative) and a tax line that makes the total exactly OrderTotal."""
+    charges: list[TxnLine] = []
+    if order.shipping_excl_tax:
+        desc = fit(order.shipping_method, FIELD_LIMITS["Desc"]) or "Shipping"
+        charges.append(
+            TxnLine(fit(settings.shipping_item, ITEM_LIMIT), order.shipping_excl_tax, desc)
+        )
+    if order.discount_excl_tax:
+        item = fit(settings.discount_item, ITEM_LIMIT)
+        charges.append(TxnLine(item, -order.discount_excl_tax, "Discount"))
+    lines_total = sum((line.amount for line in order.lines), Decimal("0"))
+    before_tax = lines_total + sum((charge.amount for charge in charges), Decimal("0"))
+    # Intake allowed OrderTotal to differ from the parts by a cent: the tax line absorbs it,
+    # so QuickBooks' total is the OrderTotal the channel charged.
+    tax = order.order_total - before_tax
+    if tax:
+        charges.append(TxnLine(fit(settings.tax_item, ITEM_LIMIT), tax, "Sales tax"))
+    return charges
+
+
+def txn_record(order: Order, settings: CompanySettings) -> TxnRecord:
+    """The sales transaction for ``order``; its total equals OrderTotal to the cent."""
+    kind = txn_kind(order, settings)
+    payment_method = ""
+    if kind is TxnKind.SALES_RECEIPT:
+        payment_method = fit_line(order.credit_card_name, FIELD_LIMITS["PaymentMethod"])
+    return TxnRecord(
+        kind=kind,
+        order_number=order.order_number,
+        customer_name=customers.customer_name(order, settings.customer_match),
+        txn_date=order.order_date,
+        ref_number=ref_number(order.order_number),
+        po_number=po_number(order.order_number),
+        memo=order_memo(order),
+        lines=(*(_detail_line(line) for line in order.lines), *_charge_lines(order, settings)),
+        bill_address=customers.qb_address(order.billing_address),
+        ship_address=customers.qb_address(order.shipping_address),
+        ship_method=fit_line(order.shipping_method, FIELD_LIMITS["ShipMethod"]),
+        payment_method=payment_method,
+    )
+
+
+def payment_record(
+    order: Order,
+    payment: Payment,
+    *,
+    customer_name: str,
+    applied_to_txn_id: str,
+    customer_list_id: str = "",
+) -> PaymentRecord:
+    """The ReceivePaymentAdd of one JMAPayment, applied to the order's invoice.
+
+    ``customer_name`` is the invoice's customer as QuickBooks has it (a full name, which may
+    hold a colon for a job), so it is folded and cut to FullName's limit, not renamed.
+    """
+    return PaymentRecord(
+        customer_name=fit(customer_name, FIELD_LIMITS["FullName"]),
+        txn_date=payment.payment_date,
+        total_amount=payment.amount,
+        applied_to_txn_id=applied_to_txn_id,
+        ref_number=fit_line(payment.reference_number, FIELD_LIMITS["PaymentRefNumber"]),
+        payment_method=fit_line(payment.credit_card_name, FIELD_LIMITS["PaymentMethod"]),
+        memo=payment_memo(order),
+        customer_list_id=customer_list_id,
+    )

@@ -1,0 +1,175 @@
+"""JMAUser orders as plain, immutable values; the rest of the bridge speaks only these."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+
+class OrderType(enum.IntEnum):
+    """The JMAUser ``OrderType`` codes."""
+
+    WEB_ORDER = 0
+    WEB_REFUND = 1
+    INVOICE = 2
+    CREDIT_MEMO = 3
+    SALES_ORDER = 4
+    SALES_RECEIPT = 5
+    REFUND_RECEIPT = 6
+
+
+class OrderStatus(enum.StrEnum):
+    """Where an order stands; see docs/state-machine.md."""
+
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    SYNCED = "synced"
+    DUPLICATE = "duplicate"
+    ERROR = "error"
+
+
+class PaymentStatus(enum.StrEnum):
+    """Where one payment of an order stands."""
+
+    PENDING = "pending"
+    SYNCED = "synced"
+    DUPLICATE = "duplicate"
+    ERROR = "error"
+
+
+class TxnKind(enum.StrEnum):
+    """The QuickBooks transaction an order becomes (the qbXML element stem)."""
+
+    INVOICE = "Invoice"
+    SALES_RECEIPT = "SalesReceipt"
+    SALES_ORDER = "SalesOrder"
+    CREDIT_MEMO = "CreditMemo"
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """A JMAUser billing or shipping address; empty strings where the channel sent nothing."""
+
+    address1: str = ""
+    address2: str = ""
+    city: str = ""
+    company: str = ""
+    country_name: str = ""
+    email: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    full_name: str = ""
+    phone_number: str = ""
+    postal_code: str = ""
+    region_name: str = ""
+    two_letter_iso_code: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LineOption:
+    """A chosen option of an order line (size, colour, engraving, ...)."""
+
+    name: str
+    value: str = ""
+    sku: str = ""
+    quantity: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderLine:
+    """One order detail: becomes one QuickBooks line with ItemRef = SKU."""
+
+    sku: str
+    name: str
+    quantity: Decimal
+    price_excl_tax: Decimal
+    price_incl_tax: Decimal | None = None
+    options: tuple[LineOption, ...] = ()
+
+    @property
+    def amount(self) -> Decimal:
+        """Line amount excluding tax, rounded to the cent as QuickBooks does."""
+        return (self.quantity * self.price_excl_tax).quantize(Decimal("0.01"))
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    """A JMAPayment: one ReceivePaymentAdd applied to the order's invoice."""
+
+    amount: Decimal
+    payment_date: date
+    credit_card_name: str = ""
+    reference_number: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """A validated JMAUser order."""
+
+    order_number: str
+    order_date: date
+    customer_name: str
+    lines: tuple[OrderLine, ...]
+    total_tax: Decimal
+    order_total: Decimal
+    order_type: OrderType = OrderType.WEB_ORDER
+    billing_address: Address = field(default_factory=Address)
+    shipping_address: Address = field(default_factory=Address)
+    shipping_method: str = ""
+    shipping_excl_tax: Decimal = Decimal("0")
+    shipping_incl_tax: Decimal | None = None
+    discount_excl_tax: Decimal = Decimal("0")
+    discount_incl_tax: Decimal | None = None
+    channel_name: str = ""
+    credit_card_name: str = ""
+    payments: tuple[Payment, ...] = ()
+
+    @property
+    def computed_total(self) -> Decimal:
+        """Lines + shipping - discount + tax: what OrderTotal must equal within a cent."""
+        lines = sum((line.amount for line in self.lines), Decimal("0"))
+        return lines + self.shipping_excl_tax - self.discount_excl_tax + self.total_tax
+
+
+class OrderStage(enum.StrEnum):
+    """What a claimed order waits for next within a run (engine/steps.py)."""
+
+    CHECK = "check"  # customer lookup + duplicate check of the transaction
+    ADD = "add"  # customer add (when absent) + transaction add
+    PAY_CHECK = "pay_check"  # duplicate check of each payment
+    PAY_ADD = "pay_add"  # add each payment found absent
+    DONE = "done"
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedPayment:
+    id: int
+    position: int
+    payment: Payment
+    status: PaymentStatus
+    stage: OrderStage
+    qb_txn_id: str | None = None
+    error: str | None = None
+    add_sent: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedOrder:
+    """An order in the queue with everything the bridge learnt about it so far."""
+
+    id: int
+    order: Order
+    status: OrderStatus
+    stage: OrderStage
+    txn_kind: TxnKind
+    customer_name: str
+    customer_list_id: str | None = None
+    invoice_customer: str | None = None
+    qb_txn_id: str | None = None
+    qb_ref_number: str | None = None
+    attempts: int = 0
+    add_sent: bool = False
+    error: str | None = None
+    payments: tuple[QueuedPayment, ...] = ()

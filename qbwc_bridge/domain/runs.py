@@ -1,0 +1,62 @@
+"""A Web Connector run and its exchanges, as the engine sees them between callbacks."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+class RunStatus(enum.StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+    FAILED = "failed"
+    ABANDONED = "abandoned"
+
+
+class RunStage(enum.StrEnum):
+    """Where a run is: the step list of one Web Connector run."""
+
+    NEGOTIATE = "negotiate"  # waiting for the first sendRequestXML (strHCPResponse)
+    ORDERS = "orders"  # walking the claimed batch
+    INVENTORY = "inventory"  # paging the inventory query
+    DONE = "done"
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    id: int
+    company_id: int
+    status: RunStatus
+    stage: RunStage
+    expires_at: datetime
+    qbxml_version: str | None = None
+    country: str | None = None
+    company_file: str | None = None
+    last_error: str | None = None
+    batch_size: int = 0
+    exchanges: int = 0
+    inventory_due: bool = False
+    inventory_state: dict[str, Any] | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """One sendRequestXML answer and, once it came, QuickBooks' response to it."""
+
+    id: int
+    run_id: int
+    seq: int
+    request_xml: str
+    request_map: dict[str, dict[str, Any]]
+    sent_at: datetime
+    response_xml: str | None = None
+    hresult: str | None = None
+    message: str | None = None
+    received_at: datetime | None = None
+
+    @property
+    def answered(self) -> bool:
+        return self.received_at is not None

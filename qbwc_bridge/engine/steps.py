@@ -1,0 +1,415 @@
+"""The steps of a batch: for each order a request half (what to ask QuickBooks next) and a
+response half (what its answer means).
+
+An order walks CHECK → ADD → PAY_CHECK → PAY_ADD → DONE. Every add is preceded by its own
+duplicate check in an earlier exchange (or earlier in the same message, which QuickBooks
+processes in order), so a retried or interrupted run never adds anything twice. Steps hold
+no state of their own: everything lives in the store between callbacks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from qbwc_bridge.domain import customers, mapping
+from qbwc_bridge.domain.company import CompanySettings
+from qbwc_bridge.domain.orders import (
+    OrderStage,
+    OrderStatus,
+    PaymentStatus,
+    QueuedOrder,
+    QueuedPayment,
+)
+from qbwc_bridge.qbxml import build
+from qbwc_bridge.qbxml.responses import QbRecord, QbResponse
+from qbwc_bridge.qbxml.status import Outcome, classify, explain, is_transient
+from qbwc_bridge.store import Store, Tx
+
+# Short request kinds kept in each exchange's request map.
+CUSTOMER_QUERY = "cq"
+CUSTOMER_ADD = "ca"
+TXN_QUERY = "tq"
+TXN_ADD = "ta"
+PAYMENT_QUERY = "pq"
+PAYMENT_ADD = "pa"
+
+
+@dataclass
+class Plan:
+    """The requests of one message and what each one is for."""
+
+    requests: list[tuple[str, build.Request]] = field(default_factory=list)
+    request_map: dict[str, dict[str, Any]] = field(default_factory=dict)
+    order_ids: list[int] = field(default_factory=list)
+    adds_sent: list[int] = field(default_factory=list)
+    payment_adds_sent: list[tuple[int, int]] = field(default_factory=list)
+    _names_queried: set[str] = field(default_factory=set)
+    _names_added: set[str] = field(default_factory=set)
+
+    def add(self, request: build.Request, **meta: Any) -> None:
+        request_id = str(len(self.requests) + 1)
+        self.requests.append((request_id, request))
+        self.request_map[request_id] = meta
+
+    def __len__(self) -> int:
+        return len(self.requests)
+
+
+def _requests_for(order: QueuedOrder, settings: CompanySettings, plan: Plan) -> int:
+    """Append the order's next requests to ``plan``; returns how many it added."""
+    before = len(plan)
+    stage = order.stage
+    if stage is OrderStage.CHECK:
+        _customer_query(order, plan)
+        record = mapping.txn_record(order.order, settings)
+        plan.add(build.txn_query(order.txn_kind, record.ref_number), k=TXN_QUERY, o=order.id)
+    elif stage is OrderStage.ADD:
+        if order.customer_list_id is None and order.customer_name not in plan._names_added:
+            plan._names_added.add(order.customer_name)
+            rec = customers.customer_record(order.order, settings.customer_match)
+            plan.add(build.customer_add(rec), k=CUSTOMER_ADD, o=order.id, n=order.customer_name)
+        plan.add(build.txn_add(mapping.txn_record(order.order, settings)), k=TXN_ADD, o=order.id)
+        plan.adds_sent.append(order.id)
+        if mapping.payments_apply(order.txn_kind):
+            # Checked right after the add, in the same message: QuickBooks runs the
+            # requests in order, so this is a real check of the state after the add.
+            for queued in order.payments:
+                if queued.status is PaymentStatus.PENDING:
+                    _payment_query(order, queued, order.customer_name, plan)
+    elif stage is OrderStage.PAY_CHECK:
+        customer = order.invoice_customer or order.customer_name
+        for queued in order.payments:
+            if queued.status is PaymentStatus.PENDING and queued.stage is OrderStage.CHECK:
+                _payment_query(order, queued, customer, plan)
+    elif stage is OrderStage.PAY_ADD:
+        for queued in order.payments:
+            if queued.status is PaymentStatus.PENDING and queued.stage is OrderStage.PAY_ADD:
+                rec = mapping.payment_record(
+                    order.order,
+                    queued.payment,
+                    customer_name=order.invoice_customer or order.customer_name,
+                    applied_to_txn_id=order.qb_txn_id or "",
+                )
+                plan.add(build.payment_add(rec), k=PAYMENT_ADD, o=order.id, p=queued.id)
+                plan.payment_adds_sent.append((queued.id, order.id))
+    if len(plan) > before:
+        plan.order_ids.append(order.id)
+    return len(plan) - before
+
+
+def _customer_query(order: QueuedOrder, plan: Plan) -> None:
+    if order.customer_list_id is None and order.customer_name not in plan._names_queried:
+        plan._names_queried.add(order.customer_name)
+        plan.add(build.customer_query(order.customer_name), k=CUSTOMER_QUERY, n=order.customer_name)
+
+
+def _payment_query(order: QueuedOrder, queued: QueuedPayment, customer: str, plan: Plan) -> None:
+    rec = mapping.payment_record(
+        order.order, queued.payment, customer_name=customer, applied_to_txn_id=""
+    )
+    plan.add(
+        build.payment_query(customer, rec.ref_number, rec.txn_date),
+        k=PAYMENT_QUERY, o=order.id, p=queued.id,
+    )
+
+
+def plan_message(
+    orders: Sequence[QueuedOrder],
+    settings: CompanySettings,
+    *,
+    budget: int,
+    suspects: Sequence[int] = (),
+) -> Plan:
+    """Pack the next requests of as many orders as the budget allows.
+
+    ``orders_per_message = 1`` (or a suspect from a message QuickBooks could not parse)
+    puts exactly one order in the message.
+    """
+    plan = Plan()
+    waiting = [order for order in orders if order.stage is not OrderStage.DONE]
+    suspect_orders = [order for order in waiting if order.id in set(suspects)]
+    if suspect_orders:
+        _requests_for(suspect_orders[0], settings, plan)
+        return plan
+    per_message = settings.orders_per_message or len(waiting)
+    for order in waiting:
+        if len(plan.order_ids) >= per_message:
+            break
+        size_before = len(plan)
+        trial = _requests_for(order, settings, plan)
+        if len(plan) > budget and size_before > 0:
+            _truncate(plan, size_before, order.id)
+            break
+        if trial == 0:
+            continue
+    return plan
+
+
+def _truncate(plan: Plan, size: int, order_id: int) -> None:
+    """Take the last order's requests back out: they go in the next message."""
+    for request_id, _ in plan.requests[size:]:
+        meta = plan.request_map.pop(request_id)
+        if meta["k"] == CUSTOMER_QUERY:
+            plan._names_queried.discard(meta["n"])
+        if meta["k"] == CUSTOMER_ADD:
+            plan._names_added.discard(meta["n"])
+    del plan.requests[size:]
+    plan.order_ids = [i for i in plan.order_ids if i != order_id]
+    plan.adds_sent = [i for i in plan.adds_sent if i != order_id]
+    plan.payment_adds_sent = [(p, o) for p, o in plan.payment_adds_sent if o != order_id]
+
+
+# --- response halves -------------------------------------------------------------------
+
+
+@dataclass
+class ResponseContext:
+    """What handling one message's responses needs; lives for one callback only."""
+
+    store: Store
+    tx: Tx
+    run_id: int
+    now: datetime
+    settings: CompanySettings
+    orders: dict[int, QueuedOrder]
+    customer_errors: dict[str, str] = field(default_factory=dict)
+    added_txn: dict[int, tuple[str, str]] = field(default_factory=dict)
+    failed: set[int] = field(default_factory=set)
+    payment_decisions: dict[int, dict[int, str]] = field(default_factory=dict)
+
+
+def handle(ctx: ResponseContext, meta: dict[str, Any], response: QbResponse) -> None:
+    kind = meta["k"]
+    if kind == CUSTOMER_QUERY:
+        _customer_found(ctx, meta["n"], response)
+        return
+    if kind == CUSTOMER_ADD:
+        _customer_added(ctx, meta["n"], response)
+        return
+    order = ctx.orders.get(int(meta["o"]))
+    if order is None or order.id in ctx.failed:
+        return
+    if kind == TXN_QUERY:
+        _txn_checked(ctx, order, response)
+    elif kind == TXN_ADD:
+        _txn_added(ctx, order, response)
+    elif kind == PAYMENT_QUERY:
+        _payment_checked(ctx, order, int(meta["p"]), response)
+    elif kind == PAYMENT_ADD:
+        _payment_added(ctx, order, int(meta["p"]), response)
+
+
+def _customer_found(ctx: ResponseContext, name: str, response: QbResponse) -> None:
+    for record in response.records:
+        if record.full_name.casefold() == name.casefold() and record.list_id:
+            ctx.store.orders.set_customer(ctx.tx, ctx.run_id, name, record.list_id, ctx.now)
+            _learn_customer(ctx, name, record.list_id)
+
+
+def _customer_added(ctx: ResponseContext, name: str, response: QbResponse) -> None:
+    outcome = classify(response.status, response.kind)
+    if outcome in (Outcome.OK, Outcome.WARNING) and response.records:
+        list_id = response.records[0].list_id
+        ctx.store.orders.set_customer(ctx.tx, ctx.run_id, name, list_id, ctx.now)
+        _learn_customer(ctx, name, list_id)
+    elif response.status.code != 3100:  # 3100: it exists after all; the add by name works
+        ctx.customer_errors[name] = explain(response.status, response.kind)
+
+
+def _learn_customer(ctx: ResponseContext, name: str, list_id: str) -> None:
+    for order_id, order in list(ctx.orders.items()):
+        if order.customer_name == name:
+            ctx.orders[order_id] = _replace(order, customer_list_id=list_id)
+
+
+def _replace(order: QueuedOrder, **changes: Any) -> QueuedOrder:
+    return dataclasses.replace(order, **changes)
+
+
+def confirmed_hits(order: QueuedOrder, records: Sequence[QbRecord], ref_number: str) -> list[QbRecord]:
+    """The query hits that really are this order.
+
+    RefNumbers are not unique in QuickBooks and long order numbers share their last 11
+    characters, so a hit on a cut RefNumber counts only when PONumber or Memo carries
+    the whole order number.
+    """
+    number = order.order.order_number
+    hits = [r for r in records if r.ref_number == ref_number and r.txn_id]
+    if len(number) <= len(ref_number):
+        return hits
+    return [r for r in hits if r.po_number == number or number in r.memo]
+
+
+def _txn_checked(ctx: ResponseContext, order: QueuedOrder, response: QbResponse) -> None:
+    outcome = classify(response.status, response.kind)
+    if outcome is Outcome.FAILED:
+        _fail(ctx, order, response)
+        return
+    ref_number = mapping.ref_number(order.order.order_number)
+    hits = confirmed_hits(order, response.records, ref_number)
+    if not hits:
+        ctx.store.orders.advance(ctx.tx, order.id, ctx.run_id, ctx.now, stage=OrderStage.ADD)
+        return
+    hit = hits[0]
+    customer = hit.customer_full_name or order.customer_name
+    ctx.store.orders.advance(
+        ctx.tx, order.id, ctx.run_id, ctx.now,
+        qb_txn_id=hit.txn_id, qb_ref_number=hit.ref_number, invoice_customer=customer,
+    )
+    _after_txn(ctx, _replace(order, qb_txn_id=hit.txn_id, invoice_customer=customer))
+
+
+def _txn_added(ctx: ResponseContext, order: QueuedOrder, response: QbResponse) -> None:
+    outcome = classify(response.status, response.kind)
+    if outcome is Outcome.FAILED or not response.records:
+        customer_error = ctx.customer_errors.get(order.customer_name)
+        if customer_error and response.status.code == 3140:
+            _finish_error(ctx, order, customer_error, response.status.code)
+        else:
+            _fail(ctx, order, response)
+        return
+    record = response.records[0]
+    ctx.added_txn[order.id] = (record.txn_id, record.customer_full_name or order.customer_name)
+    ctx.store.orders.advance(
+        ctx.tx, order.id, ctx.run_id, ctx.now,
+        qb_txn_id=record.txn_id, qb_ref_number=record.ref_number,
+        invoice_customer=record.customer_full_name or order.customer_name,
+    )
+    updated = _replace(order, qb_txn_id=record.txn_id, add_sent=True)
+    ctx.orders[order.id] = updated
+    # With payments, the checks that follow in this message decide the next stage; if
+    # their answers never come, PAY_CHECK asks again rather than adding anything twice.
+    _after_txn(ctx, updated)
+
+
+def _after_txn(ctx: ResponseContext, order: QueuedOrder) -> None:
+    """The transaction is in QuickBooks: go on to its payments, or finish."""
+    if _pending_payments(order):
+        ctx.store.orders.advance(ctx.tx, order.id, ctx.run_id, ctx.now, stage=OrderStage.PAY_CHECK)
+        ctx.orders[order.id] = _replace(order, stage=OrderStage.PAY_CHECK)
+    else:
+        _finish(ctx, order)
+
+
+def _pending_payments(order: QueuedOrder) -> list[QueuedPayment]:
+    if not mapping.payments_apply(order.txn_kind):
+        return []
+    return [p for p in order.payments if p.status is PaymentStatus.PENDING]
+
+
+def payment_matches(order: QueuedOrder, queued: QueuedPayment, records: Sequence[QbRecord]) -> list[QbRecord]:
+    """QuickBooks payments that are this payment: same reference, amount and invoice."""
+    rec = mapping.payment_record(
+        order.order, queued.payment, customer_name="", applied_to_txn_id=order.qb_txn_id or ""
+    )
+    return [
+        r
+        for r in records
+        if r.ref_number == rec.ref_number
+        and r.total_amount == queued.payment.amount
+        and any(txn_id == order.qb_txn_id for txn_id, _ in r.applied_to)
+    ]
+
+
+def _identical_rank(order: QueuedOrder, queued: QueuedPayment) -> int:
+    """How many identical payments come before this one in the order (by multiplicity)."""
+    key = (queued.payment.reference_number, queued.payment.amount)
+    return sum(
+        1
+        for other in order.payments
+        if other.position < queued.position
+        and (other.payment.reference_number, other.payment.amount) == key
+    )
+
+
+def _payment_checked(ctx: ResponseContext, order: QueuedOrder, payment_id: int, response: QbResponse) -> None:
+    order = ctx.orders[order.id]
+    if order.qb_txn_id is None:
+        return  # the add before this check failed; the order is finished already
+    queued = next(p for p in order.payments if p.id == payment_id)
+    if classify(response.status, response.kind) is Outcome.FAILED:
+        _payment_error(ctx, order, queued, explain(response.status, response.kind))
+        return
+    matches = payment_matches(order, queued, response.records)
+    rank = _identical_rank(order, queued)
+    if rank < len(matches):
+        status = PaymentStatus.SYNCED if queued.add_sent else PaymentStatus.DUPLICATE
+        _set_payment(ctx, order, queued, status=status, stage=OrderStage.DONE, qb_txn_id=matches[rank].txn_id)
+    else:
+        _set_payment(ctx, order, queued, stage=OrderStage.PAY_ADD)
+    _after_payments(ctx, ctx.orders[order.id])
+
+
+def _payment_added(ctx: ResponseContext, order: QueuedOrder, payment_id: int, response: QbResponse) -> None:
+    order = ctx.orders[order.id]
+    queued = next(p for p in order.payments if p.id == payment_id)
+    if classify(response.status, response.kind) is Outcome.FAILED or not response.records:
+        _payment_error(ctx, order, queued, explain(response.status, response.kind))
+    else:
+        _set_payment(
+            ctx, order, queued, status=PaymentStatus.SYNCED, stage=OrderStage.DONE,
+            qb_txn_id=response.records[0].txn_id,
+        )
+    _after_payments(ctx, ctx.orders[order.id])
+
+
+def _set_payment(ctx: ResponseContext, order: QueuedOrder, queued: QueuedPayment, **values: Any) -> None:
+    ctx.store.orders.update_payment(ctx.tx, queued.id, order.id, ctx.run_id, **values)
+    updated = dataclasses.replace(queued, **values)
+    payments = tuple(updated if p.id == queued.id else p for p in order.payments)
+    ctx.orders[order.id] = _replace(order, payments=payments)
+
+
+def _payment_error(ctx: ResponseContext, order: QueuedOrder, queued: QueuedPayment, message: str) -> None:
+    _set_payment(ctx, order, queued, status=PaymentStatus.ERROR, stage=OrderStage.DONE, error=message)
+
+
+def _after_payments(ctx: ResponseContext, order: QueuedOrder) -> None:
+    stages = Counter(p.stage for p in order.payments if p.status is PaymentStatus.PENDING)
+    if not stages:
+        _finish(ctx, order)
+    elif stages.get(OrderStage.CHECK, 0) == 0:
+        ctx.store.orders.advance(ctx.tx, order.id, ctx.run_id, ctx.now, stage=OrderStage.PAY_ADD)
+        ctx.orders[order.id] = _replace(order, stage=OrderStage.PAY_ADD)
+
+
+def _finish(ctx: ResponseContext, order: QueuedOrder) -> None:
+    """Synced when this bridge added it (in this run or a lost earlier one), else duplicate."""
+    status = OrderStatus.SYNCED if order.add_sent else OrderStatus.DUPLICATE
+    ctx.store.orders.finish(ctx.tx, order.id, ctx.run_id, status, ctx.now)
+    ctx.orders[order.id] = _replace(order, stage=OrderStage.DONE, status=status)
+
+
+def _fail(ctx: ResponseContext, order: QueuedOrder, response: QbResponse) -> None:
+    if is_transient(response.status):
+        # QuickBooks busy or locked: the order goes back to the queue for a later run.
+        ctx.store.orders.requeue(ctx.tx, order.id, ctx.run_id, ctx.now, explain(response.status, response.kind))
+        ctx.failed.add(order.id)
+        return
+    _finish_error(ctx, order, explain(response.status, response.kind), response.status.code)
+
+
+def _finish_error(ctx: ResponseContext, order: QueuedOrder, message: str, code: int | None) -> None:
+    ctx.store.orders.finish(
+        ctx.tx, order.id, ctx.run_id, OrderStatus.ERROR, ctx.now, error=message, error_code=code
+    )
+    ctx.failed.add(order.id)
+    ctx.orders[order.id] = _replace(order, stage=OrderStage.DONE, status=OrderStatus.ERROR)
+
+
+def fail_unreadable(ctx: ResponseContext, order: QueuedOrder, hresult: str, message: str) -> None:
+    """QuickBooks could not parse a message holding only this order: the order is the culprit."""
+    _finish_error(
+        ctx,
+        order,
+        f"QuickBooks could not read the request for this order ({hresult}: {message}). "
+        "Check its text fields for characters QuickBooks cannot store, fix the order and "
+        "enqueue it again, or `qbwc-bridge retry` it.",
+        None,
+    )
+

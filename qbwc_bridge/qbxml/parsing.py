@@ -1,0 +1,70 @@
+"""The one hardened XML parser: every byte from outside is read through here.
+
+No entity expansion, no DTD loading, no network, no huge trees, and a size cap, so a
+hostile envelope or qbXML response costs a bounded amount of work and never reaches out.
+"""
+
+from __future__ import annotations
+
+from lxml import etree
+
+from qbwc_bridge.errors import MalformedQbxml
+
+DEFAULT_MAX_BYTES = 20 * 1024 * 1024
+MAX_DEPTH = 64
+
+
+def _parser() -> etree.XMLParser:
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=False,
+    )
+
+
+def parse_xml(data: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> etree._Element:
+    """Parse ``data`` safely, or raise MalformedQbxml saying why.
+
+    A document type declaration is refused outright: qbXML and SOAP never need one, and
+    it is the door for entity attacks.
+    """
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    if len(raw) > max_bytes:
+        raise MalformedQbxml(f"document of {len(raw)} bytes exceeds the {max_bytes}-byte limit")
+    if isinstance(data, str):
+        # lxml refuses str with an encoding declaration; the bytes carry the same text.
+        raw = data.encode("utf-8")
+        raw = _declare_utf8(raw)
+    try:
+        root = etree.fromstring(raw, _parser())
+    except etree.XMLSyntaxError as exc:
+        raise MalformedQbxml(str(exc), raw) from exc
+    if root is None:
+        raise MalformedQbxml("empty document", raw)
+    tree = root.getroottree()
+    if tree.docinfo.doctype:
+        raise MalformedQbxml("a DOCTYPE is not allowed", raw)
+    _check_depth(root, raw)
+    return root
+
+
+def _declare_utf8(raw: bytes) -> bytes:
+    """Make an XML declaration of a str-decoded document agree with its UTF-8 bytes."""
+    head = raw[:200]
+    if head.startswith(b"<?xml") and b"encoding" in head.split(b"?>", 1)[0]:
+        declaration, _, rest = raw.partition(b"?>")
+        return b'<?xml version="1.0" encoding="utf-8"?>' + rest
+    return raw
+
+
+def _check_depth(root: etree._Element, raw: bytes) -> None:
+    stack = [(root, 1)]
+    while stack:
+        element, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise MalformedQbxml(f"nesting deeper than {MAX_DEPTH} levels", raw)
+        stack.extend((child, depth + 1) for child in element)

@@ -1,0 +1,261 @@
+"""Use cases shared by the command line and the HTTP API, so the two cannot drift."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any
+
+from qbwc_bridge.domain import customers, intake, mapping, passwords
+from qbwc_bridge.domain.company import Company
+from qbwc_bridge.domain.orders import OrderStatus, QueuedOrder
+from qbwc_bridge.errors import BridgeError, OrderRejected
+from qbwc_bridge.store import Store, Tx, utcnow
+from qbwc_bridge.store.orders import EnqueueOutcome, NewOrder
+
+CHUNK = 1000
+
+
+class NothingEnqueued(BridgeError):
+    """Some orders are invalid, so none were queued (use --skip-invalid to queue the valid ones)."""
+
+    def __init__(self, problems: list[OrderRejected]) -> None:
+        self.problems = problems
+        super().__init__(
+            f"{len(problems)} problem{'s' if len(problems) != 1 else ''} found; nothing was "
+            "queued. Fix the orders (or pass --skip-invalid to queue the valid ones)."
+        )
+
+
+class InvalidCredentials(BridgeError):
+    """Unknown username or wrong password."""
+
+
+# --- companies -----------------------------------------------------------------------------
+
+
+def add_company(store: Store, name: str, username: str, password: str) -> Company:
+    if not name.strip() or not username.strip():
+        raise BridgeError("Company name and username must not be empty")
+    if len(password) < 8:
+        raise BridgeError("The password must have at least 8 characters")
+    password_hash = passwords.hash_password(password)
+    with store.transaction() as tx:
+        return store.companies.add(tx, name.strip(), username.strip(), password_hash)
+
+
+def company(store: Store, name: str) -> Company:
+    with store.transaction() as tx:
+        return store.companies.by_name(tx, name)
+
+
+def set_company_setting(store: Store, name: str, key: str, value: str) -> Company:
+    with store.transaction() as tx:
+        found = store.companies.by_name(tx, name)
+        if key == "password":
+            store.companies.set_password_hash(tx, found.id, passwords.hash_password(value))
+        else:
+            store.companies.save_settings(tx, found.id, found.settings.with_value(key, value))
+        return store.companies.get(tx, found.id)
+
+
+def new_api_key(store: Store, name: str) -> str:
+    """Create (or replace) the company's API key for /api; shown once, stored hashed."""
+    key = secrets.token_urlsafe(32)
+    with store.transaction() as tx:
+        found = store.companies.by_name(tx, name)
+        store.companies.set_api_key_hash(tx, found.id, passwords.hash_password(key))
+    return key
+
+
+def api_login(store: Store, username: str, secret: str) -> Company:
+    """The company whose Web Connector password or API key ``secret`` is."""
+    with store.transaction() as tx:
+        found = store.companies.credentials(tx, username)
+        api_hash = store.companies.api_key_hash(tx, found[0].id) if found else None
+    stored = found[1] if found else passwords.dummy_hash()
+    if found and (
+        passwords.verify_password(secret, stored)
+        or (api_hash is not None and passwords.verify_password(secret, api_hash))
+    ):
+        return found[0]
+    raise InvalidCredentials()
+
+
+def show_company(store: Store, name: str) -> dict[str, Any]:
+    with store.transaction() as tx:
+        found = store.companies.by_name(tx, name)
+        counts = store.orders.counts(tx, found.id)
+    return {
+        "name": found.name,
+        "username": found.username,
+        "owner_id": found.owner_id,
+        "file_id": found.file_id,
+        "qbxml_version": found.qbxml_version,
+        "company_file": found.company_file,
+        "settings": found.settings.as_dict(),
+        "counts": counts,
+    }
+
+
+# --- enqueue -------------------------------------------------------------------------------
+
+
+@dataclass
+class EnqueueReport:
+    queued: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    conflicts: list[str] = field(default_factory=list)
+    problems: list[OrderRejected] = field(default_factory=list)
+
+    @property
+    def seen(self) -> int:
+        return self.queued + self.updated + self.unchanged + len(self.conflicts) + len(self.problems)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "queued": self.queued,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "conflicts": [
+                {"order_number": number, "problem": "already in QuickBooks with different "
+                 "content; not queued again"}
+                for number in self.conflicts
+            ],
+            "errors": [problem.as_dict() for problem in self.problems],
+        }
+
+
+def _new_order(raw: object, company: Company, report: EnqueueReport) -> NewOrder | None:
+    problems = intake.order_problems(raw)
+    if problems:
+        report.problems.extend(problems)
+        return None
+    order = intake.parse_order(raw)
+    return NewOrder(
+        order=order,
+        fingerprint=intake.order_fingerprint(order),
+        txn_kind=mapping.txn_kind(order, company.settings),
+        customer_name=customers.customer_name(order, company.settings.customer_match),
+    )
+
+
+def enqueue(
+    store: Store,
+    company_name: str,
+    items: Iterable[object],
+    *,
+    skip_invalid: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> EnqueueReport:
+    """Queue JMAUser orders, a chunk at a time, in one transaction.
+
+    Without ``skip_invalid`` one invalid order means nothing is queued: the transaction
+    rolls back after every problem has been collected.
+    """
+    report = EnqueueReport()
+    try:
+        with store.transaction() as tx:
+            found = store.companies.by_name(tx, company_name)
+            for chunk in _chunks(items, CHUNK):
+                news = [n for n in (_new_order(raw, found, report) for raw in chunk) if n]
+                _record(report, store.orders.enqueue(tx, found.id, news, utcnow()))
+                if progress:
+                    progress(report.seen)
+            if report.problems and not skip_invalid:
+                raise NothingEnqueued(report.problems)
+    except NothingEnqueued:
+        raise
+    return report
+
+
+def _record(report: EnqueueReport, outcomes: list[tuple[str, EnqueueOutcome]]) -> None:
+    for number, outcome in outcomes:
+        if outcome is EnqueueOutcome.QUEUED:
+            report.queued += 1
+        elif outcome is EnqueueOutcome.UPDATED:
+            report.updated += 1
+        elif outcome is EnqueueOutcome.UNCHANGED:
+            report.unchanged += 1
+        else:
+            report.conflicts.append(number)
+
+
+def _chunks(items: Iterable[object], size: int) -> Iterator[list[object]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+# --- status / retry / product updates ------------------------------------------------------
+
+
+def _order_json(queued: QueuedOrder) -> dict[str, Any]:
+    return {
+        "order_number": queued.order.order_number,
+        "status": queued.status.value,
+        "txn_type": queued.txn_kind.value,
+        "qb_txn_id": queued.qb_txn_id,
+        "qb_ref_number": queued.qb_ref_number,
+        "error": queued.error,
+        "payments": [
+            {
+                "reference_number": p.payment.reference_number,
+                "amount": format(p.payment.amount, "f"),
+                "status": p.status.value,
+                "qb_txn_id": p.qb_txn_id,
+                "error": p.error,
+            }
+            for p in queued.payments
+        ],
+    }
+
+
+def status(store: Store, company_name: str) -> dict[str, Any]:
+    """The `status --json` object: counts and every order's outcome (contract: product.md)."""
+    with store.transaction() as tx:
+        found = store.companies.by_name(tx, company_name)
+        return {
+            "counts": store.orders.counts(tx, found.id),
+            "orders": [_order_json(q) for q in store.orders.iter_company_orders(tx, found.id)],
+        }
+
+
+def retry(store: Store, company_name: str, order_numbers: list[str]) -> list[str]:
+    with store.transaction() as tx:
+        found = store.companies.by_name(tx, company_name)
+        return store.orders.retry(tx, found.id, order_numbers, utcnow())
+
+
+def product_updates(
+    store: Store, company_name: str, since: int = 0, limit: int = 1000
+) -> dict[str, Any]:
+    with store.transaction() as tx:
+        found = store.companies.by_name(tx, company_name)
+        return _product_updates(store, tx, found.id, since, limit)
+
+
+def product_updates_for(store: Store, found: Company, since: int, limit: int) -> dict[str, Any]:
+    with store.transaction() as tx:
+        return _product_updates(store, tx, found.id, since, limit)
+
+
+def _product_updates(store: Store, tx: Tx, company_id: int, since: int, limit: int) -> dict[str, Any]:
+    rows = store.inventory.since(tx, company_id, since, limit)
+    return {
+        "rows": [row.as_json() for row in rows],
+        "next_cursor": rows[-1].cursor if rows else since,
+    }
+
+
+def request_inventory_now(store: Store, company_name: str) -> None:
+    """Make the next Web Connector run include an inventory query."""
+    with store.transaction() as tx:
+        found = store.companies.by_name(tx, company_name)
+        store.companies.set_inventory_due_at(tx, found.id, utcnow())
+
+
+_ = OrderStatus

@@ -1,0 +1,70 @@
+"""One error wrapper for all eight callbacks: a failure value, a log line, never a crash.
+
+The Web Connector shows a SOAP fault as an unexplained error and stops; a callback's own
+failure value (-1, "", "nvu") plus getLastError tells the user what happened instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from qbwc_bridge.errors import BridgeError, InvalidTicket
+
+log = logging.getLogger("qbwc_bridge.soap")
+
+T = TypeVar("T")
+
+ENGINE_ATTRIBUTE = "qbwc_engine"
+
+
+def remote_address(ctx: Any) -> str:
+    environ = getattr(ctx.transport, "req_env", None) or {}
+    return str(environ.get("REMOTE_ADDR", ""))
+
+
+def run_ref(ticket: str | None) -> str:
+    """A short, non-reversible tag of the ticket for logs: the ticket itself never appears."""
+    return hashlib.sha256(ticket.encode()).hexdigest()[:10] if ticket else "-"
+
+
+def guarded(ctx: Any, name: str, ticket: str | None, failure: T, call: Callable[[Any], T]) -> T:
+    """Run one callback against the engine; any failure becomes ``failure`` and a log line."""
+    engine = getattr(ctx.app, ENGINE_ATTRIBUTE)
+    started = time.perf_counter()
+    outcome = "ok"
+    try:
+        return call(engine)
+    except InvalidTicket as error:
+        outcome = "invalid-ticket"
+        _remember(engine, ticket, error.message)
+        return failure
+    except BridgeError as error:
+        outcome = f"error: {error.message}"
+        _remember(engine, ticket, error.message)
+        return failure
+    except Exception as error:
+        outcome = f"crash: {type(error).__name__}"
+        log.exception("callback %s failed", name)
+        _remember(engine, ticket, f"The service failed ({type(error).__name__}); see its log.")
+        return failure
+    finally:
+        log.info(
+            "callback=%s run=%s duration_ms=%.1f outcome=%s",
+            name, run_ref(ticket), (time.perf_counter() - started) * 1000, outcome,
+        )
+
+
+def _remember(engine: Any, ticket: str | None, message: str) -> None:
+    """Keep the error for getLastError where a run exists; bad tickets answer by themselves."""
+    if not ticket:
+        return
+    try:
+        engine.remember_error(ticket, message)
+    except BridgeError:
+        pass
+    except Exception:
+        log.exception("could not keep the error for getLastError")

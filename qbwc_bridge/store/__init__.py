@@ -1,0 +1,32 @@
+"""The only package that talks SQL. Everything it returns is a domain dataclass."""
+
+from __future__ import annotations
+
+from qbwc_bridge.store import companies, inventory, orders, runs
+from qbwc_bridge.store.database import Database, Tx, utcnow
+from qbwc_bridge.store.migrate import upgrade
+
+__all__ = ["Database", "Store", "Tx", "upgrade", "utcnow"]
+
+
+class Store:
+    """What the engine and the service layer are given: a database and its repositories.
+
+    The repositories are modules of plain functions taking the transaction first, so a
+    call site reads ``store.orders.finish(tx, ...)`` and one transaction spans many calls.
+    """
+
+    companies = companies
+    runs = runs
+    orders = orders
+    inventory = inventory
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    @classmethod
+    def from_url(cls, url: str) -> Store:
+        return cls(Database(url))
+
+    def transaction(self):  # type: ignore[no-untyped-def]
+        return self.database.transaction()

@@ -1,0 +1,167 @@
+"""Companies, their credentials and settings, and login throttling."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from qbwc_bridge.domain.company import Company, CompanySettings
+from qbwc_bridge.errors import CompanyExists, UnknownCompany
+from qbwc_bridge.store import schema
+from qbwc_bridge.store.database import Tx, as_utc, utcnow
+
+t = schema.companies
+
+
+def _to_company(row: Any) -> Company:
+    return Company(
+        id=row.id,
+        name=row.name,
+        username=row.username,
+        settings=CompanySettings.from_dict(dict(row.settings or {})),
+        owner_id=row.owner_id,
+        file_id=row.file_id,
+        qbxml_version=row.qbxml_version,
+        company_file=row.company_file,
+    )
+
+
+def add(tx: Tx, name: str, username: str, password_hash: str) -> Company:
+    try:
+        with tx.begin_nested():
+            result = tx.execute(
+                insert(t).values(
+                    name=name,
+                    username=username,
+                    password_hash=password_hash,
+                    settings={},
+                    owner_id=f"{{{uuid.uuid4()}}}".upper(),
+                    file_id=f"{{{uuid.uuid4()}}}".upper(),
+                    inventory_cursor=0,
+                    created_at=utcnow(),
+                )
+            )
+    except IntegrityError:
+        raise CompanyExists(
+            f"A company named {name!r} or with username {username!r} already exists"
+        ) from None
+    assert result.inserted_primary_key is not None
+    return get(tx, int(result.inserted_primary_key[0]))
+
+
+def get(tx: Tx, company_id: int) -> Company:
+    row = tx.execute(select(t).where(t.c.id == company_id)).one_or_none()
+    if row is None:
+        raise UnknownCompany()
+    return _to_company(row)
+
+
+def by_name(tx: Tx, name: str) -> Company:
+    row = tx.execute(select(t).where(t.c.name == name)).one_or_none()
+    if row is None:
+        raise UnknownCompany(
+            f"No company named {name!r}: add it with `qbwc-bridge company add {name} --username ...`"
+        )
+    return _to_company(row)
+
+
+def credentials(tx: Tx, username: str) -> tuple[Company, str] | None:
+    """The company and its password hash for a Web Connector username, if any."""
+    row = tx.execute(select(t).where(t.c.username == username)).one_or_none()
+    return None if row is None else (_to_company(row), row.password_hash)
+
+
+def api_key_hash(tx: Tx, company_id: int) -> str | None:
+    value = tx.execute(select(t.c.api_key_hash).where(t.c.id == company_id)).scalar_one()
+    return str(value) if value else None
+
+
+def set_api_key_hash(tx: Tx, company_id: int, value: str) -> None:
+    tx.execute(update(t).where(t.c.id == company_id).values(api_key_hash=value))
+
+
+def set_password_hash(tx: Tx, company_id: int, password_hash: str) -> None:
+    tx.execute(update(t).where(t.c.id == company_id).values(password_hash=password_hash))
+
+
+def save_settings(tx: Tx, company_id: int, settings: CompanySettings) -> None:
+    tx.execute(update(t).where(t.c.id == company_id).values(settings=settings.as_dict()))
+
+
+def remember_company_file(tx: Tx, company_id: int, qbxml_version: str, company_file: str) -> None:
+    tx.execute(
+        update(t)
+        .where(t.c.id == company_id)
+        .values(qbxml_version=qbxml_version, company_file=company_file)
+    )
+
+
+def seconds_per_request(tx: Tx, company_id: int) -> float | None:
+    value = tx.execute(select(t.c.seconds_per_request).where(t.c.id == company_id)).scalar_one()
+    return None if value is None else float(value)
+
+
+def set_seconds_per_request(tx: Tx, company_id: int, value: float) -> None:
+    tx.execute(
+        update(t).where(t.c.id == company_id).values(seconds_per_request=round(value, 4))
+    )
+
+
+def inventory_due_at(tx: Tx, company_id: int) -> datetime | None:
+    value = tx.execute(select(t.c.inventory_due_at).where(t.c.id == company_id)).scalar_one()
+    return as_utc(value)
+
+
+def set_inventory_due_at(tx: Tx, company_id: int, when: datetime | None) -> None:
+    tx.execute(update(t).where(t.c.id == company_id).values(inventory_due_at=when))
+
+
+def inventory_synced_from(tx: Tx, company_id: int) -> datetime | None:
+    value = tx.execute(
+        select(t.c.inventory_synced_from).where(t.c.id == company_id)
+    ).scalar_one()
+    return as_utc(value)
+
+
+def set_inventory_synced_from(tx: Tx, company_id: int, when: datetime) -> None:
+    tx.execute(update(t).where(t.c.id == company_id).values(inventory_synced_from=when))
+
+
+def list_all(tx: Tx) -> list[Company]:
+    return [_to_company(row) for row in tx.execute(select(t).order_by(t.c.name))]
+
+
+# --- login throttling -------------------------------------------------------------------
+
+lf = schema.login_failures
+
+
+def locked_until(tx: Tx, key: str, now: datetime) -> datetime | None:
+    value = tx.execute(select(lf.c.locked_until).where(lf.c.key == key)).scalar_one_or_none()
+    until = as_utc(value)
+    return until if until is not None and until > now else None
+
+
+def record_failure(
+    tx: Tx, key: str, now: datetime, *, max_failures: int, window: timedelta
+) -> int:
+    """Count one failed login for ``key``; lock it for ``window`` at ``max_failures``."""
+    row = tx.execute(select(lf).where(lf.c.key == key)).one_or_none()
+    if row is None or as_utc(row.first_failure_at) < now - window:  # type: ignore[operator]
+        tx.execute(delete(lf).where(lf.c.key == key))
+        tx.execute(insert(lf).values(key=key, failures=1, first_failure_at=now))
+        failures = 1
+    else:
+        failures = row.failures + 1
+        tx.execute(update(lf).where(lf.c.key == key).values(failures=failures))
+    if failures >= max_failures:
+        tx.execute(update(lf).where(lf.c.key == key).values(locked_until=now + window))
+    return failures
+
+
+def clear_failures(tx: Tx, key: str) -> None:
+    tx.execute(delete(lf).where(lf.c.key == key))

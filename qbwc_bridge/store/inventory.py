@@ -1,0 +1,102 @@
+"""product_updates: inventory levels from QuickBooks, with a change cursor for consumers.
+
+A row is written only when a quantity changed, and every write takes the company's next
+cursor value, so a consumer that remembers the last cursor it saw never misses a change
+and never gets one twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, bindparam, insert, select, update
+
+from qbwc_bridge.domain.inventory import ProductUpdate, StockLevel
+from qbwc_bridge.store import schema
+from qbwc_bridge.store.database import Tx, as_utc
+
+pu = schema.product_updates
+c = schema.companies
+
+def upsert(tx: Tx, company_id: int, levels: Sequence[StockLevel], now: datetime) -> int:
+    """Write the levels that changed; returns how many rows changed."""
+    if not levels:
+        return 0
+    skus = [level.sku for level in levels]
+    current = {
+        row.sku: row
+        for row in tx.execute(
+            select(pu).where(and_(pu.c.company_id == company_id, pu.c.sku.in_(skus)))
+        )
+    }
+    changed = [level for level in levels if _differs(current.get(level.sku), level)]
+    if not changed:
+        return 0
+    # Locking the company row serialises cursor allocation between concurrent writers.
+    cursor = int(
+        tx.execute(
+            select(c.c.inventory_cursor).where(c.c.id == company_id).with_for_update()
+        ).scalar_one()
+    )
+    inserts, updates = [], []
+    for level in changed:
+        cursor += 1
+        values = _values(level, now, cursor)
+        if level.sku in current:
+            updates.append({"b_sku": level.sku, **values})
+        else:
+            inserts.append({"company_id": company_id, "sku": level.sku, **values})
+    if inserts:
+        tx.execute(insert(pu), inserts)
+    if updates:
+        tx.execute(
+            update(pu)
+            .where(and_(pu.c.company_id == company_id, pu.c.sku == bindparam("b_sku")))
+            .values({key: bindparam(key) for key in _values(changed[0], now, 0)}),
+            updates,
+        )
+    tx.execute(update(c).where(c.c.id == company_id).values(inventory_cursor=cursor))
+    return len(changed)
+
+def _values(level: StockLevel, now: datetime, cursor: int) -> dict[str, Any]:
+    return {
+        "quantity_on_hand": level.quantity_on_hand,
+        "quantity_on_order": level.quantity_on_order,
+        "quantity_on_sales_order": level.quantity_on_sales_order,
+        "qb_list_id": level.qb_list_id,
+        "qb_time_modified": level.qb_time_modified,
+        "updated_at": now,
+        "cursor": cursor,
+    }
+
+def _differs(row: Any, level: StockLevel) -> bool:
+    if row is None:
+        return True
+    return (
+        row.quantity_on_hand != level.quantity_on_hand
+        or row.quantity_on_order != level.quantity_on_order
+        or row.quantity_on_sales_order != level.quantity_on_sales_order
+    )
+
+def since(tx: Tx, company_id: int, cursor: int, limit: int) -> list[ProductUpdate]:
+    rows = tx.execute(
+        select(pu)
+        .where(and_(pu.c.company_id == company_id, pu.c.cursor > cursor))
+        .order_by(pu.c.cursor)
+        .limit(limit)
+    )
+    return [
+        ProductUpdate(
+            sku=row.sku,
+            quantity_on_hand=row.quantity_on_hand,
+            quantity_on_order=row.quantity_on_order,
+            quantity_on_sales_order=row.quantity_on_sales_order,
+            qb_list_id=row.qb_list_id or "",
+            qb_time_modified=row.qb_time_modified or "",
+            updated_at=as_utc(row.updated_at),  # type: ignore[arg-type]
+            cursor=row.cursor,
+        )
+        for row in rows
+    ]

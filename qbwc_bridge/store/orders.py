@@ -1,0 +1,494 @@
+"""The order queue: idempotent enqueue, leased claims, guarded transitions.
+
+Every transition after a claim repeats the lease guard (``lease_run_id`` and status) and
+checks its row count: zero rows means another run owns the order now (LeaseLost).
+See docs/state-machine.md for the arrows; each arrow is one function here.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, func, insert, or_, select, update
+
+from qbwc_bridge.domain import intake
+from qbwc_bridge.domain.orders import (
+    Order,
+    OrderStage,
+    OrderStatus,
+    PaymentStatus,
+    QueuedOrder,
+    QueuedPayment,
+    TxnKind,
+)
+from qbwc_bridge.errors import LeaseLost
+from qbwc_bridge.store import schema
+from qbwc_bridge.store.database import Tx
+
+o = schema.orders
+p = schema.payments
+
+FINAL = (OrderStatus.SYNCED.value, OrderStatus.DUPLICATE.value, OrderStatus.ERROR.value)
+
+
+class EnqueueOutcome(enum.StrEnum):
+    QUEUED = "queued"
+    UNCHANGED = "unchanged"
+    UPDATED = "updated"
+    CONFLICT = "conflict"  # changed after it reached QuickBooks: reported, not re-queued
+
+
+@dataclass(frozen=True, slots=True)
+class NewOrder:
+    """What the service layer hands the store to queue."""
+
+    order: Order
+    fingerprint: str
+    txn_kind: TxnKind
+    customer_name: str
+
+
+def enqueue(
+    tx: Tx, company_id: int, new_orders: Sequence[NewOrder], now: datetime
+) -> list[tuple[str, EnqueueOutcome]]:
+    """Queue a chunk of orders in a few statements (one lookup, one bulk insert)."""
+    numbers = [n.order.order_number for n in new_orders]
+    existing = {
+        row.order_number: row
+        for row in tx.execute(
+            select(o.c.id, o.c.order_number, o.c.fingerprint, o.c.status).where(
+                and_(o.c.company_id == company_id, o.c.order_number.in_(numbers))
+            )
+        )
+    }
+    outcomes: list[tuple[str, EnqueueOutcome]] = []
+    fresh: dict[str, NewOrder] = {}
+    for new in new_orders:
+        number = new.order.order_number
+        row = existing.get(number)
+        if number in fresh:
+            # The same number twice in one file: the later one wins, like a re-send.
+            outcomes.append((number, EnqueueOutcome.UPDATED))
+            fresh[number] = new
+        elif row is None:
+            fresh[number] = new
+            outcomes.append((number, EnqueueOutcome.QUEUED))
+        elif row.fingerprint == new.fingerprint:
+            outcomes.append((number, EnqueueOutcome.UNCHANGED))
+        elif row.status in (OrderStatus.PENDING.value, OrderStatus.ERROR.value):
+            _replace(tx, row.id, new, now)
+            outcomes.append((number, EnqueueOutcome.UPDATED))
+        else:
+            outcomes.append((number, EnqueueOutcome.CONFLICT))
+    if fresh:
+        _insert(tx, company_id, list(fresh.values()), now)
+    return outcomes
+
+
+def _order_values(new: NewOrder, now: datetime) -> dict[str, Any]:
+    return {
+        "fingerprint": new.fingerprint,
+        "payload": intake.order_to_dict(new.order),
+        "status": OrderStatus.PENDING.value,
+        "stage": OrderStage.CHECK.value,
+        "txn_kind": new.txn_kind.value,
+        "customer_name": new.customer_name,
+        "updated_at": now,
+    }
+
+
+def _payment_rows(order_id: int, order: Order) -> list[dict[str, Any]]:
+    return [
+        {
+            "order_id": order_id,
+            "position": position,
+            "reference_number": payment.reference_number,
+            "amount": payment.amount,
+            "status": PaymentStatus.PENDING.value,
+            "stage": OrderStage.CHECK.value,
+            "add_sent": False,
+        }
+        for position, payment in enumerate(order.payments)
+    ]
+
+
+def _insert(tx: Tx, company_id: int, news: list[NewOrder], now: datetime) -> None:
+    rows = [
+        {
+            **_order_values(new, now),
+            "company_id": company_id,
+            "order_number": new.order.order_number,
+            "attempts": 0,
+            "add_sent": False,
+            "created_at": now,
+        }
+        for new in news
+    ]
+    ids = tx.execute(insert(o).returning(o.c.id, sort_by_parameter_order=True), rows).scalars()
+    payment_rows = [
+        row for order_id, new in zip(ids, news, strict=True)
+        for row in _payment_rows(order_id, new.order)
+    ]
+    if payment_rows:
+        tx.execute(insert(p), payment_rows)
+
+
+def _replace(tx: Tx, order_id: int, new: NewOrder, now: datetime) -> None:
+    tx.execute(
+        update(o)
+        .where(o.c.id == order_id)
+        .values(
+            **_order_values(new, now), attempts=0, error=None, error_code=None,
+            customer_list_id=None, invoice_customer=None, qb_txn_id=None, qb_ref_number=None,
+            add_sent=False, lease_run_id=None,
+        )
+    )
+    tx.execute(delete(p).where(p.c.order_id == order_id))
+    payment_rows = _payment_rows(order_id, new.order)
+    if payment_rows:
+        tx.execute(insert(p), payment_rows)
+
+
+# --- reading ----------------------------------------------------------------------------
+
+
+def counts(tx: Tx, company_id: int) -> dict[str, int]:
+    rows = tx.execute(
+        select(o.c.status, func.count()).where(o.c.company_id == company_id).group_by(o.c.status)
+    )
+    result = {status.value: 0 for status in OrderStatus}
+    result.update({status: int(n) for status, n in rows})
+    return result
+
+
+def pending_count(tx: Tx, company_id: int) -> int:
+    return int(
+        tx.execute(
+            select(func.count()).where(
+                and_(o.c.company_id == company_id, o.c.status == OrderStatus.PENDING.value)
+            )
+        ).scalar_one()
+    )
+
+
+def _load(tx: Tx, where: Any, limit: int | None = None, after_id: int = 0) -> list[QueuedOrder]:
+    query = select(o).where(and_(where, o.c.id > after_id)).order_by(o.c.id)
+    if limit is not None:
+        query = query.limit(limit)
+    rows = tx.execute(query).all()
+    if not rows:
+        return []
+    by_order: dict[int, list[QueuedPayment]] = defaultdict(list)
+    payments_of = {row.id: intake.order_from_dict(row.payload) for row in rows}
+    for prow in tx.execute(
+        select(p).where(p.c.order_id.in_(list(payments_of))).order_by(p.c.order_id, p.c.position)
+    ):
+        order = payments_of[prow.order_id]
+        by_order[prow.order_id].append(
+            QueuedPayment(
+                id=prow.id,
+                position=prow.position,
+                payment=order.payments[prow.position],
+                status=PaymentStatus(prow.status),
+                stage=OrderStage(prow.stage),
+                qb_txn_id=prow.qb_txn_id,
+                error=prow.error,
+                add_sent=prow.add_sent,
+            )
+        )
+    return [
+        QueuedOrder(
+            id=row.id,
+            order=payments_of[row.id],
+            status=OrderStatus(row.status),
+            stage=OrderStage(row.stage),
+            txn_kind=TxnKind(row.txn_kind),
+            customer_name=row.customer_name,
+            customer_list_id=row.customer_list_id,
+            invoice_customer=row.invoice_customer,
+            qb_txn_id=row.qb_txn_id,
+            qb_ref_number=row.qb_ref_number,
+            attempts=row.attempts,
+            add_sent=row.add_sent,
+            error=row.error,
+            payments=tuple(by_order[row.id]),
+        )
+        for row in rows
+    ]
+
+
+def iter_company_orders(
+    tx: Tx, company_id: int, *, chunk: int = 1000
+) -> Iterable[QueuedOrder]:
+    """All of a company's orders in queue order, read a chunk at a time."""
+    after = 0
+    while True:
+        page = _load(tx, o.c.company_id == company_id, limit=chunk, after_id=after)
+        yield from page
+        if len(page) < chunk:
+            return
+        after = page[-1].id
+
+
+def claimed_by(tx: Tx, run_id: int) -> list[QueuedOrder]:
+    """The run's orders that still wait for something."""
+    return _load(
+        tx, and_(o.c.lease_run_id == run_id, o.c.status == OrderStatus.IN_PROGRESS.value)
+    )
+
+
+def run_outcomes(tx: Tx, run_id: int) -> dict[str, int]:
+    """How the orders a run touched ended, for closeConnection's summary."""
+    rows = tx.execute(
+        select(o.c.status, func.count()).where(o.c.lease_run_id == run_id).group_by(o.c.status)
+    )
+    return {status: int(n) for status, n in rows}
+
+
+# --- claiming and releasing ---------------------------------------------------------------
+
+
+def claim_batch(tx: Tx, company_id: int, run_id: int, size: int, now: datetime) -> int:
+    """Lease up to ``size`` pending orders to ``run_id``; returns how many it got.
+
+    PostgreSQL locks the candidate rows with FOR UPDATE SKIP LOCKED so concurrent claims
+    never wait on each other; SQLite drops that clause silently, and there the
+    ``status = 'pending'`` guard of the UPDATE under SQLite's single writer (BEGIN
+    IMMEDIATE, store/database.py) does the same job.
+    """
+    candidates = (
+        select(o.c.id)
+        .where(and_(o.c.company_id == company_id, o.c.status == OrderStatus.PENDING.value))
+        .order_by(o.c.id)
+        .limit(size)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    claimed = tx.execute(
+        update(o)
+        .where(and_(o.c.id.in_(candidates), o.c.status == OrderStatus.PENDING.value))
+        .values(
+            status=OrderStatus.IN_PROGRESS.value,
+            stage=OrderStage.CHECK.value,
+            lease_run_id=run_id,
+            attempts=o.c.attempts + 1,
+            updated_at=now,
+        )
+        .returning(o.c.id)
+    ).scalars().all()
+    if claimed:
+        tx.execute(
+            update(p)
+            .where(
+                and_(
+                    p.c.order_id.in_(claimed),
+                    p.c.status.in_((PaymentStatus.PENDING.value, PaymentStatus.ERROR.value)),
+                )
+            )
+            .values(stage=OrderStage.CHECK.value, status=PaymentStatus.PENDING.value, error=None)
+        )
+    return len(claimed)
+
+
+def release_run(tx: Tx, run_id: int, now: datetime, *, max_attempts: int) -> int:
+    """Return a finished or abandoned run's unfinished orders to the queue.
+
+    What they learnt (customer ListID, whether an add was sent) stays, so the next run
+    knows that a transaction found in QuickBooks is its own lost add, not a stranger's.
+    An order that has failed ``max_attempts`` times waits for a person instead.
+    """
+    base = and_(o.c.lease_run_id == run_id, o.c.status == OrderStatus.IN_PROGRESS.value)
+    tx.execute(
+        update(o)
+        .where(and_(base, o.c.attempts >= max_attempts))
+        .values(
+            status=OrderStatus.ERROR.value,
+            error=f"Gave up after {max_attempts} runs that did not finish this order: check the "
+            "Web Connector log, then `qbwc-bridge retry`",
+            updated_at=now,
+        )
+    )
+    result = tx.execute(
+        update(o)
+        .where(base)
+        .values(status=OrderStatus.PENDING.value, stage=OrderStage.CHECK.value, updated_at=now)
+    )
+    return int(result.rowcount)
+
+
+def retry(tx: Tx, company_id: int, order_numbers: Sequence[str], now: datetime) -> list[str]:
+    """Put errored orders (or orders with errored payments) back in the queue."""
+    has_payment_error = select(p.c.order_id).where(p.c.status == PaymentStatus.ERROR.value)
+    where = and_(
+        o.c.company_id == company_id,
+        or_(o.c.status == OrderStatus.ERROR.value, o.c.id.in_(has_payment_error)),
+        o.c.status != OrderStatus.IN_PROGRESS.value,
+    )
+    if order_numbers:
+        where = and_(where, o.c.order_number.in_(list(order_numbers)))
+    ids_numbers = tx.execute(select(o.c.id, o.c.order_number).where(where)).all()
+    ids = [row.id for row in ids_numbers]
+    if ids:
+        tx.execute(
+            update(o)
+            .where(o.c.id.in_(ids))
+            .values(
+                status=OrderStatus.PENDING.value, stage=OrderStage.CHECK.value, attempts=0,
+                error=None, error_code=None, updated_at=now,
+            )
+        )
+        tx.execute(
+            update(p)
+            .where(and_(p.c.order_id.in_(ids), p.c.status == PaymentStatus.ERROR.value))
+            .values(status=PaymentStatus.PENDING.value, error=None)
+        )
+    return [row.order_number for row in ids_numbers]
+
+
+# --- guarded transitions within a run -------------------------------------------------------
+
+
+def _guard(order_id: int, run_id: int) -> Any:
+    return and_(
+        o.c.id == order_id,
+        o.c.lease_run_id == run_id,
+        o.c.status == OrderStatus.IN_PROGRESS.value,
+    )
+
+
+def advance(tx: Tx, order_id: int, run_id: int, now: datetime, **values: Any) -> None:
+    """Record what the run learnt about an order it holds (stage, ListID, TxnID, ...)."""
+    for key, value in list(values.items()):
+        if isinstance(value, enum.Enum):
+            values[key] = value.value
+    result = tx.execute(update(o).where(_guard(order_id, run_id)).values(updated_at=now, **values))
+    if result.rowcount != 1:
+        raise LeaseLost(f"order id {order_id} is no longer held by run {run_id}")
+
+
+def finish(
+    tx: Tx, order_id: int, run_id: int, status: OrderStatus, now: datetime, **values: Any
+) -> None:
+    """Give an order its outcome (synced / duplicate / error); it leaves the run."""
+    advance(tx, order_id, run_id, now, status=status.value, stage=OrderStage.DONE.value, **values)
+
+
+def set_customer(tx: Tx, run_id: int, customer_name: str, list_id: str, now: datetime) -> None:
+    """Every order of the run for this customer name learns its ListID."""
+    tx.execute(
+        update(o)
+        .where(
+            and_(
+                o.c.lease_run_id == run_id,
+                o.c.status == OrderStatus.IN_PROGRESS.value,
+                o.c.customer_name == customer_name,
+            )
+        )
+        .values(customer_list_id=list_id, updated_at=now)
+    )
+
+
+def update_payment(tx: Tx, payment_id: int, order_id: int, run_id: int, **values: Any) -> None:
+    """Guarded like ``advance``: only while the run holds the payment's order."""
+    for key, value in list(values.items()):
+        if isinstance(value, enum.Enum):
+            values[key] = value.value
+    held = select(o.c.id).where(_guard(order_id, run_id))
+    result = tx.execute(
+        update(p).where(and_(p.c.id == payment_id, p.c.order_id.in_(held))).values(**values)
+    )
+    if result.rowcount != 1:
+        raise LeaseLost(f"payment id {payment_id} is no longer held by run {run_id}")
+
+
+def bulk_advance(tx: Tx, run_id: int, order_ids: Sequence[int], now: datetime, **values: Any) -> None:
+    """``advance`` for many orders at once, with the same guard and count check."""
+    if not order_ids:
+        return
+    for key, value in list(values.items()):
+        if isinstance(value, enum.Enum):
+            values[key] = value.value
+    result = tx.execute(
+        update(o)
+        .where(
+            and_(
+                o.c.id.in_(list(order_ids)),
+                o.c.lease_run_id == run_id,
+                o.c.status == OrderStatus.IN_PROGRESS.value,
+            )
+        )
+        .values(updated_at=now, **values)
+    )
+    if result.rowcount != len(set(order_ids)):
+        raise LeaseLost(f"run {run_id} no longer holds all of its orders")
+
+
+
+def requeue(tx: Tx, order_id: int, run_id: int, now: datetime, reason: str) -> None:
+    """A transient QuickBooks failure: back to the queue for a later run, reason kept."""
+    result = tx.execute(
+        update(o)
+        .where(_guard(order_id, run_id))
+        .values(
+            status=OrderStatus.PENDING.value, stage=OrderStage.CHECK.value, error=reason,
+            updated_at=now,
+        )
+    )
+    if result.rowcount != 1:
+        raise LeaseLost(f"order id {order_id} is no longer held by run {run_id}")
+
+
+def recheck(tx: Tx, run_id: int, order_ids: Sequence[int], now: datetime) -> None:
+    """Orders whose answers never came start over at their duplicate checks.
+
+    Whatever was sent may or may not have reached QuickBooks; only a fresh check can tell,
+    so nothing is added again on a guess.
+    """
+    if not order_ids:
+        return
+    held = and_(
+        o.c.id.in_(list(order_ids)),
+        o.c.lease_run_id == run_id,
+        o.c.status == OrderStatus.IN_PROGRESS.value,
+    )
+    tx.execute(update(o).where(held).values(stage=OrderStage.CHECK.value, updated_at=now))
+    tx.execute(
+        update(p)
+        .where(
+            and_(
+                p.c.order_id.in_(select(o.c.id).where(held)),
+                p.c.status == PaymentStatus.PENDING.value,
+            )
+        )
+        .values(stage=OrderStage.CHECK.value)
+    )
+
+
+def mark_adds_sent(
+    tx: Tx, run_id: int, order_ids: Sequence[int], payment_ids: Sequence[int]
+) -> None:
+    """Remember, before the request leaves, that this run is about to add these."""
+    if order_ids:
+        tx.execute(
+            update(o)
+            .where(and_(o.c.id.in_(list(order_ids)), o.c.lease_run_id == run_id))
+            .values(add_sent=True)
+        )
+    if payment_ids:
+        tx.execute(update(p).where(p.c.id.in_(list(payment_ids))).values(add_sent=True))
+
+
+def claimed_by_ids(tx: Tx, run_id: int) -> list[int]:
+    """Ids of the run's orders that still wait for something (cheap: no payloads)."""
+    return list(
+        tx.execute(
+            select(o.c.id).where(
+                and_(o.c.lease_run_id == run_id, o.c.status == OrderStatus.IN_PROGRESS.value)
+            )
+        ).scalars()
+    )

@@ -1,0 +1,191 @@
+"""Runs (one per authenticated Web Connector session) and their exchanges."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from qbwc_bridge.domain.runs import Exchange, Run, RunStage, RunStatus
+from qbwc_bridge.errors import InvalidTicket
+from qbwc_bridge.store import schema
+from qbwc_bridge.store.database import Tx, as_utc
+
+r = schema.runs
+x = schema.exchanges
+o = schema.orders
+
+
+class CompanyBusy(Exception):
+    """Another run holds this company."""
+
+
+def _to_run(row: Any) -> Run:
+    return Run(
+        id=row.id,
+        company_id=row.company_id,
+        status=RunStatus(row.status),
+        stage=RunStage(row.stage),
+        expires_at=as_utc(row.expires_at),  # type: ignore[arg-type]
+        qbxml_version=row.qbxml_version,
+        country=row.country,
+        company_file=row.company_file,
+        last_error=row.last_error,
+        batch_size=row.batch_size,
+        exchanges=row.exchanges,
+        inventory_due=row.inventory_due,
+        inventory_state=row.inventory_state,
+        summary=dict(row.summary or {}),
+    )
+
+
+def open_run(
+    tx: Tx, company_id: int, ticket_hash: bytes, now: datetime, expires_at: datetime,
+    *, inventory_due: bool,
+) -> Run:
+    """Start a run; raises CompanyBusy while another open run holds the company."""
+    try:
+        # The partial unique index allows one open run per company; a savepoint keeps the
+        # surrounding transaction usable when it refuses.
+        with tx.begin_nested():
+            result = tx.execute(
+                insert(r).values(
+                    company_id=company_id,
+                    ticket_hash=ticket_hash,
+                    status=RunStatus.OPEN.value,
+                    stage=RunStage.NEGOTIATE.value,
+                    created_at=now,
+                    last_seen_at=now,
+                    expires_at=expires_at,
+                    batch_size=0,
+                    exchanges=0,
+                    inventory_due=inventory_due,
+                    summary={},
+                )
+            )
+    except IntegrityError:
+        raise CompanyBusy() from None
+    assert result.inserted_primary_key is not None
+    return get(tx, int(result.inserted_primary_key[0]))
+
+
+def get(tx: Tx, run_id: int) -> Run:
+    return _to_run(tx.execute(select(r).where(r.c.id == run_id)).one())
+
+
+def by_ticket(tx: Tx, ticket_hash: bytes, *, lock: bool = False) -> Run:
+    """The run a ticket names, or InvalidTicket. ``lock`` serialises callbacks of one run."""
+    query = select(r).where(r.c.ticket_hash == ticket_hash)
+    if lock:
+        query = query.with_for_update()
+    row = tx.execute(query).one_or_none()
+    if row is None:
+        raise InvalidTicket()
+    return _to_run(row)
+
+
+def touch(tx: Tx, run_id: int, now: datetime, expires_at: datetime) -> None:
+    """Extend an open run's lease; a run that already expired stays expired."""
+    result = tx.execute(
+        update(r)
+        .where(and_(r.c.id == run_id, r.c.status == RunStatus.OPEN.value, r.c.expires_at >= now))
+        .values(last_seen_at=now, expires_at=expires_at)
+    )
+    if result.rowcount != 1:
+        raise InvalidTicket(
+            "The run of this ticket has expired or was closed: let the Web Connector start a new run"
+        )
+
+
+def update_run(tx: Tx, run_id: int, **values: Any) -> None:
+    if "stage" in values and isinstance(values["stage"], RunStage):
+        values["stage"] = values["stage"].value
+    tx.execute(update(r).where(r.c.id == run_id).values(**values))
+
+
+def set_error(tx: Tx, run_id: int, message: str) -> None:
+    tx.execute(update(r).where(r.c.id == run_id).values(last_error=message))
+
+
+def close(tx: Tx, run_id: int, status: RunStatus, now: datetime) -> bool:
+    """Close an open run; False when it was already closed (closing twice is harmless)."""
+    result = tx.execute(
+        update(r)
+        .where(and_(r.c.id == run_id, r.c.status == RunStatus.OPEN.value))
+        .values(status=status.value, closed_at=now)
+    )
+    return result.rowcount == 1
+
+
+def expired_open_runs(tx: Tx, now: datetime, company_id: int | None = None) -> list[int]:
+    query = select(r.c.id).where(and_(r.c.status == RunStatus.OPEN.value, r.c.expires_at < now))
+    if company_id is not None:
+        query = query.where(r.c.company_id == company_id)
+    return [int(v) for v in tx.execute(query).scalars()]
+
+
+def recent(tx: Tx, company_id: int, limit: int = 10) -> list[Run]:
+    rows = tx.execute(
+        select(r).where(r.c.company_id == company_id).order_by(r.c.id.desc()).limit(limit)
+    )
+    return [_to_run(row) for row in rows]
+
+
+# --- exchanges --------------------------------------------------------------------------
+
+
+def _to_exchange(row: Any) -> Exchange:
+    return Exchange(
+        id=row.id,
+        run_id=row.run_id,
+        seq=row.seq,
+        request_xml=row.request_xml,
+        request_map=dict(row.request_map),
+        sent_at=as_utc(row.sent_at),  # type: ignore[arg-type]
+        response_xml=row.response_xml,
+        hresult=row.hresult,
+        message=row.message,
+        received_at=as_utc(row.received_at),
+    )
+
+
+def add_exchange(
+    tx: Tx, run_id: int, request_xml: str, request_map: dict[str, dict[str, Any]], now: datetime
+) -> Exchange:
+    seq = (tx.execute(select(func.max(x.c.seq)).where(x.c.run_id == run_id)).scalar() or 0) + 1
+    result = tx.execute(
+        insert(x).values(
+            run_id=run_id, seq=seq, request_xml=request_xml, request_map=request_map, sent_at=now
+        )
+    )
+    tx.execute(update(r).where(r.c.id == run_id).values(exchanges=r.c.exchanges + 1))
+    assert result.inserted_primary_key is not None
+    return _to_exchange(tx.execute(select(x).where(x.c.id == result.inserted_primary_key[0])).one())
+
+
+def pending_exchange(tx: Tx, run_id: int) -> Exchange | None:
+    """The last exchange sent and not yet answered, if any."""
+    row = tx.execute(
+        select(x)
+        .where(and_(x.c.run_id == run_id, x.c.received_at.is_(None)))
+        .order_by(x.c.seq.desc())
+        .limit(1)
+    ).one_or_none()
+    return None if row is None else _to_exchange(row)
+
+
+def record_response(
+    tx: Tx, exchange_id: int, response_xml: str, hresult: str, message: str, now: datetime
+) -> None:
+    tx.execute(
+        update(x)
+        .where(x.c.id == exchange_id)
+        .values(response_xml=response_xml, hresult=hresult, message=message, received_at=now)
+    )
+
+
+def exchanges_of(tx: Tx, run_id: int) -> list[Exchange]:
+    rows = tx.execute(select(x).where(x.c.run_id == run_id).order_by(x.c.seq))
+    return [_to_exchange(row) for row in rows]

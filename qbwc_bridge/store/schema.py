@@ -1,0 +1,177 @@
+"""The tables. SQLAlchemy Core, because every write is a guarded statement whose row count
+matters and every read returns a domain dataclass, never a live ORM object."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Money = Numeric(14, 2)
+Quantity = Numeric(18, 5)
+Timestamp = DateTime(timezone=True)
+Id = BigInteger().with_variant(Integer(), "sqlite")  # SQLite only autoincrements INTEGER
+
+companies = Table(
+    "companies",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("username", String(100), nullable=False, unique=True),
+    Column("password_hash", String(300), nullable=False),
+    Column("api_key_hash", String(300)),
+    Column("settings", JSON, nullable=False, default=dict),
+    Column("owner_id", String(38), nullable=False),
+    Column("file_id", String(38), nullable=False),
+    Column("qbxml_version", String(10)),
+    Column("company_file", String(500)),
+    # Adaptive pacing: QuickBooks' measured seconds per request (moving average).
+    Column("seconds_per_request", Numeric(10, 4)),
+    Column("inventory_due_at", Timestamp),
+    Column("inventory_synced_from", Timestamp),
+    Column("inventory_cursor", BigInteger, nullable=False, default=0),
+    Column("created_at", Timestamp, nullable=False),
+)
+
+login_failures = Table(
+    "login_failures",
+    metadata,
+    # "user:<name>" or "addr:<ip>": throttled independently.
+    Column("key", String(200), primary_key=True),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("first_failure_at", Timestamp, nullable=False),
+    Column("locked_until", Timestamp),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("company_id", Id, ForeignKey("companies.id", ondelete="CASCADE"), nullable=False),
+    # Only a hash of the ticket is kept: a leaked database does not hand out live runs.
+    Column("ticket_hash", LargeBinary(32), nullable=False, unique=True),
+    Column("status", String(20), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("last_seen_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+    Column("closed_at", Timestamp),
+    Column("qbxml_version", String(10)),
+    Column("country", String(4)),
+    Column("company_file", String(500)),
+    Column("web_connector_version", String(40)),
+    Column("last_error", Text),
+    Column("stage", String(20), nullable=False, default="negotiate"),
+    Column("batch_size", Integer, nullable=False, default=0),
+    Column("exchanges", Integer, nullable=False, default=0),
+    Column("inventory_due", Boolean, nullable=False, default=False),
+    Column("inventory_state", JSON),
+    Column("summary", JSON),
+)
+# At most one open run per company, enforced by the database itself.
+Index(
+    "uq_runs_one_open_per_company",
+    runs.c.company_id,
+    unique=True,
+    postgresql_where=text("status = 'open'"),
+    sqlite_where=text("status = 'open'"),
+)
+
+exchanges = Table(
+    "exchanges",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("run_id", Id, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("request_xml", Text, nullable=False),
+    # requestID -> what it was for: {"k": kind, "o": order id, "p": payment id, "n": name}
+    Column("request_map", JSON, nullable=False),
+    Column("sent_at", Timestamp, nullable=False),
+    Column("response_xml", Text),
+    Column("hresult", String(40)),
+    Column("message", Text),
+    Column("received_at", Timestamp),
+    UniqueConstraint("run_id", "seq"),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("company_id", Id, ForeignKey("companies.id", ondelete="CASCADE"), nullable=False),
+    Column("order_number", String(100), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("stage", String(20), nullable=False, default="check"),
+    Column("txn_kind", String(20), nullable=False),
+    Column("customer_name", String(100), nullable=False),
+    Column("customer_list_id", String(40)),
+    Column("invoice_customer", String(200)),
+    Column("qb_txn_id", String(40)),
+    Column("qb_ref_number", String(20)),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("add_sent", Boolean, nullable=False, default=False),
+    Column("error", Text),
+    Column("error_code", Integer),
+    Column("lease_run_id", Id),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    UniqueConstraint("company_id", "order_number", name="uq_orders_company_order_number"),
+)
+Index("ix_orders_claim", orders.c.company_id, orders.c.status, orders.c.id)
+Index("ix_orders_lease", orders.c.lease_run_id)
+
+payments = Table(
+    "payments",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("order_id", Id, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("reference_number", String(100), nullable=False, default=""),
+    Column("amount", Money, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("stage", String(20), nullable=False, default="check"),
+    Column("qb_txn_id", String(40)),
+    Column("error", Text),
+    Column("add_sent", Boolean, nullable=False, default=False),
+    UniqueConstraint("order_id", "position"),
+)
+
+product_updates = Table(
+    "product_updates",
+    metadata,
+    Column("company_id", Id, ForeignKey("companies.id", ondelete="CASCADE"), primary_key=True),
+    Column("sku", String(200), primary_key=True),
+    Column("quantity_on_hand", Quantity),
+    Column("quantity_on_order", Quantity),
+    Column("quantity_on_sales_order", Quantity),
+    Column("qb_list_id", String(40)),
+    Column("qb_time_modified", String(40)),
+    Column("updated_at", Timestamp, nullable=False),
+    Column("cursor", BigInteger, nullable=False),
+)
+Index("ix_product_updates_cursor", product_updates.c.company_id, product_updates.c.cursor)

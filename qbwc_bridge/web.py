@@ -1,0 +1,196 @@
+"""The WSGI application: /qbwc (SOAP), /api/orders, /api/product-updates, /healthz.
+
+Every request body is read with a size limit, and SOAP envelopes are checked by the
+hardened parser (no DOCTYPE, no entities, bounded depth) before spyne sees them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import logging
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qs
+
+from qbwc_bridge import queue
+from qbwc_bridge.config import Settings
+from qbwc_bridge.domain.company import Company
+from qbwc_bridge.engine.run import RunEngine
+from qbwc_bridge.errors import BridgeError, MalformedQbxml, OrderRejected
+from qbwc_bridge.qbxml.parsing import parse_xml
+from qbwc_bridge.soap.app import make_soap_app
+from qbwc_bridge.store import Store
+
+log = logging.getLogger("qbwc_bridge.web")
+
+StartResponse = Callable[..., Any]
+Environ = dict[str, Any]
+
+
+class BodyTooLarge(BridgeError):
+    """The request body is larger than this service accepts."""
+
+
+def _read_body(environ: Environ, limit: int) -> bytes:
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > limit:
+        raise BodyTooLarge(f"The request body of {length} bytes exceeds the limit of {limit} bytes")
+    stream = environ["wsgi.input"]
+    body = stream.read(length) if length else stream.read(limit + 1)
+    if len(body) > limit:
+        raise BodyTooLarge(f"The request body exceeds the limit of {limit} bytes")
+    return bytes(body)
+
+
+def _json(start_response: StartResponse, status: str, payload: object) -> list[bytes]:
+    body = json.dumps(payload, default=_json_default).encode("utf-8")
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    raise TypeError(type(value).__name__)
+
+
+def _soap_fault(start_response: StartResponse, status: str, message: str) -> list[bytes]:
+    from lxml import etree
+
+    env = "http://schemas.xmlsoap.org/soap/envelope/"
+    envelope = etree.Element(f"{{{env}}}Envelope", nsmap={"soap": env})
+    fault = etree.SubElement(etree.SubElement(envelope, f"{{{env}}}Body"), f"{{{env}}}Fault")
+    etree.SubElement(fault, "faultcode").text = "soap:Client"
+    etree.SubElement(fault, "faultstring").text = message
+    body = etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
+    start_response(status, [("Content-Type", "text/xml; charset=utf-8"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+class BridgeApp:
+    """Routes requests; holds the one engine and store of this process."""
+
+    def __init__(self, settings: Settings, store: Store | None = None) -> None:
+        self.settings = settings
+        self.store = store or Store.from_url(settings.database_url)
+        self.engine = RunEngine(self.store, settings)
+        self.soap = make_soap_app(self.engine)
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "") or "/"
+        method = environ.get("REQUEST_METHOD", "GET")
+        try:
+            if path.rstrip("/") == "/qbwc":
+                return self._soap(environ, start_response, method)
+            if path == "/healthz":
+                return self._health(start_response)
+            if path == "/api/orders" and method == "POST":
+                return self._post_orders(environ, start_response)
+            if path == "/api/product-updates" and method == "GET":
+                return self._product_updates(environ, start_response)
+            return _json(start_response, "404 Not Found", {"error": f"No route for {method} {path}"})
+        except BodyTooLarge as error:
+            return _json(start_response, "413 Payload Too Large", {"error": error.message})
+        except BridgeError as error:
+            log.warning("request failed: %s", error.message)
+            return _json(start_response, "503 Service Unavailable", {"error": error.message})
+
+    # --- SOAP -----------------------------------------------------------------------
+
+    def _soap(self, environ: Environ, start_response: StartResponse, method: str) -> Iterable[bytes]:
+        if method == "GET":
+            if "wsdl" not in environ.get("QUERY_STRING", "").lower():
+                return _json(start_response, "404 Not Found", {"error": "GET /qbwc?wsdl for the WSDL"})
+            return self.soap(environ, start_response)  # type: ignore[no-any-return]
+        if method != "POST":
+            return _json(start_response, "405 Method Not Allowed", {"error": "POST a SOAP envelope"})
+        body = _read_body(environ, self.settings.max_request_bytes)
+        try:
+            parse_xml(body, max_bytes=self.settings.max_request_bytes)
+        except MalformedQbxml as error:
+            return _soap_fault(start_response, "400 Bad Request", f"Malformed SOAP request: {error.message}")
+        environ = dict(environ)
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        return self.soap(environ, start_response)  # type: ignore[no-any-return]
+
+    # --- JSON API -------------------------------------------------------------------
+
+    def _login(self, environ: Environ) -> Company | None:
+        header = environ.get("HTTP_AUTHORIZATION", "")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "basic":
+            return None
+        try:
+            username, _, secret = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        try:
+            return queue.api_login(self.store, username, secret)
+        except queue.InvalidCredentials:
+            return None
+
+    def _unauthorized(self, start_response: StartResponse) -> list[bytes]:
+        body = json.dumps({"error": "Authentication required: HTTP Basic with the company's "
+                           "Web Connector username and password (or API key)"}).encode()
+        start_response("401 Unauthorized", [
+            ("Content-Type", "application/json"), ("WWW-Authenticate", 'Basic realm="qbwc-bridge"'),
+            ("Content-Length", str(len(body))),
+        ])
+        return [body]
+
+    def _post_orders(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        company = self._login(environ)
+        if company is None:
+            return self._unauthorized(start_response)
+        content_type = environ.get("CONTENT_TYPE", "")
+        if "json" not in content_type.lower():
+            return _json(start_response, "415 Unsupported Media Type",
+                         {"error": "Send the orders as application/json"})
+        body = _read_body(environ, self.settings.max_request_bytes)
+        try:
+            items = json.loads(body.decode("utf-8"), parse_float=Decimal)
+        except (UnicodeDecodeError, ValueError) as error:
+            return _json(start_response, "400 Bad Request", {"error": f"The body is not valid JSON: {error}"})
+        if not isinstance(items, list):
+            return _json(start_response, "400 Bad Request", {"error": "Send a JSON array of orders"})
+        if len(items) > self.settings.max_orders_per_api_call:
+            return _json(start_response, "413 Payload Too Large", {
+                "error": f"At most {self.settings.max_orders_per_api_call} orders per call; "
+                f"this one has {len(items)}"})
+        try:
+            report = queue.enqueue(self.store, company.name, items)
+        except queue.NothingEnqueued as error:
+            return _json(start_response, "422 Unprocessable Entity", {
+                "error": error.message, "errors": [p.as_dict() for p in error.problems]})
+        except OrderRejected as error:
+            return _json(start_response, "422 Unprocessable Entity", {"error": error.message, "errors": [error.as_dict()]})
+        return _json(start_response, "200 OK", report.as_dict())
+
+    def _product_updates(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        company = self._login(environ)
+        if company is None:
+            return self._unauthorized(start_response)
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        try:
+            since = int(query.get("since", ["0"])[0])
+            limit = min(int(query.get("limit", ["1000"])[0]), 10000)
+        except ValueError:
+            return _json(start_response, "400 Bad Request", {"error": "since and limit must be whole numbers"})
+        return _json(start_response, "200 OK", queue.product_updates_for(self.store, company, since, max(limit, 1)))
+
+    def _health(self, start_response: StartResponse) -> list[bytes]:
+        if self.store.database.ping():
+            return _json(start_response, "200 OK", {"status": "ok"})
+        return _json(start_response, "503 Service Unavailable", {"status": "database unreachable"})
+
+
+def make_wsgi_app(settings: Settings | None = None, store: Store | None = None) -> BridgeApp:
+    return BridgeApp(settings or Settings.from_env(), store)

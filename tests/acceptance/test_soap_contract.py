@@ -1,0 +1,76 @@
+"""The SOAP service speaks Intuit's QBWebConnectorSvc contract, driven by zeep from Intuit's WSDL."""
+
+from __future__ import annotations
+
+import urllib.request
+
+from conftest_helpers import wsdl_operations
+from factories import make_order_json
+from oracle import require_oracle
+from soapclient import PASSWORD, Service
+
+from qbwc_bridge import __version__, queue
+from qbwc_bridge.qbxml.parsing import parse_xml
+
+
+
+def test_server_and_client_version(service: Service) -> None:
+    assert service.soap.serverVersion() == f"qbwc-bridge {__version__}"
+    assert service.soap.clientVersion("2.3.0.36") in ("", None)
+    assert service.soap.clientVersion("1.5.0.0").startswith("W:")
+
+
+def test_authenticate_rejects_bad_logins(service: Service) -> None:
+    assert service.soap.authenticate("acme-user", "wrong password")[1] == "nvu"
+    assert service.soap.authenticate("nobody", PASSWORD)[1] == "nvu"
+
+
+def test_authenticate_with_work_returns_a_fresh_ticket(service: Service) -> None:
+    queue.enqueue(service.store, "acme", [make_order_json()])
+    ticket, answer = service.soap.authenticate("acme-user", PASSWORD)
+    assert answer in ("", None)
+    assert len(ticket) >= 32
+    # only one run per company at a time
+    _, second = service.soap.authenticate("acme-user", PASSWORD)
+    assert second == "busy"
+    assert service.soap.closeConnection(ticket).startswith("Synced 0 orders")
+    ticket2, again = service.soap.authenticate("acme-user", PASSWORD)
+    assert again in ("", None) and ticket2 != ticket
+
+
+def test_authenticate_without_work_answers_none(service: Service) -> None:
+    queue.request_inventory_now(service.store, "acme")  # makes sure the company row exists
+    with service.store.transaction() as tx:
+        company = service.store.companies.by_name(tx, "acme")
+        from datetime import timedelta
+
+        from qbwc_bridge.store import utcnow
+
+        service.store.companies.set_inventory_due_at(tx, company.id, utcnow() + timedelta(hours=1))
+    assert service.soap.authenticate("acme-user", PASSWORD)[1] == "none"
+
+
+def test_bad_tickets_never_raise(service: Service) -> None:
+    assert service.soap.sendRequestXML("forged", "", "", "US", 13, 0) in ("", None)
+    assert service.soap.receiveResponseXML("forged", "<QBXML/>", "", "") == -1
+    assert "not valid" in service.soap.getLastError("forged")
+    assert service.soap.connectionError("forged", "0x80040408", "Could not start QuickBooks.") == "done"
+    assert service.soap.closeConnection("forged")
+
+
+def test_connection_error_ends_the_run_and_keeps_orders(service: Service) -> None:
+    queue.enqueue(service.store, "acme", [make_order_json(OrderNumber="CE-1")])
+    ticket, _ = service.soap.authenticate("acme-user", PASSWORD)
+    assert service.soap.connectionError(ticket, "0x80040408", "Could not start QuickBooks.") == "done"
+    assert "0x80040408" in service.soap.getLastError(ticket)
+    status = queue.status(service.store, "acme")
+    assert status["counts"]["pending"] == 1
+    # the company is free again
+    assert service.soap.authenticate("acme-user", PASSWORD)[1] in ("", None)
+
+
+def test_published_wsdl_matches_intuits(service: Service) -> None:
+    intuit = wsdl_operations(parse_xml(require_oracle("wsdl", "TroubleshootWebServiceFS.intuit-hosted.wsdl").read_bytes()))
+    with urllib.request.urlopen(service.url + "?wsdl") as response:
+        ours = wsdl_operations(parse_xml(response.read()))
+    assert ours == intuit
