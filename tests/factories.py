@@ -129,7 +129,7 @@ def computed_total(order: dict[str, Any]) -> Decimal | None:
             - _decimal(order.get("discountExclTax") or 0)
             + _decimal(order["TotalTax"])
         )
-    except (KeyError, TypeError, InvalidOperation):
+    except (KeyError, TypeError, ValueError, InvalidOperation):
         return None
 
 

@@ -30,12 +30,17 @@ def person_names(order: Order) -> tuple[str, str]:
     return " ".join(words[:-1]), words[-1]
 
 
+def _storable(part: str) -> bool:
+    """Does the part keep a character in a QuickBooks name? (An emoji alone does not.)"""
+    return bool(fit_name(part))
+
+
 def _last_first(first: str, last: str) -> str:
-    return ", ".join(part for part in (last, first) if part)
+    return ", ".join(part for part in (last, first) if _storable(part))
 
 
 def _first_last(first: str, last: str) -> str:
-    return " ".join(part for part in (first, last) if part)
+    return " ".join(part for part in (first, last) if _storable(part))
 
 
 def _matched_name(order: Order, strategy: str) -> str:

@@ -114,8 +114,7 @@ def _text(fields: _Fields, key: str, *, required: bool = False) -> str:
         if required:
             fields.problems.add(fields.path(key), "is required")
         return ""
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
+    value = _whole_number_text(value) or value
     if not isinstance(value, str):
         fields.wrong_type(key, "a string", value)
         return ""
@@ -130,9 +129,12 @@ def _number(fields: _Fields, key: str) -> Decimal | None:
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
         fields.wrong_type(key, "a number", value)
         return None
-    text = value.strip() if isinstance(value, str) else str(value)
     try:
+        text = value.strip() if isinstance(value, str) else str(value)
         number = Decimal(text)
+    except ValueError:
+        fields.problems.add(fields.path(key), "has too many digits to be an amount")
+        return None
     except InvalidOperation:
         fields.problems.add(fields.path(key), f"must be a number such as 12.50, not {text!r}")
         return None
@@ -384,16 +386,28 @@ def _check_payments(fields: _Fields, order: Order) -> None:
         )
 
 
+def _whole_number_text(value: object) -> str | None:
+    """A JSON whole number as text (channels send numeric order numbers and SKUs)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**100:
+        return str(value)
+    return None
+
+
+def _raw_order_number(raw: Mapping[str, object]) -> str:
+    """The OrderNumber as sent, to name the order in its problems even when it is invalid."""
+    for key, value in raw.items():
+        if key.casefold() == "ordernumber":
+            text = value if isinstance(value, str) else _whole_number_text(value)
+            return text or ""
+    return ""
+
+
 def _read_order(raw: object) -> tuple[Order | None, list[OrderRejected]]:
     """The one pass over an order: the Order when valid, and every problem found."""
     if not isinstance(raw, Mapping) or not all(isinstance(k, str) for k in raw):
         problem = f"each order must be a JSON object, not {_json_type(raw)}"
         return None, [OrderRejected("", "order", problem)]
-    number_value = next(
-        (v for k, v in raw.items() if k.casefold() == "ordernumber" and isinstance(v, str | int)),
-        "",
-    )
-    problems = _Problems(str(number_value) if not isinstance(number_value, bool) else "")
+    problems = _Problems(_raw_order_number(raw))
     fields = _Fields(raw, "", problems)
     order_number = _order_number(fields)
     order_date = _date(fields, "OrderDate")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 import typing
 from collections.abc import Iterator
 from decimal import Decimal
 
 from qbwc_bridge.errors import BridgeError
 
-_WHITESPACE = " \t\n\r"
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
 _STRUCTURAL = ",:]}"
 _NUMBER_CHARS = "0123456789.eE+-"
 # A decode error this close to the end of the buffer may only mean the item goes on.
@@ -31,6 +32,11 @@ class MalformedJson(BridgeError):
             "" if position is None else f" at line {line}, column {column} (character {position})"
         )
         super().__init__(f"Malformed JSON{where}: {problem}")
+
+
+def _skip_whitespace(text: str, pos: int) -> int:
+    match = _WHITESPACE.match(text, pos)
+    return match.end() if match else pos
 
 
 class _NonStandardConstant(ValueError):
@@ -107,8 +113,7 @@ class _Reader:
     def peek(self) -> str:
         """The next non-whitespace character ('' at the end of the stream)."""
         while True:
-            while self.pos < len(self.buffer) and self.buffer[self.pos] in _WHITESPACE:
-                self.pos += 1
+            self.pos = _skip_whitespace(self.buffer, self.pos)
             if self.pos < len(self.buffer):
                 return self.buffer[self.pos]
             if not self.more():

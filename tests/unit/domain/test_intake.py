@@ -102,9 +102,7 @@ def test_point_one_plus_point_two_is_exactly_point_three() -> None:
 
 
 def test_money_as_json_number_decoded_with_decimal() -> None:
-    raw = json.loads(
-        json.dumps(make_order_json()).replace('"51.60"', "51.60"), parse_float=Decimal
-    )
+    raw = json.loads(json.dumps(make_order_json()).replace('"51.60"', "51.60"), parse_float=Decimal)
     assert parse_order(raw).order_total == Decimal("51.60")
 
 
@@ -429,7 +427,8 @@ def test_rejection_message_names_order_field_and_problem() -> None:
 @given(st_value=order_json())
 def test_hostile_values_never_crash(st_value: dict[str, Any]) -> None:
     for key in list(st_value):
-        for hostile in ({}, [], True, None, "x", -1, "1e999999"):
+        hostile_values: tuple[object, ...] = ({}, [], True, None, "x", -1, "1e999999", 10**5000)
+        for hostile in hostile_values:
             order_problems({**st_value, key: hostile})
 
 

@@ -38,8 +38,9 @@ json_values = st.recursive(
     | st.integers()
     | st.decimals(allow_nan=False, allow_infinity=False, places=3)
     | st.text(),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -140,24 +141,23 @@ def test_deep_nesting_is_an_error_not_a_crash() -> None:
 def test_one_hundred_thousand_orders_stream_in_bounded_memory(tmp_path: Path) -> None:
     count = 100_000
     path = tmp_path / "orders.json"
-    template = '{"OrderNumber": "%d", "OrderTotal": 12.50, "orderDetails": [{"sku": "MUG"}]}'
+    template = (
+        '{"OrderNumber": "%d", "OrderTotal": 12.50, "orderDetails": [{"sku": "MUG-CLASSIC"}]}'
+    )
     with path.open("w", encoding="utf-8") as handle:
         handle.write("[\n")
         handle.write(",\n".join(template % n for n in range(count)))
         handle.write("\n]\n")
     size = path.stat().st_size
     started = time.perf_counter()
-    seen = 0
     with path.open("rb") as stream:
         tracemalloc.start()
         try:
-            for item in iter_json_array(stream):
-                assert isinstance(item, dict)
-                seen += 1
+            seen = sum(1 for _ in iter_json_array(stream))
             _, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()
     assert seen == count
-    assert size > 7_000_000
+    assert size > 8_000_000
     assert peak < size / 20, f"peak {peak} bytes for a {size}-byte file"
-    assert time.perf_counter() - started < 10
+    assert time.perf_counter() - started < 15  # quadratic re-reading would take minutes

@@ -87,9 +87,18 @@ def payment(**changes: object) -> PaymentRecord:
 # --- strategies ----------------------------------------------------------------------------
 
 NASTY = st.sampled_from(
-    ["&<>\"'", "😀 emoji", "Nguyễn Łukasz", "\u2028line\u2029", "tab\tnew\nline", "‐—“”", "x" * 5000]
+    [
+        "&<>\"'",
+        "😀 emoji",
+        "Nguyễn Łukasz",
+        "\u2028line\u2029",
+        "tab\tnew\nline",
+        "‐—“”",
+        "x" * 5000,
+    ]
 )
-TEXT = st.one_of(st.text(max_size=60), NASTY, st.text(min_size=200, max_size=600))
+TEXT = st.one_of(st.text(max_size=40), NASTY, st.text(min_size=100, max_size=300))
+LINE_TEXT = st.one_of(st.text(max_size=20), NASTY)
 NAME = TEXT.filter(lambda value: bool(qb_text(value).strip()))
 AMOUNT = st.decimals(min_value=-(10**9), max_value=10**9, places=2)
 QUANTITY = st.decimals(min_value=-(10**6), max_value=10**6, places=5).filter(
@@ -121,9 +130,9 @@ CUSTOMERS = st.builds(
 )
 LINES = st.builds(
     TxnLine,
-    item=NAME,
+    item=LINE_TEXT.filter(lambda value: bool(qb_text(value).strip())),
     amount=AMOUNT,
-    desc=TEXT,
+    desc=LINE_TEXT,
     quantity=st.none() | QUANTITY,
     rate=st.none() | RATE,
 )

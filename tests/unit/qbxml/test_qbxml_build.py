@@ -94,12 +94,10 @@ def test_iterator_attributes_need_qbxml_5() -> None:
         max_returned=100, from_modified=None, iterator="Continue", iterator_id="{it-1}"
     )
     new = parsed(build.message([("7", query)], V13)).find(".//ItemInventoryQueryRq")
-    old = parsed(build.message([("7", query)], QbxmlVersion(4, 0))).find(
-        ".//ItemInventoryQueryRq"
-    )
+    old = parsed(build.message([("7", query)], QbxmlVersion(4, 0))).find(".//ItemInventoryQueryRq")
     assert new is not None and old is not None
     assert (new.get("iterator"), new.get("iteratorID")) == ("Continue", "{it-1}")
-    assert dict(old.attrib) == {"requestID": "7"}
+    assert old.items() == [("requestID", "7")]
     assert old.findtext("MaxReturned") == "100"
 
 

@@ -22,7 +22,9 @@ from qbwc_bridge.qbxml.versions import QbxmlVersion
 
 V13 = QbxmlVersion(13, 0)
 PROPERTY_SETTINGS = settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 # Limits that depend on the parent element rather than on the tag alone.
 PATH_LIMITS = {

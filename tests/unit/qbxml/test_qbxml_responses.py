@@ -83,7 +83,9 @@ def test_inventory_query() -> None:
 
 def test_mixed_batch_with_status_1_and_3140() -> None:
     responses = parse_response(
-        sample("ItemInventoryQueryRs-status1-x2+SalesOrderAddRs-ok+SalesOrderAddRs-3140.flowlink-2014.xml")
+        sample(
+            "ItemInventoryQueryRs-status1-x2+SalesOrderAddRs-ok+SalesOrderAddRs-3140.flowlink-2014.xml"
+        )
     )
     assert [(r.kind, r.status.code, r.status.severity) for r in responses] == [
         ("ItemInventoryQuery", 1, "Info"),
@@ -92,7 +94,11 @@ def test_mixed_batch_with_status_1_and_3140() -> None:
         ("SalesOrderAdd", 3140, "Error"),
     ]
     order = responses[2].records[0]
-    assert (order.txn_id, order.ref_number, order.po_number) == ("4C-1415942229", "13", "R15408534641")
+    assert (order.txn_id, order.ref_number, order.po_number) == (
+        "4C-1415942229",
+        "13",
+        "R15408534641",
+    )
     assert order.total_amount == Decimal("200.00")
     assert responses[3].records == ()
     assert '"nononononoImNotThereAlrightDylan"' in responses[3].status.message
@@ -146,7 +152,9 @@ def test_account_add_and_hcp_responses() -> None:
     [account] = parse_response(sample("AccountAddRs.hotglue-qbwc-common-2026.xml"))
     assert account.records[0].ret_kind == "AccountRet"
     hcp = parse_response(
-        sample("HostQueryRs+CompanyQueryRs+PreferencesQueryRs.strHCPResponse.QBPro2006.consolibyte-2008.xml")
+        sample(
+            "HostQueryRs+CompanyQueryRs+PreferencesQueryRs.strHCPResponse.QBPro2006.consolibyte-2008.xml"
+        )
     )
     assert [(r.kind, r.request_id) for r in hcp] == [
         ("HostQuery", "0"),
@@ -203,7 +211,8 @@ def test_applied_to_transactions() -> None:
         ("<QBXML><QBXMLMsgsRs><XRs statusCode='abc'/></QBXMLMsgsRs></QBXML>", "not an integer"),
         ("<QBXML><QBXMLMsgsRs><XRs statusCode='١'/></QBXMLMsgsRs></QBXML>", "not an integer"),
         (
-            "<QBXML><QBXMLMsgsRs><XRs statusCode='0' iteratorRemainingCount='x'/></QBXMLMsgsRs></QBXML>",
+            "<QBXML><QBXMLMsgsRs><XRs statusCode='0' iteratorRemainingCount='x'/>"
+            "</QBXMLMsgsRs></QBXML>",
             "iteratorRemainingCount",
         ),
         (
@@ -301,7 +310,9 @@ def test_mutated_real_responses_raise_nothing_but_malformed(data: bytes) -> None
 
 @settings(max_examples=200, deadline=None)
 @given(
-    st.sampled_from(["statusCode", "TxnDate", "TotalAmount", "QuantityOnHand", "iteratorRemainingCount"]),
+    st.sampled_from(
+        ["statusCode", "TxnDate", "TotalAmount", "QuantityOnHand", "iteratorRemainingCount"]
+    ),
     st.text(max_size=30),
 )
 def test_random_field_values_raise_nothing_but_malformed(field: str, value: str) -> None:

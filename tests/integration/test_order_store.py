@@ -1,0 +1,172 @@
+"""The order queue on SQLite and PostgreSQL: idempotent enqueue, leases, guarded transitions."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import pytest
+from factories import make_order_json, make_payment
+
+from qbwc_bridge import queue
+from qbwc_bridge.domain import passwords
+from qbwc_bridge.domain.orders import OrderStage, OrderStatus
+from qbwc_bridge.errors import LeaseLost
+from qbwc_bridge.store import Store
+from qbwc_bridge.store.runs import CompanyBusy
+
+NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+LATER = datetime(2026, 1, 5, 13, 0, tzinfo=UTC)
+
+
+def _company(store: Store, name: str = "acme") -> int:
+    return queue.add_company(store, name, f"{name}-user", "password-1").id
+
+
+def _run(store: Store, company_id: int) -> int:
+    with store.transaction() as tx:
+        return store.runs.open_run(
+            tx, company_id, passwords.ticket_digest(passwords.new_ticket()), NOW, LATER,
+            inventory_due=False,
+        ).id
+
+
+def _orders(n: int, prefix: str = "A") -> list[dict[str, object]]:
+    return [make_order_json(OrderNumber=f"{prefix}{i:04d}") for i in range(n)]
+
+
+def test_enqueue_is_idempotent_per_order_number(store: Store) -> None:
+    _company(store)
+    first = queue.enqueue(store, "acme", _orders(3))
+    assert (first.queued, first.unchanged) == (3, 0)
+    again = queue.enqueue(store, "acme", _orders(3))
+    assert (again.queued, again.unchanged, again.updated) == (0, 3, 0)
+    changed = queue.enqueue(store, "acme", [make_order_json(OrderNumber="A0001", CustomerName="Jane Doe")])
+    assert changed.updated == 1
+    assert queue.status(store, "acme")["counts"]["pending"] == 3
+
+
+def test_a_changed_order_after_sync_is_reported_not_requeued(store: Store) -> None:
+    company_id = _company(store)
+    queue.enqueue(store, "acme", _orders(1))
+    run_id = _run(store, company_id)
+    with store.transaction() as tx:
+        assert store.orders.claim_batch(tx, company_id, run_id, 10, NOW) == 1
+        order_id = store.orders.claimed_by_ids(tx, run_id)[0]
+        store.orders.finish(tx, order_id, run_id, OrderStatus.SYNCED, NOW, qb_txn_id="1-1")
+    report = queue.enqueue(store, "acme", [make_order_json(OrderNumber="A0000", CustomerName="Other Person")])
+    assert report.conflicts == ["A0000"] and report.queued == 0
+    status = queue.status(store, "acme")
+    assert status["orders"][0]["status"] == "synced"
+    assert status["orders"][0]["qb_txn_id"] == "1-1"
+
+
+def test_invalid_file_enqueues_nothing(store: Store) -> None:
+    _company(store)
+    bad = make_order_json(OrderNumber="BAD-1", TotalTax="-1")
+    with pytest.raises(queue.NothingEnqueued) as raised:
+        queue.enqueue(store, "acme", [*_orders(2), bad])
+    assert raised.value.problems[0].order_number == "BAD-1"
+    assert raised.value.problems[0].field == "TotalTax"
+    assert queue.status(store, "acme")["counts"]["pending"] == 0
+    report = queue.enqueue(store, "acme", [*_orders(2), bad], skip_invalid=True)
+    assert report.queued == 2 and len(report.problems) == 1
+
+
+def test_payments_are_queued_with_their_order(store: Store) -> None:
+    _company(store)
+    order = make_order_json(OrderNumber="P1", Payments=[
+        make_payment(PaymentAmount="10.00", ReferenceNumber="R1"),
+        make_payment(PaymentAmount="10.00", ReferenceNumber="R1"),
+    ])
+    queue.enqueue(store, "acme", [order])
+    payments = queue.status(store, "acme")["orders"][0]["payments"]
+    assert [(p["reference_number"], p["amount"], p["status"]) for p in payments] == [
+        ("R1", "10.00", "pending"), ("R1", "10.00", "pending")]
+
+
+def test_claims_never_overlap_under_concurrency(store: Store) -> None:
+    company_ids = [_company(store, f"c{i}") for i in range(2)]
+    for i in range(2):
+        queue.enqueue(store, f"c{i}", _orders(60, prefix=f"c{i}-"))
+    runs = [_run(store, cid) for cid in company_ids]
+    # four claimers per company race: two runs' worth of rows each
+    claims: dict[int, list[int]] = {}
+    errors: list[BaseException] = []
+
+    def claim(company_id: int, run_id: int) -> None:
+        try:
+            with store.transaction() as tx:
+                store.orders.claim_batch(tx, company_id, run_id, 20, NOW)
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=claim, args=(cid, rid)) for cid, rid in zip(company_ids, runs, strict=True) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    with store.transaction() as tx:
+        for run_id in runs:
+            claims[run_id] = store.orders.claimed_by_ids(tx, run_id)
+    for run_id in runs:
+        assert len(claims[run_id]) == 60  # 4 x 20 requested, 60 exist: all claimed, none twice
+    assert not set(claims[runs[0]]) & set(claims[runs[1]])
+
+
+def test_one_open_run_per_company(store: Store) -> None:
+    company_id = _company(store)
+    _run(store, company_id)
+    with pytest.raises(CompanyBusy):
+        _run(store, company_id)
+
+
+def test_transitions_are_guarded_by_the_lease(store: Store) -> None:
+    company_id = _company(store)
+    queue.enqueue(store, "acme", _orders(2))
+    run_a = _run(store, company_id)
+    with store.transaction() as tx:
+        store.orders.claim_batch(tx, company_id, run_a, 10, NOW)
+        order_id = store.orders.claimed_by_ids(tx, run_a)[0]
+        store.runs.close(tx, run_a, __import__("qbwc_bridge.domain.runs", fromlist=["RunStatus"]).RunStatus.ABANDONED, NOW)
+        assert store.orders.release_run(tx, run_a, NOW, max_attempts=5) == 2
+    run_b = _run(store, company_id)
+    with store.transaction() as tx:
+        store.orders.claim_batch(tx, company_id, run_b, 10, NOW)
+    with pytest.raises(LeaseLost), store.transaction() as tx:
+        store.orders.finish(tx, order_id, run_a, OrderStatus.SYNCED, NOW)
+    with store.transaction() as tx:
+        store.orders.advance(tx, order_id, run_b, NOW, stage=OrderStage.ADD, customer_list_id="80-1")
+        (order,) = [o for o in store.orders.claimed_by(tx, run_b) if o.id == order_id]
+    assert order.stage is OrderStage.ADD and order.customer_list_id == "80-1"
+    assert order.attempts == 2
+
+
+def test_orders_that_keep_failing_stop_after_max_attempts(store: Store) -> None:
+    company_id = _company(store)
+    queue.enqueue(store, "acme", _orders(1))
+    for _ in range(3):
+        run_id = _run(store, company_id)
+        with store.transaction() as tx:
+            store.orders.claim_batch(tx, company_id, run_id, 10, NOW)
+            from qbwc_bridge.domain.runs import RunStatus
+
+            store.runs.close(tx, run_id, RunStatus.ABANDONED, NOW)
+            store.orders.release_run(tx, run_id, NOW, max_attempts=3)
+    order = queue.status(store, "acme")["orders"][0]
+    assert order["status"] == "error"
+    assert "Gave up after 3 runs" in order["error"]
+
+
+def test_retry_puts_errored_orders_back(store: Store) -> None:
+    company_id = _company(store)
+    queue.enqueue(store, "acme", _orders(2))
+    run_id = _run(store, company_id)
+    with store.transaction() as tx:
+        store.orders.claim_batch(tx, company_id, run_id, 10, NOW)
+        for order_id in store.orders.claimed_by_ids(tx, run_id):
+            store.orders.finish(tx, order_id, run_id, OrderStatus.ERROR, NOW, error="Item missing")
+    assert queue.retry(store, "acme", ["A0001"]) == ["A0001"]
+    counts = queue.status(store, "acme")["counts"]
+    assert counts["pending"] == 1 and counts["error"] == 1

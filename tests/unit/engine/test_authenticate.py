@@ -1,0 +1,125 @@
+"""authenticate and tickets: slow hashes, lockout, expiry, and tickets bound to their company."""
+
+from __future__ import annotations
+
+import hmac
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from factories import make_order_json
+
+from qbwc_bridge import queue
+from qbwc_bridge.config import Settings
+from qbwc_bridge.domain import passwords
+from qbwc_bridge.engine.run import RunEngine
+from qbwc_bridge.errors import InvalidTicket
+from qbwc_bridge.store import Store
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def engine(store: Store, settings: Settings, clock: Clock) -> RunEngine:
+    for name in ("acme", "globex"):
+        queue.add_company(store, name, f"{name}-user", f"{name}-password")
+        queue.enqueue(store, name, [make_order_json(OrderNumber=f"{name}-1")])
+    return RunEngine(store, settings, clock=clock)
+
+
+def test_passwords_are_stored_as_slow_salted_hashes(store: Store, engine: RunEngine) -> None:
+    with store.transaction() as tx:
+        found = store.companies.credentials(tx, "acme-user")
+    assert found is not None
+    stored = found[1]
+    assert "acme-password" not in stored
+    assert stored.startswith(f"scrypt${passwords.SCRYPT_N}$")
+    assert passwords.hash_password("x") != passwords.hash_password("x")  # salted
+
+
+def test_verify_uses_constant_time_comparison(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[bytes, bytes]] = []
+    real = hmac.compare_digest
+
+    def spy(a: bytes, b: bytes) -> bool:
+        calls.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(passwords.hmac, "compare_digest", spy)
+    stored = passwords.hash_password("secret-1")
+    assert passwords.verify_password("secret-1", stored)
+    assert not passwords.verify_password("secret-2", stored)
+    assert len(calls) == 2
+
+
+def test_wrong_password_and_unknown_user_are_not_valid(engine: RunEngine) -> None:
+    assert engine.authenticate("acme-user", "nope").answer == "nvu"
+    assert engine.authenticate("nobody", "acme-password").answer == "nvu"
+    assert engine.authenticate("acme-user", "nope").ticket == ""
+
+
+def test_repeated_failures_lock_the_username(engine: RunEngine, clock: Clock, settings: Settings) -> None:
+    for _ in range(settings.max_failed_logins):
+        assert engine.authenticate("acme-user", "guess", "10.0.0.9").answer == "nvu"
+    # now even the right password is refused, until the lock runs out
+    assert engine.authenticate("acme-user", "acme-password", "10.0.0.8").answer == "nvu"
+    clock.now += timedelta(seconds=settings.lockout_seconds + 1)
+    assert engine.authenticate("acme-user", "acme-password", "10.0.0.8").answer == ""
+
+
+def test_failures_from_one_address_lock_that_address(engine: RunEngine, settings: Settings) -> None:
+    for attempt in range(settings.max_failed_logins):
+        engine.authenticate(f"user-{attempt}", "guess", "10.0.0.66")
+    assert engine.authenticate("globex-user", "globex-password", "10.0.0.66").answer == "nvu"
+    assert engine.authenticate("globex-user", "globex-password", "10.0.0.67").answer == ""
+
+
+def test_tickets_are_random_and_long(engine: RunEngine) -> None:
+    first = engine.authenticate("acme-user", "acme-password").ticket
+    second = engine.authenticate("globex-user", "globex-password").ticket
+    assert first != second
+    assert len(first) >= 43  # 256 bits, URL-safe base64
+
+
+def test_expired_ticket_is_refused_and_its_orders_return(
+    engine: RunEngine, clock: Clock, settings: Settings, store: Store
+) -> None:
+    ticket = engine.authenticate("acme-user", "acme-password").ticket
+    assert engine.next_request(ticket, "", "", "US", 13, 0)  # claims the order
+    assert queue.status(store, "acme")["counts"]["in_progress"] == 1
+    clock.now += timedelta(seconds=settings.run_timeout_seconds + 5)
+    with pytest.raises(InvalidTicket):
+        engine.record_response(ticket, "<QBXML/>", "", "")
+    with pytest.raises(InvalidTicket):
+        engine.next_request(ticket, "", "", "US", 13, 0)
+    # a new run (the Web Connector's next attempt) finds the company free and the order queued
+    result = engine.authenticate("acme-user", "acme-password")
+    assert result.answer == ""
+    assert queue.status(store, "acme")["counts"]["pending"] == 1
+
+
+def test_a_ticket_only_reaches_its_own_company(engine: RunEngine, store: Store) -> None:
+    acme = engine.authenticate("acme-user", "acme-password").ticket
+    globex = engine.authenticate("globex-user", "globex-password").ticket
+    message = engine.next_request(acme, "", "", "US", 13, 0)
+    assert "acme-1" in message and "globex-1" not in message
+    assert queue.status(store, "globex")["counts"]["pending"] == 1
+    engine.close(acme)
+    assert "globex-1" in engine.next_request(globex, "", "", "US", 13, 0)
+
+
+def test_only_one_run_per_company(engine: RunEngine) -> None:
+    ticket = engine.authenticate("acme-user", "acme-password").ticket
+    assert engine.authenticate("acme-user", "acme-password").answer == "busy"
+    engine.close(ticket)
+    assert engine.authenticate("acme-user", "acme-password").answer == ""

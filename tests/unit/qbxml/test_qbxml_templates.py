@@ -1,0 +1,95 @@
+"""The template files load from package data and the fill rules hold."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import pytest
+from lxml import etree
+
+from qbwc_bridge.errors import UnsupportedQuickBooks
+from qbwc_bridge.qbxml import templates
+from qbwc_bridge.qbxml.parsing import parse_xml
+from qbwc_bridge.qbxml.versions import QbxmlVersion
+
+KINDS = [
+    "CustomerQuery", "CustomerAdd", "InvoiceQuery", "InvoiceAdd", "SalesReceiptQuery",
+    "SalesReceiptAdd", "SalesOrderQuery", "SalesOrderAdd", "CreditMemoQuery", "CreditMemoAdd",
+    "ReceivePaymentQuery", "ReceivePaymentAdd", "ItemInventoryQuery",
+    "ItemInventoryAssemblyQuery", "HostQuery",
+]  # fmt: skip
+
+
+def test_one_template_per_request_type_and_nothing_else() -> None:
+    files = {
+        entry.name.removesuffix(".xml")
+        for entry in resources.files("qbxml_templates").iterdir()
+        if entry.name.endswith(".xml")
+    }
+    assert files == set(KINDS)
+    for kind in KINDS:
+        assert templates.load(kind).root.tag == f"{kind}Rq"
+    assert templates.load("InvoiceAdd") is templates.load("InvoiceAdd")
+
+
+def test_unknown_kind_is_an_error() -> None:
+    with pytest.raises(FileNotFoundError):
+        templates.load("NoSuchThing")
+
+
+def test_placeholders_fill_and_empty_containers_vanish() -> None:
+    element = templates.fill(
+        "ReceivePaymentQuery", {"customer": "  Zoë 😀 ", "ref_number": "", "from_date": ""}
+    )
+    assert etree.tostring(element, encoding="utf-8") == (
+        b"<ReceivePaymentQueryRq><EntityFilter><FullName>Zo\xc3\xab</FullName></EntityFilter>"
+        b"<IncludeLineItems>true</IncludeLineItems></ReceivePaymentQueryRq>"
+    )
+
+
+def test_repeat_and_limits() -> None:
+    element = templates.fill(
+        "InvoiceAdd",
+        {
+            "customer": "C",
+            "ref_number": "R" * 30,
+            "lines": [{"item": "A", "amount": "1.00"}, {"desc": "only text"}, {}],
+        },
+    )
+    assert element.findtext("InvoiceAdd/RefNumber") == "R" * 11
+    lines = element.findall("InvoiceAdd/InvoiceLineAdd")
+    assert [[child.tag for child in line] for line in lines] == [["ItemRef", "Amount"], ["Desc"]]
+    assert element.find(".//BillAddress") is None
+
+
+def test_version_markers_are_applied_in_for_version_only() -> None:
+    element = templates.fill(
+        "CustomerAdd", {"name": "N", "bill_addr5": "five", "ship_addr5": "five", "ship_city": "X"}
+    )
+    assert element.find("CustomerAdd/BillAddress/Addr5").get("minVersion") == "6.0"  # type: ignore[union-attr]
+    new = templates.for_version(element, QbxmlVersion(6, 0))
+    old = templates.for_version(element, QbxmlVersion(5, 0))
+    assert new.findtext("CustomerAdd/BillAddress/Addr5") == "five"
+    assert b"minVersion" not in etree.tostring(new)
+    assert old.find("CustomerAdd/BillAddress") is None  # emptied by the drop, so pruned
+    assert old.findtext("CustomerAdd/ShipAddress/City") == "X"
+    assert element.find("CustomerAdd/BillAddress/Addr5") is not None  # the original is intact
+
+
+def test_attribute_markers() -> None:
+    element = templates.fill("ItemInventoryQuery", {"iterator": "Start", "max_returned": "5"})
+    assert dict(templates.for_version(element, QbxmlVersion(5, 0)).items()) == {"iterator": "Start"}
+    assert not templates.for_version(element, QbxmlVersion(4, 1)).items()
+    assembly = templates.fill("ItemInventoryAssemblyQuery", {"max_returned": "5"})
+    with pytest.raises(UnsupportedQuickBooks, match=r"needs qbXML 2\.0"):
+        templates.for_version(assembly, QbxmlVersion(1, 1))
+
+
+def test_every_template_is_well_formed_and_uses_only_known_directives() -> None:
+    known = {"repeat", "maxLength", "minVersion", "iterator", "iteratorID"}
+    for kind in KINDS:
+        data = resources.files("qbxml_templates").joinpath(f"{kind}.xml").read_bytes()
+        root = parse_xml(data)
+        for element in root.iter():
+            for name in element.attrib:
+                assert str(name) in known or str(name).startswith("minVersion-"), (kind, name)

@@ -1,0 +1,82 @@
+"""The .qwc file: Intuit's element set and order, stable GUIDs, https outside localhost."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+from oracle import require_oracle
+
+from qbwc_bridge import qwc
+from qbwc_bridge.domain.company import Company, CompanySettings
+from qbwc_bridge.qbxml.parsing import parse_xml
+
+COMPANY = Company(
+    id=1, name="acme", username="acme-user", settings=CompanySettings(),
+    owner_id="{57F3B9B6-86F1-4FCC-B1FF-967DE1813D20}", file_id="{90A44FB7-33D9-4815-AC85-AC86A7E7D1EB}",
+)
+GUID = re.compile(r"^\{[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}\}$", re.I)
+
+
+def _order_of_examples() -> list[str]:
+    """Element names of Intuit's and the field's .qwc samples, merged in their order."""
+    merged: list[str] = []
+    for path in sorted(require_oracle("qwc").glob("*.qwc")):
+        names = [child.tag for child in parse_xml(path.read_bytes())]
+        for name in names:
+            if name not in merged:
+                # insert after the last already-known predecessor
+                before = [n for n in names[: names.index(name)] if n in merged]
+                position = merged.index(before[-1]) + 1 if before else 0
+                merged.insert(position, name)
+    return merged
+
+
+def test_elements_are_known_and_in_the_examples_order() -> None:
+    root = parse_xml(qwc.qwc_document(COMPANY, "https://bridge.example.com/qbwc"))
+    assert root.tag == "QBWCXML"
+    ours = [child.tag for child in root]
+    reference = _order_of_examples()
+    assert set(ours) <= set(reference), set(ours) - set(reference)
+    assert ours == sorted(ours, key=reference.index)
+    for required in ("AppName", "AppID", "AppURL", "AppDescription", "AppSupport", "UserName",
+                     "OwnerID", "FileID", "QBType", "Scheduler", "IsReadOnly"):
+        assert required in ours
+    assert root.findtext("QBType") == "QBFS"
+    assert root.findtext("IsReadOnly") == "false"
+    assert root.findtext("Scheduler/RunEveryNMinutes") == "15"
+    assert GUID.match(root.findtext("OwnerID") or "") and GUID.match(root.findtext("FileID") or "")
+    assert root.findtext("UserName") == "acme-user"
+
+
+def test_plain_http_is_refused_except_for_localhost() -> None:
+    with pytest.raises(qwc.InsecureUrl, match="https"):
+        qwc.qwc_document(COMPANY, "http://bridge.example.com/qbwc")
+    assert b"http://localhost:8080/qbwc" in qwc.qwc_document(COMPANY, "http://localhost:8080/qbwc")
+    with pytest.raises(qwc.InvalidUrl):
+        qwc.qwc_document(COMPANY, "ftp://bridge.example.com/qbwc")
+
+
+def test_special_characters_are_escaped() -> None:
+    company = Company(**{**COMPANY.__dict__} if hasattr(COMPANY, "__dict__") else {
+        "id": 1, "name": "A & B <Co>", "username": "a&b", "settings": CompanySettings(),
+        "owner_id": COMPANY.owner_id, "file_id": COMPANY.file_id})
+    root = parse_xml(qwc.qwc_document(company, "https://x.example.com/qbwc"))
+    assert root.findtext("UserName") == "a&b"
+
+
+def test_cli_writes_a_stable_file(tmp_path: object, sqlite_url: str) -> None:
+    env = {"QBWC_BRIDGE_DATABASE_URL": sqlite_url, "PATH": ""}
+    run = [sys.executable, "-m", "qbwc_bridge"]
+    subprocess.run([*run, "company", "add", "acme", "--username", "acme-user", "--password", "pw-123456"],
+                   env=env, check=True, capture_output=True)
+    first = subprocess.run([*run, "qwc", "--company", "acme", "--url", "https://b.example.com/qbwc"],
+                           env=env, check=True, capture_output=True).stdout
+    second = subprocess.run([*run, "qwc", "--company", "acme", "--url", "https://b.example.com/qbwc"],
+                            env=env, check=True, capture_output=True).stdout
+    assert first == second  # OwnerID and FileID stay the same for the company
+    refused = subprocess.run([*run, "qwc", "--company", "acme", "--url", "http://b.example.com/qbwc"],
+                             env=env, capture_output=True, text=True)
+    assert refused.returncode != 0 and "https" in refused.stderr
