@@ -62,13 +62,32 @@ def postgres_database() -> Iterator[str]:
             pytest.fail("QBWC_BRIDGE_TEST_POSTGRES_URL is not set, but every test must run")
         pytest.skip("PostgreSQL tests need QBWC_BRIDGE_TEST_POSTGRES_URL (e.g. "
                     "postgresql+psycopg://postgres@127.0.0.1:5432/qbwc_bridge_test)")
-    database = Database(POSTGRES_URL)
+    url = _worker_database(POSTGRES_URL)
+    database = Database(url)
     with database.engine.begin() as conn:
         metadata.drop_all(conn)
         conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
     upgrade(database)
     database.dispose()
-    yield POSTGRES_URL
+    yield url
+
+
+def _worker_database(url: str) -> str:
+    """Each pytest-xdist worker gets its own database (created on first use)."""
+    from sqlalchemy import create_engine, make_url, text
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker:
+        return url
+    parsed = make_url(url)
+    name = f"{parsed.database}_{worker}"
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
+        if not exists:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    admin.dispose()
+    return parsed.set(database=name).render_as_string(hide_password=False)
 
 
 def _truncate(url: str) -> None:

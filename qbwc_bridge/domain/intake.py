@@ -36,6 +36,9 @@ _JSON_TYPE_NAMES = {
     type(None): "null",
 }
 
+_ORDER_TYPES = frozenset(int(kind) for kind in OrderType)
+_ORDER_TYPE_CODES = {str(int(kind)): kind for kind in OrderType}
+
 _ADDRESS_FIELDS = {
     "address1": "address1",
     "address2": "address2",
@@ -83,8 +86,8 @@ class _Fields:
             if folded in self._values and self._values[folded] != value:
                 problems.add(
                     self.path(key),
-                    f"given twice, as {spelled[folded]!r} and {key!r}, with different values; "
-                    "send it once",
+                    f"given twice, as {_excerpt(spelled[folded])} and {_excerpt(key)}, "
+                    "with different values; send it once",
                 )
             self._values.setdefault(folded, value)
             spelled.setdefault(folded, key)
@@ -136,10 +139,12 @@ def _number(fields: _Fields, key: str) -> Decimal | None:
         fields.problems.add(fields.path(key), "has too many digits to be an amount")
         return None
     except InvalidOperation:
-        fields.problems.add(fields.path(key), f"must be a number such as 12.50, not {text!r}")
+        fields.problems.add(
+            fields.path(key), f"must be a number such as 12.50, not {_excerpt(text)}"
+        )
         return None
     if not number.is_finite():
-        fields.problems.add(fields.path(key), f"must be a finite number, not {text!r}")
+        fields.problems.add(fields.path(key), f"must be a finite number, not {_excerpt(text)}")
         return None
     return number
 
@@ -216,8 +221,8 @@ def parse_date(text: str) -> date:
         return datetime.fromisoformat(stripped).date()
     except ValueError:
         raise ValueError(
-            f"{text!r} is not a date: use ISO 8601 (2017-05-09 or 2017-05-09T14:38:32+02:00) "
-            "or /Date(1494338312000)/"
+            f"{_excerpt(text)} is not a date: use ISO 8601 (2017-05-09 or "
+            "2017-05-09T14:38:32+02:00) or /Date(1494338312000)/"
         ) from None
 
 
@@ -285,15 +290,26 @@ def _order_type(fields: _Fields) -> OrderType:
     value = fields.get("OrderType")
     if value is None:
         return OrderType.WEB_ORDER
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    if isinstance(value, Decimal) and value == value.to_integral_value():
-        value = int(value)
-    if isinstance(value, int) and not isinstance(value, bool) and value in set(OrderType):
-        return OrderType(value)
+    if isinstance(value, str) and value.strip() in _ORDER_TYPE_CODES:
+        return _ORDER_TYPE_CODES[value.strip()]
+    if isinstance(value, int | Decimal) and not isinstance(value, bool) and value in _ORDER_TYPES:
+        return OrderType(int(value))
     codes = ", ".join(f"{kind.value} {kind.name}" for kind in OrderType)
-    fields.problems.add(fields.path("OrderType"), f"must be one of {codes}; got {value!r}")
+    fields.problems.add(fields.path("OrderType"), f"must be one of {codes}; got {_excerpt(value)}")
     return OrderType.WEB_ORDER
+
+
+def _excerpt(value: object) -> str:
+    """A short rendering of a sent value for a message."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return repr(value[:40])
+    if isinstance(value, int):
+        return _whole_number_text(value) or "a number with too many digits"
+    if isinstance(value, Decimal):
+        return str(value)
+    return _json_type(value)
 
 
 def _address(fields: _Fields, key: str) -> Address:
@@ -397,8 +413,9 @@ def _raw_order_number(raw: Mapping[str, object]) -> str:
     """The OrderNumber as sent, to name the order in its problems even when it is invalid."""
     for key, value in raw.items():
         if key.casefold() == "ordernumber":
-            text = value if isinstance(value, str) else _whole_number_text(value)
-            return text or ""
+            text = (value if isinstance(value, str) else _whole_number_text(value)) or ""
+            cut = text[:MAX_ORDER_NUMBER_LENGTH]
+            return cut if cut == text else f"{cut}..."
     return ""
 
 

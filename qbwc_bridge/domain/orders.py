@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 
 class OrderType(enum.IntEnum):
@@ -90,8 +90,8 @@ class OrderLine:
 
     @property
     def amount(self) -> Decimal:
-        """Line amount excluding tax, rounded to the cent as QuickBooks does."""
-        return (self.quantity * self.price_excl_tax).quantize(Decimal("0.01"))
+        """Line amount excluding tax, rounded half up to the cent as QuickBooks does."""
+        return (self.quantity * self.price_excl_tax).quantize(Decimal("0.01"), ROUND_HALF_UP)
 
 
 @dataclass(frozen=True, slots=True)

@@ -172,7 +172,7 @@ class RunEngine:
         country: str, major: int, minor: int, now: datetime,
     ) -> Run:
         host = hcp.parse_hcp(hcp_response) if hcp_response.strip() else None
-        chosen = versions.negotiate(host, major, minor, country or "US")
+        chosen = hcp.negotiate(host, major, minor, country or "US")
         speed = self.store.companies.seconds_per_request(tx, company.id)
         size = planning.batch_size(speed, company.settings.batch_min, company.settings.batch_max)
         claimed = self.store.orders.claim_batch(tx, company.id, run.id, size, now)

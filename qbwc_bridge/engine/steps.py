@@ -18,6 +18,7 @@ from typing import Any
 
 from qbwc_bridge.domain import customers, mapping
 from qbwc_bridge.domain.company import CompanySettings
+from qbwc_bridge.domain.text import qb_text
 from qbwc_bridge.domain.orders import (
     OrderStage,
     OrderStatus,
@@ -242,7 +243,8 @@ def confirmed_hits(order: QueuedOrder, records: Sequence[QbRecord], ref_number: 
     hits = [r for r in records if r.ref_number == ref_number and r.txn_id]
     if len(number) <= len(ref_number):
         return hits
-    return [r for r in hits if r.po_number == number or number in r.memo]
+    folded = qb_text(number)  # what the bridge wrote into PONumber and Memo
+    return [r for r in hits if r.po_number == mapping.po_number(number) or folded in r.memo]
 
 
 def _txn_checked(ctx: ResponseContext, order: QueuedOrder, response: QbResponse) -> None:

@@ -32,21 +32,24 @@ def parse_xml(data: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> etree
     A document type declaration is refused outright: qbXML and SOAP never need one, and
     it is the door for entity attacks.
     """
-    raw = data.encode("utf-8") if isinstance(data, str) else data
+    if isinstance(data, str):
+        try:
+            # lxml refuses str with an encoding declaration; the bytes carry the same text.
+            raw = _declare_utf8(data.encode("utf-8"))
+        except UnicodeEncodeError as exc:
+            raise MalformedQbxml("text is not valid Unicode (lone surrogates)") from exc
+    else:
+        raw = data
     if len(raw) > max_bytes:
         raise MalformedQbxml(f"document of {len(raw)} bytes exceeds the {max_bytes}-byte limit")
-    if isinstance(data, str):
-        # lxml refuses str with an encoding declaration; the bytes carry the same text.
-        raw = data.encode("utf-8")
-        raw = _declare_utf8(raw)
     try:
         root = etree.fromstring(raw, _parser())
     except etree.XMLSyntaxError as exc:
         raise MalformedQbxml(str(exc), raw) from exc
     if root is None:
         raise MalformedQbxml("empty document", raw)
-    tree = root.getroottree()
-    if tree.docinfo.doctype:
+    doctype: str = root.getroottree().docinfo.doctype
+    if doctype:
         raise MalformedQbxml("a DOCTYPE is not allowed", raw)
     _check_depth(root, raw)
     return root
@@ -56,7 +59,7 @@ def _declare_utf8(raw: bytes) -> bytes:
     """Make an XML declaration of a str-decoded document agree with its UTF-8 bytes."""
     head = raw[:200]
     if head.startswith(b"<?xml") and b"encoding" in head.split(b"?>", 1)[0]:
-        declaration, _, rest = raw.partition(b"?>")
+        _, _, rest = raw.partition(b"?>")
         return b'<?xml version="1.0" encoding="utf-8"?>' + rest
     return raw
 

@@ -508,6 +508,7 @@ _ADDRESS_LIMITS = {
     "Country": 31,
     "Note": 41,
 }
+_MAX_LENGTH_ERROR = "SCHEMAV_CVC_MAXLENGTH_VALID"
 _VERSION_PI = re.compile(r"""version\s*=\s*["']([^"']*)["']""")
 
 
@@ -951,7 +952,9 @@ class FakeQuickBooks:
         if self._schemas is not None:
             schema = self._schemas.for_version(version)
             if not schema.validate(root.getroottree()):
-                raise QuickBooksParseError(str(schema.error_log).strip().splitlines()[-1])
+                problems = _structural_errors(schema.error_log)
+                if problems:
+                    raise QuickBooksParseError(problems[0])
         messages = _child(root, "QBXMLMsgsRq") if root.tag == "QBXML" else None
         if messages is None:
             raise QuickBooksParseError("no QBXML/QBXMLMsgsRq element")
@@ -1858,6 +1861,16 @@ def _schemas_for(folder: Path | None) -> QbxmlSchemas | None:
     if folder is None:
         return default_schemas()
     return QbxmlSchemas(folder)
+
+
+def _structural_errors(log: etree._ListErrorLog) -> list[str]:
+    """Schema errors QuickBooks rejects at parse time; over-long strings are 3070 per request."""
+    too_long = {entry.path for entry in log if entry.type_name == _MAX_LENGTH_ERROR}
+    return [
+        f"{entry.path}: {entry.message}"
+        for entry in log
+        if entry.type_name != _MAX_LENGTH_ERROR and entry.path not in too_long
+    ]
 
 
 def _edit_sequence(moment: datetime) -> str:

@@ -162,7 +162,8 @@ def test_order_number_must_not_be_blank() -> None:
 
 def test_order_number_at_most_100_characters() -> None:
     number = "N" * 101
-    assert_rejected(make_order_json(OrderNumber=number), number, "OrderNumber", "at most 100")
+    named = "N" * 100 + "..."
+    assert_rejected(make_order_json(OrderNumber=number), named, "OrderNumber", "at most 100")
     assert make_order(OrderNumber="N" * 100).order_number == "N" * 100
 
 
@@ -509,3 +510,15 @@ def test_every_invalid_sample_order_is_rejected_for_its_reason() -> None:
         "orderDetails[0].quantity",
     ]
     assert "difference" in reasons[1][1]
+
+
+def test_optional_line_amounts_must_not_be_negative() -> None:
+    line_rejection("priceInclTax", "must not be negative", priceInclTax="-1.00")
+    line_rejection(
+        "options[0].quantity", "must not be negative", options=[{"name": "x", "quantity": -1}]
+    )
+
+
+def test_numeric_strings_of_absurd_size_are_rejected_not_crashing() -> None:
+    assert_rejected(make_order_json(TotalTax=10**5000), "1001", "TotalTax", "too many digits")
+    assert_rejected(make_order_json(OrderNumber=10**5000), "", "OrderNumber", "must be a string")

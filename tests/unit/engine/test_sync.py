@@ -1,0 +1,248 @@
+"""The sync engine against the stand-in QuickBooks: every order exactly once, to the cent."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from enginedriver import quickbooks, run_once
+from factories import make_line, make_order_json, make_payment
+
+from qbwc_bridge import queue
+from qbwc_bridge.config import Settings
+from qbwc_bridge.engine.run import RunEngine
+from qbwc_bridge.simulator.quickbooks import FakeQuickBooks, QuickBooksParseError
+from qbwc_bridge.store import Store, utcnow
+
+USER, PASSWORD = "acme-user", "acme-password"
+
+
+@pytest.fixture
+def engine(store: Store, settings: Settings) -> RunEngine:
+    queue.add_company(store, "acme", USER, PASSWORD)
+    # keep inventory out of these runs: they are about orders
+    with store.transaction() as tx:
+        company = store.companies.by_name(tx, "acme")
+        store.companies.set_inventory_due_at(tx, company.id, utcnow() + timedelta(days=1))
+    return RunEngine(store, settings)
+
+
+def _orders(store: Store) -> dict[str, dict[str, object]]:
+    return {o["order_number"]: o for o in queue.status(store, "acme")["orders"]}
+
+
+def _customer_order(i: int, **overrides: object) -> dict[str, object]:
+    return make_order_json(
+        OrderNumber=f"10{i:02d}", CustomerName=f"Customer {i}",
+        billingAddress={"firstName": f"First{i}", "lastName": f"Last{i}"}, **overrides,
+    )
+
+
+def test_new_orders_with_payments_land_exactly_once(engine: RunEngine, store: Store) -> None:
+    orders = [
+        _customer_order(i, Payments=[make_payment(PaymentAmount="10.00", ReferenceNumber=f"P{i}")])
+        for i in range(12)
+    ]
+    queue.enqueue(store, "acme", orders)
+    fake = quickbooks()
+    result = run_once(engine, fake, USER, PASSWORD)
+    assert result.progress[-1] == 100, result
+    assert all(p1 <= p2 for p1, p2 in zip(result.progress, result.progress[1:], strict=False))
+    assert result.closed.startswith("Synced 12 orders")
+    states = _orders(store)
+    assert {o["status"] for o in states.values()} == {"synced"}
+    assert len(fake.invoices()) == 12 and len(fake.customers) == 12 and len(fake.payments) == 12
+    expected_total = {o["OrderNumber"]: Decimal(str(o["OrderTotal"])) for o in orders}
+    invoice_ids = {}
+    for invoice in fake.invoices():
+        assert invoice.total == expected_total[invoice.ref_number]
+        assert invoice.customer.startswith("Last")
+        invoice_ids[invoice.ref_number] = invoice.txn_id
+        assert states[invoice.ref_number]["qb_txn_id"] == invoice.txn_id
+    for payment in fake.payments:
+        (applied,) = payment.applied
+        assert applied.amount == Decimal("10.00")
+        order_number = "10" + payment.ref_number[1:].zfill(2)  # type: ignore[index]
+        assert applied.invoice_txn_id == invoice_ids[order_number]
+    # a second run has nothing to do and adds nothing
+    assert run_once(engine, fake, USER, PASSWORD).answer in ("none", "")
+    assert len(fake.invoices()) == 12 and len(fake.payments) == 12
+
+
+def test_existing_customer_is_found_not_added(engine: RunEngine, store: Store) -> None:
+    fake = quickbooks()
+    existing = fake.add_customer("Smith, John")
+    queue.enqueue(store, "acme", [make_order_json(OrderNumber="E1")])
+    run_once(engine, fake, USER, PASSWORD)
+    assert [c.full_name for c in fake.customers] == ["Smith, John"]
+    assert fake.invoices()[0].customer_list_id == existing.list_id
+    assert "CustomerAdd" not in " ".join(fake.request_log)
+
+
+def test_invoice_already_in_quickbooks_is_a_duplicate(engine: RunEngine, store: Store) -> None:
+    fake = quickbooks()
+    queue.enqueue(store, "acme", [make_order_json(OrderNumber="D1")])
+    run_once(engine, fake, USER, PASSWORD)
+    assert len(fake.invoices()) == 1
+    # the same order queued in a second bridge database (e.g. after a restore) is recognised
+    queue.set_company_setting(store, "acme", "txn_type", "invoice")
+    with store.transaction() as tx:
+        tx.exec_driver_sql("DELETE FROM orders")
+    queue.enqueue(store, "acme", [make_order_json(OrderNumber="D1")])
+    run_once(engine, fake, USER, PASSWORD)
+    assert len(fake.invoices()) == 1
+    (order,) = _orders(store).values()
+    assert order["status"] == "duplicate"
+    assert order["qb_txn_id"] == fake.invoices()[0].txn_id
+
+
+def test_identical_payments_count_by_multiplicity(engine: RunEngine, store: Store) -> None:
+    fake = quickbooks()
+    twin = make_payment(PaymentAmount="25.00", ReferenceNumber="SAME")
+    order = make_order_json(OrderNumber="M1", Payments=[twin, twin, make_payment(PaymentAmount="1.60", ReferenceNumber="X")])
+    queue.enqueue(store, "acme", [order])
+    run_once(engine, fake, USER, PASSWORD)
+    assert sorted(p.total for p in fake.payments) == [Decimal("1.60"), Decimal("25.00"), Decimal("25.00")]
+    # one of the twins already existed in QuickBooks: re-running the order adds only what is missing
+    with store.transaction() as tx:
+        tx.exec_driver_sql("DELETE FROM orders")
+    queue.enqueue(store, "acme", [order])
+    run_once(engine, fake, USER, PASSWORD)
+    assert len(fake.payments) == 3
+    payments = _orders(store)["M1"]["payments"]
+    assert [p["status"] for p in payments] == ["duplicate", "duplicate", "duplicate"]  # type: ignore[index]
+    assert len({p["qb_txn_id"] for p in payments}) == 3  # type: ignore[union-attr]
+
+
+def test_missing_item_errors_that_order_only(engine: RunEngine, store: Store) -> None:
+    fake = quickbooks()
+    bad = make_order_json(OrderNumber="BAD", orderDetails=[make_line(sku="SKU-9")])
+    queue.enqueue(store, "acme", [_customer_order(1), bad, _customer_order(2)])
+    run_once(engine, fake, USER, PASSWORD)
+    states = _orders(store)
+    assert states["BAD"]["status"] == "error"
+    assert "SKU-9" in str(states["BAD"]["error"]) and "create it or map the SKU" in str(states["BAD"]["error"])
+    assert states["1001"]["status"] == "synced" and states["1002"]["status"] == "synced"
+    assert sorted(i.ref_number for i in fake.invoices()) == ["1001", "1002"]  # nothing partial for BAD
+
+
+def test_too_long_texts_are_cut_not_rejected(engine: RunEngine, store: Store) -> None:
+    fake = quickbooks()
+    long_name = "Bartholomew-Maximilian " * 3
+    order = make_order_json(
+        OrderNumber="L1", CustomerName=long_name,
+        billingAddress={"firstName": "Bartholomew-Maximilian-Alexander", "lastName": "Featherstonehaugh-Worthington",
+                        "address1": "x" * 80, "city": "Llanfairpwllgwyngyllgogerychwyrndrobwllllantysiliogogogoch"},
+    )
+    queue.enqueue(store, "acme", [order])
+    run_once(engine, fake, USER, PASSWORD)
+    assert _orders(store)["L1"]["status"] == "synced"
+    (customer,) = fake.customers
+    assert len(customer.full_name) <= 41
+
+
+@pytest.mark.parametrize(
+    ("order_type", "setting", "kind"),
+    [(1, None, "CreditMemo"), (3, None, "CreditMemo"), (5, None, "SalesReceipt"),
+     (4, None, "SalesOrder"), (0, "sales_receipt", "SalesReceipt")],
+)
+def test_transaction_types(engine: RunEngine, store: Store, order_type: int, setting: str | None, kind: str) -> None:
+    if setting:
+        queue.set_company_setting(store, "acme", "txn_type", setting)
+    fake = quickbooks()
+    order = make_order_json(OrderNumber="T1", OrderType=order_type)
+    queue.enqueue(store, "acme", [order])
+    run_once(engine, fake, USER, PASSWORD)
+    (txn,) = fake.transactions(kind)  # type: ignore[arg-type]
+    assert txn.total == Decimal(str(order["OrderTotal"]))
+    assert _orders(store)["T1"]["status"] == "synced"
+    assert _orders(store)["T1"]["txn_type"] == kind
+
+
+def test_amazon_order_numbers(engine: RunEngine, store: Store) -> None:
+    fake = quickbooks()
+    first, second = "112-1234567-1234567", "113-7654321-1234567"  # same last 11 characters
+    queue.enqueue(store, "acme", [make_order_json(OrderNumber=first, ChannelName="Amazon")])
+    run_once(engine, fake, USER, PASSWORD)
+    (invoice,) = fake.invoices()
+    assert invoice.ref_number == first[-11:] and invoice.po_number == first
+    assert first in (invoice.memo or "")
+    # a different order sharing the last 11 characters is not mistaken for a duplicate
+    queue.enqueue(store, "acme", [make_order_json(OrderNumber=second, ChannelName="Amazon")])
+    run_once(engine, fake, USER, PASSWORD)
+    assert sorted(i.po_number or "" for i in fake.invoices()) == sorted([first, second])
+    assert _orders(store)[second]["status"] == "synced"
+
+
+def test_older_quickbooks_gets_qbxml_11(engine: RunEngine, store: Store) -> None:
+    fake = quickbooks(max_version="11.0")
+    queue.enqueue(store, "acme", [make_order_json(OrderNumber="O1", Payments=[make_payment()])])
+    result = run_once(engine, fake, USER, PASSWORD)
+    assert result.progress[-1] == 100
+    assert _orders(store)["O1"]["status"] == "synced"
+    assert queue.show_company(store, "acme")["qbxml_version"] == "11.0"
+
+
+class PoisonQuickBooks(FakeQuickBooks):
+    """Cannot parse any message that carries the text POISON, like an unreadable character."""
+
+    def process(self, request_xml: str) -> str:
+        if "POISON" in request_xml:
+            raise QuickBooksParseError("the test's poison marker")
+        return super().process(request_xml)
+
+
+def test_unparseable_message_isolates_the_culprit(engine: RunEngine, store: Store) -> None:
+    fake = quickbooks()
+    fake.__class__ = PoisonQuickBooks
+    poison = make_order_json(OrderNumber="P9", CustomerName="POISON Person",
+                             billingAddress={"firstName": "POISON", "lastName": "Person"})
+    queue.enqueue(store, "acme", [_customer_order(1), poison, _customer_order(2), _customer_order(3)])
+    result = run_once(engine, fake, USER, PASSWORD)
+    assert result.progress[-1] == 100
+    states = _orders(store)
+    assert states["P9"]["status"] == "error" and "0x80040400" in str(states["P9"]["error"])
+    assert [states[n]["status"] for n in ("1001", "1002", "1003")] == ["synced"] * 3
+    assert len(fake.invoices()) == 3
+
+
+def test_lost_response_after_add_is_found_not_repeated(engine: RunEngine, store: Store) -> None:
+    for lose_at in (1, 2, 3):
+        fake = quickbooks()
+        with store.transaction() as tx:
+            tx.exec_driver_sql("DELETE FROM orders")
+        queue.enqueue(store, "acme", [
+            _customer_order(i, Payments=[make_payment(PaymentAmount="5.00", ReferenceNumber=f"R{i}")]) for i in range(3)
+        ])
+        fake.lose_response_after(lose_at)
+        first = run_once(engine, fake, USER, PASSWORD)
+        assert first.lost
+        with store.transaction() as tx:  # the Web Connector never came back: the run expires
+            tx.exec_driver_sql("UPDATE runs SET expires_at = created_at WHERE status = 'open'")
+        second = run_once(engine, fake, USER, PASSWORD)
+        assert second.progress[-1] == 100, (lose_at, second)
+        assert len(fake.invoices()) == 3 and len(fake.payments) == 3, lose_at
+        assert {o["status"] for o in _orders(store).values()} == {"synced"}, lose_at
+        assert {p["status"] for o in _orders(store).values() for p in o["payments"]} == {"synced"}  # type: ignore[attr-defined]
+
+
+def test_two_runs_for_one_company_do_not_overlap(engine: RunEngine, store: Store) -> None:
+    queue.enqueue(store, "acme", [_customer_order(1)])
+    first = engine.authenticate(USER, PASSWORD)
+    second = engine.authenticate(USER, PASSWORD)
+    assert first.answer == "" and second.answer == "busy"
+
+
+def test_payment_uses_the_customer_of_the_invoice_found(engine: RunEngine, store: Store) -> None:
+    fake = quickbooks()
+    fake.add_invoice("Other Tool's Name For John", Decimal("51.60"), ref_number="F1")
+    order = make_order_json(OrderNumber="F1", Payments=[make_payment(PaymentAmount="51.60", ReferenceNumber="PAY-F1")])
+    queue.enqueue(store, "acme", [order])
+    run_once(engine, fake, USER, PASSWORD)
+    state = _orders(store)["F1"]
+    assert state["status"] == "duplicate"
+    (payment,) = fake.payments
+    assert payment.customer == "Other Tool's Name For John"
+    assert state["payments"][0]["status"] == "synced"  # type: ignore[index]
+    assert fake.invoices()[0].balance == Decimal("0.00")
