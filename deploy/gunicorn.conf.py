@@ -1,8 +1,9 @@
-"""gunicorn settings for qbwc-bridge: `gunicorn -c deploy/gunicorn.conf.py qbwc_bridge.wsgi:application`.
+"""gunicorn settings: `gunicorn -c deploy/gunicorn.conf.py qbwc_bridge.wsgi:application`.
 
 Every callback is a short database transaction, so sync workers are enough; run state is
 in the database, so any worker (or host) can serve any callback of any run.
 """
+from __future__ import annotations
 
 import multiprocessing
 import os

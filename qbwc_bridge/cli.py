@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -62,7 +63,9 @@ def cmd_company_add(args: argparse.Namespace, settings: Settings) -> int:
         raise BridgeError("Give --password or --password-stdin")
     company = queue.add_company(_store(settings), args.name, args.username, password)
     print(f"Added company {company.name!r} (Web Connector user {company.username!r}).")
-    print(f"Next: qbwc-bridge qwc --company {company.name} --url https://YOUR-HOST/qbwc -o {company.name}.qwc")
+    print(
+        f"Next: qbwc-bridge qwc --company {company.name} --url https://YOUR-HOST/qbwc -o {company.name}.qwc"
+    )
     return 0
 
 
@@ -89,7 +92,10 @@ def cmd_company_show(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_company_api_key(args: argparse.Namespace, settings: Settings) -> int:
     key = queue.new_api_key(_store(settings), args.name)
     print(key)
-    print("Store it now: it is not shown again. Use it as the HTTP Basic password for /api.", file=sys.stderr)
+    print(
+        "Store it now: it is not shown again. Use it as the HTTP Basic password for /api.",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -97,8 +103,11 @@ def cmd_enqueue(args: argparse.Namespace, settings: Settings) -> int:
     source: Any = sys.stdin.buffer if args.file == "-" else Path(args.file).open("rb")  # noqa: SIM115
     try:
         report = queue.enqueue(
-            _store(settings), args.company, iter_json_array(source),
-            skip_invalid=args.skip_invalid, progress=_progress_printer(sys.stderr),
+            _store(settings),
+            args.company,
+            iter_json_array(source),
+            skip_invalid=args.skip_invalid,
+            progress=_progress_printer(sys.stderr),
         )
     except queue.NothingEnqueued as error:
         _clear_progress()
@@ -113,13 +122,18 @@ def cmd_enqueue(args: argparse.Namespace, settings: Settings) -> int:
     for problem in report.problems:
         print(f"skipped: {problem.message}", file=sys.stderr)
     for number in report.conflicts:
-        print(f"conflict: order {number} is already in QuickBooks and differs from the one sent; "
-              "not queued again", file=sys.stderr)
+        print(
+            f"conflict: order {number} is already in QuickBooks and differs from the one sent; "
+            "not queued again",
+            file=sys.stderr,
+        )
     if args.json:
         _print_json(report.as_dict())
     else:
-        print(f"Queued {report.queued}, updated {report.updated}, unchanged {report.unchanged}, "
-              f"conflicts {len(report.conflicts)}, invalid {len(report.problems)}")
+        print(
+            f"Queued {report.queued}, updated {report.updated}, unchanged {report.unchanged}, "
+            f"conflicts {len(report.conflicts)}, invalid {len(report.problems)}"
+        )
     return 1 if report.conflicts else 0
 
 
@@ -147,8 +161,10 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
     numbers = queue.retry(_store(settings), args.company, args.order_numbers)
-    print(f"{len(numbers)} order{'s' if len(numbers) != 1 else ''} back in the queue"
-          + (": " + ", ".join(numbers[:20]) if numbers else ""))
+    print(
+        f"{len(numbers)} order{'s' if len(numbers) != 1 else ''} back in the queue"
+        + (": " + ", ".join(numbers[:20]) if numbers else "")
+    )
     return 0
 
 
@@ -158,8 +174,10 @@ def cmd_product_updates(args: argparse.Namespace, settings: Settings) -> int:
         _print_json(result["rows"])
         return 0
     for row in result["rows"]:
-        print(f"{row['cursor']:>8}  {row['sku']:<40} on hand {row['quantity_on_hand']}, "
-              f"on order {row['quantity_on_order']}, on sales order {row['quantity_on_sales_order']}")
+        print(
+            f"{row['cursor']:>8}  {row['sku']:<40} on hand {row['quantity_on_hand']}, "
+            f"on order {row['quantity_on_order']}, on sales order {row['quantity_on_sales_order']}"
+        )
     print(f"next cursor: {result['next_cursor']}", file=sys.stderr)
     return 0
 
@@ -179,8 +197,11 @@ def cmd_qwc(args: argparse.Namespace, settings: Settings) -> int:
     )
     if args.output and args.output != "-":
         Path(args.output).write_bytes(document)
-        print(f"Wrote {args.output}: add it in the Web Connector (Add an application), "
-              "then enter the company's password there.", file=sys.stderr)
+        print(
+            f"Wrote {args.output}: add it in the Web Connector (Add an application), "
+            "then enter the company's password there.",
+            file=sys.stderr,
+        )
     else:
         sys.stdout.write(document.decode("utf-8"))
     return 0
@@ -192,12 +213,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     app = make_wsgi_app(settings)
     server = make_dev_server(app, args.host, args.port)
-    print(f"qbwc-bridge {__version__} (development server) on http://{args.host}:{args.port}/qbwc "
-          f"- WSDL at /qbwc?wsdl. For production use gunicorn -c deploy/gunicorn.conf.py", file=sys.stderr)
-    try:
+    print(
+        f"qbwc-bridge {__version__} (development server) on http://{args.host}:{args.port}/qbwc "
+        f"- WSDL at /qbwc?wsdl. For production use gunicorn -c deploy/gunicorn.conf.py",
+        file=sys.stderr,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
     return 0
 
 
@@ -232,7 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--username", required=True, help="the Web Connector user name")
     secret = add.add_mutually_exclusive_group(required=True)
     secret.add_argument("--password", help="the Web Connector password (prefer --password-stdin)")
-    secret.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    secret.add_argument(
+        "--password-stdin", action="store_true", help="read the password from stdin"
+    )
     cset = csub.add_parser("set", help="change a setting: txn_type, customer_match, batch_max, ...")
     cset.set_defaults(handler=cmd_company_set)
     cset.add_argument("name")
@@ -246,10 +270,16 @@ def build_parser() -> argparse.ArgumentParser:
     api_key.set_defaults(handler=cmd_company_api_key)
     api_key.add_argument("name")
 
-    enqueue = command("enqueue", cmd_enqueue, "queue JMAUser orders from a JSON array file (- = stdin)")
+    enqueue = command(
+        "enqueue", cmd_enqueue, "queue JMAUser orders from a JSON array file (- = stdin)"
+    )
     enqueue.add_argument("--company", required=True)
     enqueue.add_argument("file")
-    enqueue.add_argument("--skip-invalid", action="store_true", help="queue the valid orders of a file with invalid ones")
+    enqueue.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="queue the valid orders of a file with invalid ones",
+    )
     enqueue.add_argument("--json", action="store_true")
 
     status = command("status", cmd_status, "queue counts and each order's outcome")
@@ -260,7 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     retry.add_argument("--company", required=True)
     retry.add_argument("order_numbers", nargs="*", metavar="ORDER_NUMBER")
 
-    updates = command("product-updates", cmd_product_updates, "inventory rows written from QuickBooks")
+    updates = command(
+        "product-updates", cmd_product_updates, "inventory rows written from QuickBooks"
+    )
     updates.add_argument("--company", required=True)
     updates.add_argument("--since", type=int, default=0, metavar="CURSOR")
     updates.add_argument("--limit", type=int, default=100000)

@@ -14,7 +14,7 @@ class _ThreadingServer(ThreadingMixIn, WSGIServer):
 
 
 class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         logging.getLogger("qbwc_bridge.http").debug(format, *args)
 
 
@@ -32,7 +32,8 @@ class BackgroundServer:
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}/qbwc"
+        text = host.decode() if isinstance(host, bytes) else str(host)
+        return f"http://{text}:{port}/qbwc"
 
     def __enter__(self) -> BackgroundServer:
         self.thread.start()

@@ -13,6 +13,9 @@ from qbwc_bridge.domain.company import Company
 from qbwc_bridge.domain.orders import OrderStatus, QueuedOrder
 from qbwc_bridge.errors import BridgeError, OrderRejected
 from qbwc_bridge.store import Store, Tx, utcnow
+from qbwc_bridge.store import companies as company_store
+from qbwc_bridge.store import inventory as inventory_store
+from qbwc_bridge.store import orders as order_store
 from qbwc_bridge.store.orders import EnqueueOutcome, NewOrder
 
 CHUNK = 1000
@@ -43,38 +46,38 @@ def add_company(store: Store, name: str, username: str, password: str) -> Compan
         raise BridgeError("The password must have at least 8 characters")
     password_hash = passwords.hash_password(password)
     with store.transaction() as tx:
-        return store.companies.add(tx, name.strip(), username.strip(), password_hash)
+        return company_store.add(tx, name.strip(), username.strip(), password_hash)
 
 
 def company(store: Store, name: str) -> Company:
     with store.transaction() as tx:
-        return store.companies.by_name(tx, name)
+        return company_store.by_name(tx, name)
 
 
 def set_company_setting(store: Store, name: str, key: str, value: str) -> Company:
     with store.transaction() as tx:
-        found = store.companies.by_name(tx, name)
+        found = company_store.by_name(tx, name)
         if key == "password":
-            store.companies.set_password_hash(tx, found.id, passwords.hash_password(value))
+            company_store.set_password_hash(tx, found.id, passwords.hash_password(value))
         else:
-            store.companies.save_settings(tx, found.id, found.settings.with_value(key, value))
-        return store.companies.get(tx, found.id)
+            company_store.save_settings(tx, found.id, found.settings.with_value(key, value))
+        return company_store.get(tx, found.id)
 
 
 def new_api_key(store: Store, name: str) -> str:
     """Create (or replace) the company's API key for /api; shown once, stored hashed."""
     key = secrets.token_urlsafe(32)
     with store.transaction() as tx:
-        found = store.companies.by_name(tx, name)
-        store.companies.set_api_key_hash(tx, found.id, passwords.hash_password(key))
+        found = company_store.by_name(tx, name)
+        company_store.set_api_key_hash(tx, found.id, passwords.hash_password(key))
     return key
 
 
 def api_login(store: Store, username: str, secret: str) -> Company:
     """The company whose Web Connector password or API key ``secret`` is."""
     with store.transaction() as tx:
-        found = store.companies.credentials(tx, username)
-        api_hash = store.companies.api_key_hash(tx, found[0].id) if found else None
+        found = company_store.credentials(tx, username)
+        api_hash = company_store.api_key_hash(tx, found[0].id) if found else None
     stored = found[1] if found else passwords.dummy_hash()
     if found and (
         passwords.verify_password(secret, stored)
@@ -86,8 +89,8 @@ def api_login(store: Store, username: str, secret: str) -> Company:
 
 def show_company(store: Store, name: str) -> dict[str, Any]:
     with store.transaction() as tx:
-        found = store.companies.by_name(tx, name)
-        counts = store.orders.counts(tx, found.id)
+        found = company_store.by_name(tx, name)
+        counts = order_store.counts(tx, found.id)
     return {
         "name": found.name,
         "username": found.username,
@@ -113,7 +116,9 @@ class EnqueueReport:
 
     @property
     def seen(self) -> int:
-        return self.queued + self.updated + self.unchanged + len(self.conflicts) + len(self.problems)
+        return (
+            self.queued + self.updated + self.unchanged + len(self.conflicts) + len(self.problems)
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -121,8 +126,10 @@ class EnqueueReport:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "conflicts": [
-                {"order_number": number, "problem": "already in QuickBooks with different "
-                 "content; not queued again"}
+                {
+                    "order_number": number,
+                    "problem": "already in QuickBooks with different content; not queued again",
+                }
                 for number in self.conflicts
             ],
             "errors": [problem.as_dict() for problem in self.problems],
@@ -159,10 +166,10 @@ def enqueue(
     report = EnqueueReport()
     try:
         with store.transaction() as tx:
-            found = store.companies.by_name(tx, company_name)
+            found = company_store.by_name(tx, company_name)
             for chunk in _chunks(items, CHUNK):
                 news = [n for n in (_new_order(raw, found, report) for raw in chunk) if n]
-                _record(report, store.orders.enqueue(tx, found.id, news, utcnow()))
+                _record(report, order_store.enqueue(tx, found.id, news, utcnow()))
                 if progress:
                     progress(report.seen)
             if report.problems and not skip_invalid:
@@ -217,24 +224,24 @@ def _order_json(queued: QueuedOrder) -> dict[str, Any]:
 def status(store: Store, company_name: str) -> dict[str, Any]:
     """The `status --json` object: counts and every order's outcome (contract: product.md)."""
     with store.transaction() as tx:
-        found = store.companies.by_name(tx, company_name)
+        found = company_store.by_name(tx, company_name)
         return {
-            "counts": store.orders.counts(tx, found.id),
-            "orders": [_order_json(q) for q in store.orders.iter_company_orders(tx, found.id)],
+            "counts": order_store.counts(tx, found.id),
+            "orders": [_order_json(q) for q in order_store.iter_company_orders(tx, found.id)],
         }
 
 
 def retry(store: Store, company_name: str, order_numbers: list[str]) -> list[str]:
     with store.transaction() as tx:
-        found = store.companies.by_name(tx, company_name)
-        return store.orders.retry(tx, found.id, order_numbers, utcnow())
+        found = company_store.by_name(tx, company_name)
+        return order_store.retry(tx, found.id, order_numbers, utcnow())
 
 
 def product_updates(
     store: Store, company_name: str, since: int = 0, limit: int = 1000
 ) -> dict[str, Any]:
     with store.transaction() as tx:
-        found = store.companies.by_name(tx, company_name)
+        found = company_store.by_name(tx, company_name)
         return _product_updates(store, tx, found.id, since, limit)
 
 
@@ -243,8 +250,10 @@ def product_updates_for(store: Store, found: Company, since: int, limit: int) ->
         return _product_updates(store, tx, found.id, since, limit)
 
 
-def _product_updates(store: Store, tx: Tx, company_id: int, since: int, limit: int) -> dict[str, Any]:
-    rows = store.inventory.since(tx, company_id, since, limit)
+def _product_updates(
+    store: Store, tx: Tx, company_id: int, since: int, limit: int
+) -> dict[str, Any]:
+    rows = inventory_store.since(tx, company_id, since, limit)
     return {
         "rows": [row.as_json() for row in rows],
         "next_cursor": rows[-1].cursor if rows else since,
@@ -254,8 +263,8 @@ def _product_updates(store: Store, tx: Tx, company_id: int, since: int, limit: i
 def request_inventory_now(store: Store, company_name: str) -> None:
     """Make the next Web Connector run include an inventory query."""
     with store.transaction() as tx:
-        found = store.companies.by_name(tx, company_name)
-        store.companies.set_inventory_due_at(tx, found.id, utcnow())
+        found = company_store.by_name(tx, company_name)
+        company_store.set_inventory_due_at(tx, found.id, utcnow())
 
 
 _ = OrderStatus

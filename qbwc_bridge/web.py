@@ -51,7 +51,9 @@ def _read_body(environ: Environ, limit: int) -> bytes:
 
 def _json(start_response: StartResponse, status: str, payload: object) -> list[bytes]:
     body = json.dumps(payload, default=_json_default).encode("utf-8")
-    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    start_response(
+        status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    )
     return [body]
 
 
@@ -70,7 +72,9 @@ def _soap_fault(start_response: StartResponse, status: str, message: str) -> lis
     etree.SubElement(fault, "faultcode").text = "soap:Client"
     etree.SubElement(fault, "faultstring").text = message
     body = etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
-    start_response(status, [("Content-Type", "text/xml; charset=utf-8"), ("Content-Length", str(len(body)))])
+    start_response(
+        status, [("Content-Type", "text/xml; charset=utf-8"), ("Content-Length", str(len(body)))]
+    )
     return [body]
 
 
@@ -95,7 +99,9 @@ class BridgeApp:
                 return self._post_orders(environ, start_response)
             if path == "/api/product-updates" and method == "GET":
                 return self._product_updates(environ, start_response)
-            return _json(start_response, "404 Not Found", {"error": f"No route for {method} {path}"})
+            return _json(
+                start_response, "404 Not Found", {"error": f"No route for {method} {path}"}
+            )
         except BodyTooLarge as error:
             return _json(start_response, "413 Payload Too Large", {"error": error.message})
         except BridgeError as error:
@@ -104,18 +110,26 @@ class BridgeApp:
 
     # --- SOAP -----------------------------------------------------------------------
 
-    def _soap(self, environ: Environ, start_response: StartResponse, method: str) -> Iterable[bytes]:
+    def _soap(
+        self, environ: Environ, start_response: StartResponse, method: str
+    ) -> Iterable[bytes]:
         if method == "GET":
             if "wsdl" not in environ.get("QUERY_STRING", "").lower():
-                return _json(start_response, "404 Not Found", {"error": "GET /qbwc?wsdl for the WSDL"})
+                return _json(
+                    start_response, "404 Not Found", {"error": "GET /qbwc?wsdl for the WSDL"}
+                )
             return self.soap(environ, start_response)  # type: ignore[no-any-return]
         if method != "POST":
-            return _json(start_response, "405 Method Not Allowed", {"error": "POST a SOAP envelope"})
+            return _json(
+                start_response, "405 Method Not Allowed", {"error": "POST a SOAP envelope"}
+            )
         body = _read_body(environ, self.settings.max_request_bytes)
         try:
             parse_xml(body, max_bytes=self.settings.max_request_bytes)
         except MalformedQbxml as error:
-            return _soap_fault(start_response, "400 Bad Request", f"Malformed SOAP request: {error.message}")
+            return _soap_fault(
+                start_response, "400 Bad Request", f"Malformed SOAP request: {error.message}"
+            )
         environ = dict(environ)
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
@@ -129,7 +143,9 @@ class BridgeApp:
         if scheme.lower() != "basic":
             return None
         try:
-            username, _, secret = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
+            username, _, secret = (
+                base64.b64decode(value, validate=True).decode("utf-8").partition(":")
+            )
         except (binascii.Error, UnicodeDecodeError):
             return None
         try:
@@ -138,12 +154,20 @@ class BridgeApp:
             return None
 
     def _unauthorized(self, start_response: StartResponse) -> list[bytes]:
-        body = json.dumps({"error": "Authentication required: HTTP Basic with the company's "
-                           "Web Connector username and password (or API key)"}).encode()
-        start_response("401 Unauthorized", [
-            ("Content-Type", "application/json"), ("WWW-Authenticate", 'Basic realm="qbwc-bridge"'),
-            ("Content-Length", str(len(body))),
-        ])
+        body = json.dumps(
+            {
+                "error": "Authentication required: HTTP Basic with the company's "
+                "Web Connector username and password (or API key)"
+            }
+        ).encode()
+        start_response(
+            "401 Unauthorized",
+            [
+                ("Content-Type", "application/json"),
+                ("WWW-Authenticate", 'Basic realm="qbwc-bridge"'),
+                ("Content-Length", str(len(body))),
+            ],
+        )
         return [body]
 
     def _post_orders(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
@@ -152,26 +176,45 @@ class BridgeApp:
             return self._unauthorized(start_response)
         content_type = environ.get("CONTENT_TYPE", "")
         if "json" not in content_type.lower():
-            return _json(start_response, "415 Unsupported Media Type",
-                         {"error": "Send the orders as application/json"})
+            return _json(
+                start_response,
+                "415 Unsupported Media Type",
+                {"error": "Send the orders as application/json"},
+            )
         body = _read_body(environ, self.settings.max_request_bytes)
         try:
             items = json.loads(body.decode("utf-8"), parse_float=Decimal)
         except (UnicodeDecodeError, ValueError) as error:
-            return _json(start_response, "400 Bad Request", {"error": f"The body is not valid JSON: {error}"})
+            return _json(
+                start_response, "400 Bad Request", {"error": f"The body is not valid JSON: {error}"}
+            )
         if not isinstance(items, list):
-            return _json(start_response, "400 Bad Request", {"error": "Send a JSON array of orders"})
+            return _json(
+                start_response, "400 Bad Request", {"error": "Send a JSON array of orders"}
+            )
         if len(items) > self.settings.max_orders_per_api_call:
-            return _json(start_response, "413 Payload Too Large", {
-                "error": f"At most {self.settings.max_orders_per_api_call} orders per call; "
-                f"this one has {len(items)}"})
+            return _json(
+                start_response,
+                "413 Payload Too Large",
+                {
+                    "error": f"At most {self.settings.max_orders_per_api_call} orders per call; "
+                    f"this one has {len(items)}"
+                },
+            )
         try:
             report = queue.enqueue(self.store, company.name, items)
         except queue.NothingEnqueued as error:
-            return _json(start_response, "422 Unprocessable Entity", {
-                "error": error.message, "errors": [p.as_dict() for p in error.problems]})
+            return _json(
+                start_response,
+                "422 Unprocessable Entity",
+                {"error": error.message, "errors": [p.as_dict() for p in error.problems]},
+            )
         except OrderRejected as error:
-            return _json(start_response, "422 Unprocessable Entity", {"error": error.message, "errors": [error.as_dict()]})
+            return _json(
+                start_response,
+                "422 Unprocessable Entity",
+                {"error": error.message, "errors": [error.as_dict()]},
+            )
         return _json(start_response, "200 OK", report.as_dict())
 
     def _product_updates(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
@@ -183,8 +226,16 @@ class BridgeApp:
             since = int(query.get("since", ["0"])[0])
             limit = min(int(query.get("limit", ["1000"])[0]), 10000)
         except ValueError:
-            return _json(start_response, "400 Bad Request", {"error": "since and limit must be whole numbers"})
-        return _json(start_response, "200 OK", queue.product_updates_for(self.store, company, since, max(limit, 1)))
+            return _json(
+                start_response,
+                "400 Bad Request",
+                {"error": "since and limit must be whole numbers"},
+            )
+        return _json(
+            start_response,
+            "200 OK",
+            queue.product_updates_for(self.store, company, since, max(limit, 1)),
+        )
 
     def _health(self, start_response: StartResponse) -> list[bytes]:
         if self.store.database.ping():

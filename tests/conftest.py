@@ -13,9 +13,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from qbwc_bridge.config import Settings  # noqa: E402
-from qbwc_bridge.store import Database, Store, upgrade  # noqa: E402
-from qbwc_bridge.store.schema import metadata  # noqa: E402
+from qbwc_bridge.config import Settings
+from qbwc_bridge.store import Database, Store, upgrade
+from qbwc_bridge.store.schema import metadata
 
 POSTGRES_URL = os.environ.get("QBWC_BRIDGE_TEST_POSTGRES_URL", "")
 REQUIRE_ALL = os.environ.get("QBWC_BRIDGE_TEST_NO_SKIPS") == "1"
@@ -32,8 +32,10 @@ _real_connect = socket.socket.connect
 
 def _loopback_only(self: socket.socket, address: object) -> object:
     host = address[0] if isinstance(address, tuple) else ""
-    if isinstance(host, str) and host and not (
-        host.startswith("127.") or host in ("localhost", "::1")
+    if (
+        isinstance(host, str)
+        and host
+        and not (host.startswith("127.") or host in ("localhost", "::1"))
     ):
         raise RuntimeError(f"tests may only connect to loopback, not {host}")
     return _real_connect(self, address)  # type: ignore[arg-type]
@@ -60,8 +62,10 @@ def postgres_database() -> Iterator[str]:
     if not POSTGRES_URL:
         if REQUIRE_ALL:
             pytest.fail("QBWC_BRIDGE_TEST_POSTGRES_URL is not set, but every test must run")
-        pytest.skip("PostgreSQL tests need QBWC_BRIDGE_TEST_POSTGRES_URL (e.g. "
-                    "postgresql+psycopg://postgres@127.0.0.1:5432/qbwc_bridge_test)")
+        pytest.skip(
+            "PostgreSQL tests need QBWC_BRIDGE_TEST_POSTGRES_URL (e.g. "
+            "postgresql+psycopg://postgres@127.0.0.1:5432/qbwc_bridge_test)"
+        )
     url = _worker_database(POSTGRES_URL)
     database = Database(url)
     with database.engine.begin() as conn:
@@ -83,7 +87,9 @@ def _worker_database(url: str) -> str:
     name = f"{parsed.database}_{worker}"
     admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
+        exists = conn.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+        ).first()
         if not exists:
             conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     admin.dispose()
@@ -99,7 +105,9 @@ def _truncate(url: str) -> None:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> Iterator[str]:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> Iterator[str]:
     """A fresh, migrated database: a SQLite file, or the emptied PostgreSQL test database."""
     if request.param == "sqlite":
         path = tmp_path / "bridge.db"

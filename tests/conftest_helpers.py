@@ -60,7 +60,9 @@ def wsdl_operations(root: etree._Element) -> dict[str, object]:
         input_el = messages[_local(operation.find(f"{{{WSDL}}}input").get("message"))]  # type: ignore[union-attr]
         output_el = messages[_local(operation.find(f"{{{WSDL}}}output").get("message"))]  # type: ignore[union-attr]
         operations[operation.get("name") or ""] = (
-            input_el, fields(schema_elements[input_el]),
-            output_el, fields(schema_elements[output_el]),
+            input_el,
+            fields(schema_elements[input_el]),
+            output_el,
+            fields(schema_elements[output_el]),
         )
     return operations

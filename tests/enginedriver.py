@@ -16,9 +16,21 @@ from qbwc_bridge.simulator.quickbooks import (
     ResponseLost,
 )
 
-SKUS = ("WIDGET-RED", "WIDGET-BLUE", "GADGET-PRO", "GIZMO-XL", "TSHIRT-M", "TSHIRT-L",
-        "MUG-CLASSIC", "BOOK-QB101")
-SERVICE_ITEMS = {"Shipping": "ItemOtherCharge", "Discount": "ItemDiscount", "Sales Tax": "ItemOtherCharge"}
+SKUS = (
+    "WIDGET-RED",
+    "WIDGET-BLUE",
+    "GADGET-PRO",
+    "GIZMO-XL",
+    "TSHIRT-M",
+    "TSHIRT-L",
+    "MUG-CLASSIC",
+    "BOOK-QB101",
+)
+SERVICE_ITEMS = {
+    "Shipping": "ItemOtherCharge",
+    "Discount": "ItemDiscount",
+    "Sales Tax": "ItemOtherCharge",
+}
 
 
 def quickbooks(**options: object) -> FakeQuickBooks:
@@ -42,8 +54,15 @@ class RunResult:
 
 
 def run_once(
-    engine: RunEngine, fake: FakeQuickBooks, username: str, password: str, *,
-    major: int | None = None, minor: int = 0, country: str = "US", max_exchanges: int = 2000,
+    engine: RunEngine,
+    fake: FakeQuickBooks,
+    username: str,
+    password: str,
+    *,
+    major: int | None = None,
+    minor: int = 0,
+    country: str = "US",
+    max_exchanges: int = 2000,
 ) -> RunResult:
     """One Web Connector run; stops without closeConnection when a response is lost."""
     auth = engine.authenticate(username, password)
@@ -54,7 +73,9 @@ def run_once(
     major = major if major is not None else int(fake.max_version.split(".")[0])
     hcp = fake.hcp_response()
     for _ in range(max_exchanges):
-        request = engine.next_request(auth.ticket, hcp, r"C:\Company\Sample.QBW", country, major, minor)
+        request = engine.next_request(
+            auth.ticket, hcp, r"C:\Company\Sample.QBW", country, major, minor
+        )
         hcp = ""
         if not request:
             result.last_error = engine.last_error(auth.ticket)

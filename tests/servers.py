@@ -23,7 +23,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until_up(base: str, process: subprocess.Popen[bytes] | None = None, timeout: float = 20) -> None:
+def wait_until_up(
+    base: str, process: subprocess.Popen[bytes] | None = None, timeout: float = 20
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
@@ -38,15 +40,29 @@ def wait_until_up(base: str, process: subprocess.Popen[bytes] | None = None, tim
 
 
 @contextmanager
-def gunicorn(database_url: str, *, workers: int = 2, extra_env: dict[str, str] | None = None) -> Iterator[str]:
+def gunicorn(
+    database_url: str, *, workers: int = 2, extra_env: dict[str, str] | None = None
+) -> Iterator[str]:
     """gunicorn with deploy/gunicorn.conf.py on a free port; yields the /qbwc URL."""
     port = free_port()
-    env = {**os.environ, "QBWC_BRIDGE_DATABASE_URL": database_url,
-           "QBWC_BRIDGE_BIND": f"127.0.0.1:{port}", "QBWC_BRIDGE_WORKERS": str(workers),
-           **(extra_env or {})}
+    env = {
+        **os.environ,
+        "QBWC_BRIDGE_DATABASE_URL": database_url,
+        "QBWC_BRIDGE_BIND": f"127.0.0.1:{port}",
+        "QBWC_BRIDGE_WORKERS": str(workers),
+        **(extra_env or {}),
+    }
     process = subprocess.Popen(
-        [str(GUNICORN), "-c", str(REPO / "deploy" / "gunicorn.conf.py"), "qbwc_bridge.wsgi:application"],
-        env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            str(GUNICORN),
+            "-c",
+            str(REPO / "deploy" / "gunicorn.conf.py"),
+            "qbwc_bridge.wsgi:application",
+        ],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
     try:

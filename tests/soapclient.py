@@ -1,4 +1,4 @@
-"""The service on loopback and a zeep client built from Intuit's WSDL, as the Web Connector sees it."""
+"""A zeep client built from Intuit's WSDL, as the Web Connector sees the service."""
 
 from __future__ import annotations
 

@@ -48,7 +48,7 @@ class CompanySettings:
             value = raw.strip()
             if not value:
                 raise InvalidSetting(f"{key} must not be empty")
-        updated = dataclasses.replace(self, **{key: value})
+        updated = dataclasses.replace(self, **{key: value})  # type: ignore[arg-type]
         updated.validate()
         return updated
 

@@ -30,8 +30,17 @@ class QbAddress:
 
     def is_empty(self) -> bool:
         return not any(
-            (self.addr1, self.addr2, self.addr3, self.addr4, self.addr5, self.city, self.state,
-             self.postal_code, self.country)
+            (
+                self.addr1,
+                self.addr2,
+                self.addr3,
+                self.addr4,
+                self.addr5,
+                self.city,
+                self.state,
+                self.postal_code,
+                self.country,
+            )
         )
 
 

@@ -17,6 +17,9 @@ from qbwc_bridge.qbxml import build, versions
 from qbwc_bridge.qbxml.responses import QbResponse
 from qbwc_bridge.qbxml.status import Outcome, classify
 from qbwc_bridge.store import Store, Tx
+from qbwc_bridge.store import companies as company_store
+from qbwc_bridge.store import inventory as inventory_store
+from qbwc_bridge.store import runs as run_store
 
 PAGE_SIZE = 500
 # Items changed while the previous query ran, or stamped by a QuickBooks clock that runs
@@ -38,7 +41,7 @@ class InventoryStep:
         self.now = now
         self.state: dict[str, Any] = dict(run.inventory_state or {})
         if not self.state:
-            synced_from = store.companies.inventory_synced_from(tx, company.id)
+            synced_from = company_store.inventory_synced_from(tx, company.id)
             self.state = {
                 "phase": "items",
                 "iterator_id": "",
@@ -59,7 +62,9 @@ class InventoryStep:
         iterator_id = self.state["iterator_id"]
         request = build.inventory_query(
             max_returned=PAGE_SIZE,
-            from_modified=datetime.fromisoformat(self.state["from"]) if self.state["from"] else None,
+            from_modified=datetime.fromisoformat(self.state["from"])
+            if self.state["from"]
+            else None,
             iterator="Continue" if iterator_id else "Start",
             iterator_id=iterator_id or None,
             assemblies=self.state["phase"] == "assemblies",
@@ -67,7 +72,9 @@ class InventoryStep:
         self._save()
         return [("inv", request)], {"inv": {"k": "inv", "phase": self.state["phase"]}}
 
-    def handle(self, request_map: dict[str, dict[str, object]], responses: list[QbResponse]) -> None:
+    def handle(
+        self, request_map: dict[str, dict[str, object]], responses: list[QbResponse]
+    ) -> None:
         for response in responses:
             if response.request_id in request_map:
                 self._page(response)
@@ -76,11 +83,15 @@ class InventoryStep:
     def _page(self, response: QbResponse) -> None:
         outcome = classify(response.status, response.kind)
         if outcome is Outcome.FAILED:
-            if response.status.code in ITERATOR_INVALID_CODES and self.state["restarts"] < MAX_RESTARTS:
+            if (
+                response.status.code in ITERATOR_INVALID_CODES
+                and self.state["restarts"] < MAX_RESTARTS
+            ):
                 self.state.update(iterator_id="", restarts=self.state["restarts"] + 1)
                 return
-            self.store.runs.set_error(
-                self.tx, self.run.id,
+            run_store.set_error(
+                self.tx,
+                self.run.id,
                 f"The inventory query failed: QuickBooks error {response.status.code}: "
                 f"{response.status.message}",
             )
@@ -98,7 +109,7 @@ class InventoryStep:
             for record in response.records
             if record.full_name or record.name
         ]
-        self.state["changed"] += self.store.inventory.upsert(self.tx, self.company.id, levels, self.now)
+        self.state["changed"] += inventory_store.upsert(self.tx, self.company.id, levels, self.now)
         self.state["fetched"] += len(levels)
         remaining = response.iterator_remaining or 0
         self.state["remaining"] = remaining
@@ -114,15 +125,14 @@ class InventoryStep:
             return
         self.state["finished"] = True
         started = datetime.fromisoformat(self.state["started_at"])
-        self.store.companies.set_inventory_synced_from(self.tx, self.company.id, started)
+        company_store.set_inventory_synced_from(self.tx, self.company.id, started)
         every = timedelta(minutes=self.company.settings.inventory_every_minutes)
-        self.store.companies.set_inventory_due_at(self.tx, self.company.id, self.now + every)
-        self.store.runs.update_run(self.tx, self.run.id, stage=RunStage.DONE)
+        company_store.set_inventory_due_at(self.tx, self.company.id, self.now + every)
+        run_store.update_run(self.tx, self.run.id, stage=RunStage.DONE)
 
     def _save(self) -> None:
         fetched, remaining = self.state["fetched"], self.state["remaining"]
-        self.state["fraction"] = (
-            0.5 * (self.state["phase"] == "assemblies")
-            + 0.5 * (fetched / (fetched + remaining) if fetched + remaining else 0.0)
+        self.state["fraction"] = 0.5 * (self.state["phase"] == "assemblies") + 0.5 * (
+            fetched / (fetched + remaining) if fetched + remaining else 0.0
         )
-        self.store.runs.update_run(self.tx, self.run.id, inventory_state=self.state)
+        run_store.update_run(self.tx, self.run.id, inventory_state=self.state)

@@ -22,9 +22,16 @@ class Recorder:
     def sent(self, run_id: int, seq: int, request_xml: str) -> None:
         self._write(run_id, {"seq": seq, "event": "request", "qbxml": request_xml})
 
-    def received(self, run_id: int, seq: int, response_xml: str, hresult: str, message: str) -> None:
+    def received(
+        self, run_id: int, seq: int, response_xml: str, hresult: str, message: str
+    ) -> None:
         self._write(
             run_id,
-            {"seq": seq, "event": "response", "qbxml": response_xml, "hresult": hresult,
-             "message": message},
+            {
+                "seq": seq,
+                "event": "response",
+                "qbxml": response_xml,
+                "hresult": hresult,
+                "message": message,
+            },
         )

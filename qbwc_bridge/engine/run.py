@@ -25,6 +25,9 @@ from qbwc_bridge.errors import InvalidTicket, MalformedQbxml, UnsupportedQuickBo
 from qbwc_bridge.qbxml import build, hcp, versions
 from qbwc_bridge.qbxml.responses import QbResponse, parse_response
 from qbwc_bridge.store import Store, Tx
+from qbwc_bridge.store import companies as company_store
+from qbwc_bridge.store import orders as order_store
+from qbwc_bridge.store import runs as run_store
 from qbwc_bridge.store.database import utcnow
 from qbwc_bridge.store.runs import CompanyBusy
 
@@ -84,10 +87,12 @@ class RunEngine:
 
     def authenticate(self, username: str, password: str, client_address: str = "") -> AuthResult:
         now = self.clock()
-        keys = [f"user:{username.casefold()}"] + ([f"addr:{client_address}"] if client_address else [])
+        keys = [f"user:{username.casefold()}"] + (
+            [f"addr:{client_address}"] if client_address else []
+        )
         with self.store.transaction() as tx:
-            locked = any(self.store.companies.locked_until(tx, key, now) for key in keys)
-            found = None if locked else self.store.companies.credentials(tx, username)
+            locked = any(company_store.locked_until(tx, key, now) for key in keys)
+            found = None if locked else company_store.credentials(tx, username)
         if locked:
             log.warning("login refused: too many failures", extra={"username": username})
             return AuthResult("", NOT_VALID_USER)
@@ -97,27 +102,34 @@ class RunEngine:
         if not valid or found is None:
             with self.store.transaction() as tx:
                 for key in keys:
-                    self.store.companies.record_failure(
-                        tx, key, now,
+                    company_store.record_failure(
+                        tx,
+                        key,
+                        now,
                         max_failures=self.settings.max_failed_logins,
                         window=timedelta(seconds=self.settings.lockout_seconds),
                     )
             return AuthResult("", NOT_VALID_USER)
         company = found[0]
-        new_hash = passwords.hash_password(password) if passwords.needs_rehash(stored_hash) else None
+        new_hash = (
+            passwords.hash_password(password) if passwords.needs_rehash(stored_hash) else None
+        )
         ticket = passwords.new_ticket()
         with self.store.transaction() as tx:
             for key in keys:
-                self.store.companies.clear_failures(tx, key)
+                company_store.clear_failures(tx, key)
             if new_hash:
-                self.store.companies.set_password_hash(tx, company.id, new_hash)
+                company_store.set_password_hash(tx, company.id, new_hash)
             self._abandon_expired(tx, now, company.id)
             inventory_due = self._inventory_due(tx, company, now)
-            if not inventory_due and self.store.orders.pending_count(tx, company.id) == 0:
+            if not inventory_due and order_store.pending_count(tx, company.id) == 0:
                 return AuthResult(ticket, NO_WORK, company.name)
             try:
-                self.store.runs.open_run(
-                    tx, company.id, passwords.ticket_digest(ticket), now,
+                run_store.open_run(
+                    tx,
+                    company.id,
+                    passwords.ticket_digest(ticket),
+                    now,
                     now + timedelta(seconds=self.settings.run_timeout_seconds),
                     inventory_due=inventory_due,
                 )
@@ -126,14 +138,14 @@ class RunEngine:
         return AuthResult(ticket, "", company.name)
 
     def _inventory_due(self, tx: Tx, company: Company, now: datetime) -> bool:
-        due_at = self.store.companies.inventory_due_at(tx, company.id)
+        due_at = company_store.inventory_due_at(tx, company.id)
         return due_at is None or due_at <= now
 
     def _abandon_expired(self, tx: Tx, now: datetime, company_id: int | None = None) -> None:
         """Runs whose Web Connector went silent give their orders back to the queue."""
-        for run_id in self.store.runs.expired_open_runs(tx, now, company_id):
-            if self.store.runs.close(tx, run_id, RunStatus.ABANDONED, now):
-                released = self.store.orders.release_run(tx, run_id, now, max_attempts=MAX_ATTEMPTS)
+        for run_id in run_store.expired_open_runs(tx, now, company_id):
+            if run_store.close(tx, run_id, RunStatus.ABANDONED, now):
+                released = order_store.release_run(tx, run_id, now, max_attempts=MAX_ATTEMPTS)
                 log.info("run %s abandoned; %s orders back in the queue", run_id, released)
 
     def release_expired(self) -> None:
@@ -143,75 +155,107 @@ class RunEngine:
     # --- sendRequestXML -----------------------------------------------------------------
 
     def next_request(
-        self, ticket: str, hcp_response: str, company_file: str, country: str, major: int, minor: int
+        self,
+        ticket: str,
+        hcp_response: str,
+        company_file: str,
+        country: str,
+        major: int,
+        minor: int,
     ) -> str:
         """The next qbXML message of the run, or '' when there is nothing (see last_error)."""
         now = self.clock()
         with self.store.transaction() as tx:
             run, company = self._open(tx, ticket, now)
-            unanswered = self.store.runs.pending_exchange(tx, run.id)
+            unanswered = run_store.pending_exchange(tx, run.id)
             if unanswered is not None:
                 # Its answer never came: whatever it carried may or may not have been applied.
-                self.store.runs.record_response(tx, unanswered.id, "", "lost", "", now)
-                self.store.orders.recheck(tx, run.id, _order_ids(unanswered.request_map), now)
+                run_store.record_response(tx, unanswered.id, "", "lost", "", now)
+                order_store.recheck(tx, run.id, _order_ids(unanswered.request_map), now)
             if run.stage is RunStage.NEGOTIATE:
                 try:
-                    run = self._negotiate(tx, run, company, hcp_response, company_file, country, major, minor, now)
+                    run = self._negotiate(
+                        tx, run, company, hcp_response, company_file, country, major, minor, now
+                    )
                 except (UnsupportedQuickBooks, MalformedQbxml) as error:
-                    self.store.runs.set_error(tx, run.id, error.message)
-                    self.store.runs.update_run(tx, run.id, stage=RunStage.DONE)
+                    run_store.set_error(tx, run.id, error.message)
+                    run_store.update_run(tx, run.id, stage=RunStage.DONE)
                     return ""
             message = self._plan(tx, run, company, now)
             if not message:
-                self.store.runs.update_run(tx, run.id, stage=RunStage.DONE)
-                self.store.runs.set_error(tx, run.id, "Nothing left to do in this run.")
+                run_store.update_run(tx, run.id, stage=RunStage.DONE)
+                run_store.set_error(tx, run.id, "Nothing left to do in this run.")
             return message
 
     def _negotiate(
-        self, tx: Tx, run: Run, company: Company, hcp_response: str, company_file: str,
-        country: str, major: int, minor: int, now: datetime,
+        self,
+        tx: Tx,
+        run: Run,
+        company: Company,
+        hcp_response: str,
+        company_file: str,
+        country: str,
+        major: int,
+        minor: int,
+        now: datetime,
     ) -> Run:
         host = hcp.parse_hcp(hcp_response) if hcp_response.strip() else None
         chosen = hcp.negotiate(host, major, minor, country or "US")
-        speed = self.store.companies.seconds_per_request(tx, company.id)
+        speed = company_store.seconds_per_request(tx, company.id)
         size = planning.batch_size(speed, company.settings.batch_min, company.settings.batch_max)
-        claimed = self.store.orders.claim_batch(tx, company.id, run.id, size, now)
-        self.store.companies.remember_company_file(tx, company.id, str(chosen.version), company_file)
-        self.store.runs.update_run(
-            tx, run.id, stage=RunStage.ORDERS, qbxml_version=str(chosen.version),
-            country=chosen.country, company_file=company_file, batch_size=claimed,
+        claimed = order_store.claim_batch(tx, company.id, run.id, size, now)
+        company_store.remember_company_file(tx, company.id, str(chosen.version), company_file)
+        run_store.update_run(
+            tx,
+            run.id,
+            stage=RunStage.ORDERS,
+            qbxml_version=str(chosen.version),
+            country=chosen.country,
+            company_file=company_file,
+            batch_size=claimed,
         )
         log.info("run %s: qbXML %s, claimed %s orders", run.id, chosen.version, claimed)
-        return self.store.runs.get(tx, run.id)
+        return run_store.get(tx, run.id)
 
     def _plan(self, tx: Tx, run: Run, company: Company, now: datetime) -> str:
         version = versions.QbxmlVersion.parse(run.qbxml_version or "13.0")
         if run.stage is RunStage.ORDERS:
-            orders = self.store.orders.claimed_by(tx, run.id)
-            budget = planning.request_budget(self.store.companies.seconds_per_request(tx, company.id))
+            orders = order_store.claimed_by(tx, run.id)
+            budget = planning.request_budget(company_store.seconds_per_request(tx, company.id))
             plan = steps.plan_message(
                 orders, company.settings, budget=budget, suspects=run.summary.get("suspects", [])
             )
             if plan.requests:
-                self.store.orders.mark_adds_sent(
+                order_store.mark_adds_sent(
                     tx, run.id, plan.adds_sent, [pid for pid, _ in plan.payment_adds_sent]
                 )
-                return self._send(tx, run, build.message(plan.requests, version), plan.request_map, now)
+                return self._send(
+                    tx, run, build.message(plan.requests, version), plan.request_map, now
+                )
             run = self._enter_inventory(tx, run)
         if run.stage is RunStage.INVENTORY:
-            requests, request_map = InventoryStep(self.store, tx, run, company, now).next_requests(version)
+            requests, request_map = InventoryStep(self.store, tx, run, company, now).next_requests(
+                version
+            )
             if requests:
                 return self._send(tx, run, build.message(requests, version), request_map, now)
         return ""
 
     def _enter_inventory(self, tx: Tx, run: Run) -> Run:
         stage = RunStage.INVENTORY if run.inventory_due else RunStage.DONE
-        self.store.runs.update_run(tx, run.id, stage=stage)
-        return self.store.runs.get(tx, run.id)
+        run_store.update_run(tx, run.id, stage=stage)
+        return run_store.get(tx, run.id)
 
-    def _send(self, tx: Tx, run: Run, message: bytes, request_map: dict[str, dict[str, object]], now: datetime) -> str:
+    def _send(
+        self,
+        tx: Tx,
+        run: Run,
+        message: bytes,
+        request_map: dict[str, dict[str, object]],
+        now: datetime,
+    ) -> str:
         text = message.decode("utf-8")
-        exchange = self.store.runs.add_exchange(tx, run.id, text, request_map, now)
+        exchange = run_store.add_exchange(tx, run.id, text, request_map, now)
         if self.recorder:
             self.recorder.sent(run.id, exchange.seq, text)
         return text
@@ -223,41 +267,54 @@ class RunEngine:
         now = self.clock()
         with self.store.transaction() as tx:
             run, company = self._open(tx, ticket, now)
-            exchange = self.store.runs.pending_exchange(tx, run.id)
+            exchange = run_store.pending_exchange(tx, run.id)
             if exchange is None:
-                self.store.runs.set_error(tx, run.id, "No request of this run is waiting for a response.")
+                run_store.set_error(tx, run.id, "No request of this run is waiting for a response.")
                 return -1
-            self.store.runs.record_response(tx, exchange.id, response or "", hresult or "", message or "", now)
+            run_store.record_response(
+                tx, exchange.id, response or "", hresult or "", message or "", now
+            )
             if self.recorder:
-                self.recorder.received(run.id, exchange.seq, response or "", hresult or "", message or "")
+                self.recorder.received(
+                    run.id, exchange.seq, response or "", hresult or "", message or ""
+                )
             order_ids = _order_ids(exchange.request_map)
             if hresult:
                 return self._quickbooks_failed(tx, run, company, order_ids, hresult, message, now)
             try:
                 responses = parse_response(response)
             except MalformedQbxml as error:
-                self.store.orders.recheck(tx, run.id, order_ids, now)
-                self.store.runs.set_error(
-                    tx, run.id, f"The response from QuickBooks could not be read ({error.message}); "
+                order_store.recheck(tx, run.id, order_ids, now)
+                run_store.set_error(
+                    tx,
+                    run.id,
+                    f"The response from QuickBooks could not be read ({error.message}); "
                     "the run stops and its orders will be checked again in the next run.",
                 )
                 return -1
             if run.stage is RunStage.INVENTORY:
-                InventoryStep(self.store, tx, run, company, now).handle(exchange.request_map, responses)
+                InventoryStep(self.store, tx, run, company, now).handle(
+                    exchange.request_map, responses
+                )
             else:
                 self._handle_orders(tx, run, company, exchange.request_map, responses, now)
             elapsed = (now - exchange.sent_at).total_seconds()
-            speed = self.store.companies.seconds_per_request(tx, company.id)
-            self.store.companies.set_seconds_per_request(
+            speed = company_store.seconds_per_request(tx, company.id)
+            company_store.set_seconds_per_request(
                 tx, company.id, planning.updated_speed(speed, elapsed, len(exchange.request_map))
             )
-            return self._progress(tx, self.store.runs.get(tx, run.id))
+            return self._progress(tx, run_store.get(tx, run.id))
 
     def _handle_orders(
-        self, tx: Tx, run: Run, company: Company, request_map: dict[str, dict[str, object]],
-        responses: list[QbResponse], now: datetime,
+        self,
+        tx: Tx,
+        run: Run,
+        company: Company,
+        request_map: dict[str, dict[str, object]],
+        responses: list[QbResponse],
+        now: datetime,
     ) -> None:
-        orders = {order.id: order for order in self.store.orders.claimed_by(tx, run.id)}
+        orders = {order.id: order for order in order_store.claimed_by(tx, run.id)}
         ctx = steps.ResponseContext(self.store, tx, run.id, now, company.settings, orders)
         answered: set[int] = set()
         for response in responses:
@@ -268,31 +325,40 @@ class RunEngine:
             if "o" in meta:
                 answered.add(int(str(meta["o"])))
         unanswered = [oid for oid in _order_ids(request_map) if oid not in answered]
-        self.store.orders.recheck(tx, run.id, unanswered, now)
+        order_store.recheck(tx, run.id, unanswered, now)
         suspects = [s for s in run.summary.get("suspects", []) if s not in answered]
         if suspects != run.summary.get("suspects", []):
-            self.store.runs.update_run(tx, run.id, summary={**run.summary, "suspects": suspects})
+            run_store.update_run(tx, run.id, summary={**run.summary, "suspects": suspects})
 
     def _quickbooks_failed(
-        self, tx: Tx, run: Run, company: Company, order_ids: list[int], hresult: str,
-        message: str, now: datetime,
+        self,
+        tx: Tx,
+        run: Run,
+        company: Company,
+        order_ids: list[int],
+        hresult: str,
+        message: str,
+        now: datetime,
     ) -> int:
         if hresult.lower() == PARSE_ERROR_HRESULT and run.stage is RunStage.ORDERS:
             # QuickBooks rejected the whole message, so none of it was applied. Send its
             # orders one per message until the one it cannot read is found.
             if len(order_ids) == 1:
-                orders = {o.id: o for o in self.store.orders.claimed_by(tx, run.id)}
+                orders = {o.id: o for o in order_store.claimed_by(tx, run.id)}
                 ctx = steps.ResponseContext(self.store, tx, run.id, now, company.settings, orders)
                 if order_ids[0] in orders:
                     steps.fail_unreadable(ctx, orders[order_ids[0]], hresult, message)
                 suspects = [s for s in run.summary.get("suspects", []) if s != order_ids[0]]
             else:
-                suspects = order_ids + [s for s in run.summary.get("suspects", []) if s not in order_ids]
-            self.store.runs.update_run(tx, run.id, summary={**run.summary, "suspects": suspects})
-            return self._progress(tx, self.store.runs.get(tx, run.id))
-        self.store.orders.recheck(tx, run.id, order_ids, now)
-        self.store.runs.set_error(
-            tx, run.id,
+                suspects = order_ids + [
+                    s for s in run.summary.get("suspects", []) if s not in order_ids
+                ]
+            run_store.update_run(tx, run.id, summary={**run.summary, "suspects": suspects})
+            return self._progress(tx, run_store.get(tx, run.id))
+        order_store.recheck(tx, run.id, order_ids, now)
+        run_store.set_error(
+            tx,
+            run.id,
             f"QuickBooks reported {hresult}: {message or 'no message'}. The run stops; its orders "
             "are safe and will be checked again in the next run.",
         )
@@ -300,7 +366,7 @@ class RunEngine:
 
     def _progress(self, tx: Tx, run: Run) -> int:
         if run.stage is RunStage.ORDERS:
-            waiting = len(self.store.orders.claimed_by_ids(tx, run.id))
+            waiting = len(order_store.claimed_by_ids(tx, run.id))
             if waiting == 0 and not run.inventory_due:
                 return 100
             share = 0.9 if run.inventory_due else 1.0
@@ -319,11 +385,13 @@ class RunEngine:
         now = self.clock()
         with self.store.transaction() as tx:
             try:
-                run = self.store.runs.by_ticket(tx, passwords.ticket_digest(ticket), lock=True)
+                run = run_store.by_ticket(tx, passwords.ticket_digest(ticket), lock=True)
             except InvalidTicket:
                 return "done"
-            self.store.runs.set_error(
-                tx, run.id, f"The Web Connector could not reach QuickBooks ({hresult}: {message}). "
+            run_store.set_error(
+                tx,
+                run.id,
+                f"The Web Connector could not reach QuickBooks ({hresult}: {message}). "
                 "Make sure QuickBooks can open the company file, then run again.",
             )
             self._end(tx, run, RunStatus.FAILED, now)
@@ -332,7 +400,7 @@ class RunEngine:
     def last_error(self, ticket: str) -> str:
         with self.store.transaction() as tx:
             try:
-                run = self.store.runs.by_ticket(tx, passwords.ticket_digest(ticket))
+                run = run_store.by_ticket(tx, passwords.ticket_digest(ticket))
             except InvalidTicket as error:
                 return error.message
             return run.last_error or "No error."
@@ -340,35 +408,35 @@ class RunEngine:
     def remember_error(self, ticket: str, message: str) -> None:
         """Keep ``message`` for getLastError (InvalidTicket when there is no such run)."""
         with self.store.transaction() as tx:
-            run = self.store.runs.by_ticket(tx, passwords.ticket_digest(ticket))
-            self.store.runs.set_error(tx, run.id, message)
+            run = run_store.by_ticket(tx, passwords.ticket_digest(ticket))
+            run_store.set_error(tx, run.id, message)
 
     def close(self, ticket: str) -> str:
         now = self.clock()
         with self.store.transaction() as tx:
             try:
-                run = self.store.runs.by_ticket(tx, passwords.ticket_digest(ticket), lock=True)
+                run = run_store.by_ticket(tx, passwords.ticket_digest(ticket), lock=True)
             except InvalidTicket:
                 return "Nothing to do: the queue is empty."
             outcomes = self._end(tx, run, RunStatus.CLOSED, now)
         return summary_text(outcomes)
 
     def _end(self, tx: Tx, run: Run, status: RunStatus, now: datetime) -> dict[str, int]:
-        if self.store.runs.close(tx, run.id, status, now):
-            self.store.orders.release_run(tx, run.id, now, max_attempts=MAX_ATTEMPTS)
-        outcomes = self.store.orders.run_outcomes(tx, run.id)
-        self.store.runs.update_run(tx, run.id, summary={**run.summary, "outcomes": outcomes})
+        if run_store.close(tx, run.id, status, now):
+            order_store.release_run(tx, run.id, now, max_attempts=MAX_ATTEMPTS)
+        outcomes = order_store.run_outcomes(tx, run.id)
+        run_store.update_run(tx, run.id, summary={**run.summary, "outcomes": outcomes})
         return outcomes
 
     # --- shared -------------------------------------------------------------------------
 
     def _open(self, tx: Tx, ticket: str, now: datetime) -> tuple[Run, Company]:
         """The ticket's open run, locked for this callback, its lease extended."""
-        run = self.store.runs.by_ticket(tx, passwords.ticket_digest(ticket), lock=True)
+        run = run_store.by_ticket(tx, passwords.ticket_digest(ticket), lock=True)
         if run.status is not RunStatus.OPEN:
             raise InvalidTicket("This run has ended: let the Web Connector start a new one.")
-        self.store.runs.touch(tx, run.id, now, now + timedelta(seconds=self.settings.run_timeout_seconds))
-        return run, self.store.companies.get(tx, run.company_id)
+        run_store.touch(tx, run.id, now, now + timedelta(seconds=self.settings.run_timeout_seconds))
+        return run, company_store.get(tx, run.company_id)
 
 
 def _order_ids(request_map: dict[str, dict[str, object]]) -> list[int]:
@@ -389,8 +457,9 @@ def summary_text(outcomes: dict[str, int]) -> str:
     errors = outcomes.get(OrderStatus.ERROR.value, 0)
     if errors:
         parts.append(f"{errors} error{'s' if errors != 1 else ''}")
-    left = outcomes.get(OrderStatus.PENDING.value, 0) + outcomes.get(OrderStatus.IN_PROGRESS.value, 0)
+    left = outcomes.get(OrderStatus.PENDING.value, 0) + outcomes.get(
+        OrderStatus.IN_PROGRESS.value, 0
+    )
     if left:
         parts.append(f"{left} left for the next run")
     return ", ".join(parts)
-

@@ -18,7 +18,6 @@ from typing import Any
 
 from qbwc_bridge.domain import customers, mapping
 from qbwc_bridge.domain.company import CompanySettings
-from qbwc_bridge.domain.text import qb_text
 from qbwc_bridge.domain.orders import (
     OrderStage,
     OrderStatus,
@@ -26,10 +25,12 @@ from qbwc_bridge.domain.orders import (
     QueuedOrder,
     QueuedPayment,
 )
+from qbwc_bridge.domain.text import qb_text
 from qbwc_bridge.qbxml import build
 from qbwc_bridge.qbxml.responses import QbRecord, QbResponse
 from qbwc_bridge.qbxml.status import Outcome, classify, explain, is_transient
 from qbwc_bridge.store import Store, Tx
+from qbwc_bridge.store import orders as order_store
 
 # Short request kinds kept in each exchange's request map.
 CUSTOMER_QUERY = "cq"
@@ -90,13 +91,13 @@ def _requests_for(order: QueuedOrder, settings: CompanySettings, plan: Plan) -> 
     elif stage is OrderStage.PAY_ADD:
         for queued in order.payments:
             if queued.status is PaymentStatus.PENDING and queued.stage is OrderStage.PAY_ADD:
-                rec = mapping.payment_record(
+                payment = mapping.payment_record(
                     order.order,
                     queued.payment,
                     customer_name=order.invoice_customer or order.customer_name,
                     applied_to_txn_id=order.qb_txn_id or "",
                 )
-                plan.add(build.payment_add(rec), k=PAYMENT_ADD, o=order.id, p=queued.id)
+                plan.add(build.payment_add(payment), k=PAYMENT_ADD, o=order.id, p=queued.id)
                 plan.payment_adds_sent.append((queued.id, order.id))
     if len(plan) > before:
         plan.order_ids.append(order.id)
@@ -115,7 +116,9 @@ def _payment_query(order: QueuedOrder, queued: QueuedPayment, customer: str, pla
     )
     plan.add(
         build.payment_query(customer, rec.ref_number, rec.txn_date),
-        k=PAYMENT_QUERY, o=order.id, p=queued.id,
+        k=PAYMENT_QUERY,
+        o=order.id,
+        p=queued.id,
     )
 
 
@@ -208,7 +211,7 @@ def handle(ctx: ResponseContext, meta: dict[str, Any], response: QbResponse) -> 
 def _customer_found(ctx: ResponseContext, name: str, response: QbResponse) -> None:
     for record in response.records:
         if record.full_name.casefold() == name.casefold() and record.list_id:
-            ctx.store.orders.set_customer(ctx.tx, ctx.run_id, name, record.list_id, ctx.now)
+            order_store.set_customer(ctx.tx, ctx.run_id, name, record.list_id, ctx.now)
             _learn_customer(ctx, name, record.list_id)
 
 
@@ -216,7 +219,7 @@ def _customer_added(ctx: ResponseContext, name: str, response: QbResponse) -> No
     outcome = classify(response.status, response.kind)
     if outcome in (Outcome.OK, Outcome.WARNING) and response.records:
         list_id = response.records[0].list_id
-        ctx.store.orders.set_customer(ctx.tx, ctx.run_id, name, list_id, ctx.now)
+        order_store.set_customer(ctx.tx, ctx.run_id, name, list_id, ctx.now)
         _learn_customer(ctx, name, list_id)
     elif response.status.code != 3100:  # 3100: it exists after all; the add by name works
         ctx.customer_errors[name] = explain(response.status, response.kind)
@@ -232,7 +235,9 @@ def _replace(order: QueuedOrder, **changes: Any) -> QueuedOrder:
     return dataclasses.replace(order, **changes)
 
 
-def confirmed_hits(order: QueuedOrder, records: Sequence[QbRecord], ref_number: str) -> list[QbRecord]:
+def confirmed_hits(
+    order: QueuedOrder, records: Sequence[QbRecord], ref_number: str
+) -> list[QbRecord]:
     """The query hits that really are this order.
 
     RefNumbers are not unique in QuickBooks and long order numbers share their last 11
@@ -255,13 +260,18 @@ def _txn_checked(ctx: ResponseContext, order: QueuedOrder, response: QbResponse)
     ref_number = mapping.ref_number(order.order.order_number)
     hits = confirmed_hits(order, response.records, ref_number)
     if not hits:
-        ctx.store.orders.advance(ctx.tx, order.id, ctx.run_id, ctx.now, stage=OrderStage.ADD)
+        order_store.advance(ctx.tx, order.id, ctx.run_id, ctx.now, stage=OrderStage.ADD)
         return
     hit = hits[0]
     customer = hit.customer_full_name or order.customer_name
-    ctx.store.orders.advance(
-        ctx.tx, order.id, ctx.run_id, ctx.now,
-        qb_txn_id=hit.txn_id, qb_ref_number=hit.ref_number, invoice_customer=customer,
+    order_store.advance(
+        ctx.tx,
+        order.id,
+        ctx.run_id,
+        ctx.now,
+        qb_txn_id=hit.txn_id,
+        qb_ref_number=hit.ref_number,
+        invoice_customer=customer,
     )
     _after_txn(ctx, _replace(order, qb_txn_id=hit.txn_id, invoice_customer=customer))
 
@@ -277,9 +287,13 @@ def _txn_added(ctx: ResponseContext, order: QueuedOrder, response: QbResponse) -
         return
     record = response.records[0]
     ctx.added_txn[order.id] = (record.txn_id, record.customer_full_name or order.customer_name)
-    ctx.store.orders.advance(
-        ctx.tx, order.id, ctx.run_id, ctx.now,
-        qb_txn_id=record.txn_id, qb_ref_number=record.ref_number,
+    order_store.advance(
+        ctx.tx,
+        order.id,
+        ctx.run_id,
+        ctx.now,
+        qb_txn_id=record.txn_id,
+        qb_ref_number=record.ref_number,
         invoice_customer=record.customer_full_name or order.customer_name,
     )
     updated = _replace(order, qb_txn_id=record.txn_id, add_sent=True)
@@ -292,7 +306,7 @@ def _txn_added(ctx: ResponseContext, order: QueuedOrder, response: QbResponse) -
 def _after_txn(ctx: ResponseContext, order: QueuedOrder) -> None:
     """The transaction is in QuickBooks: go on to its payments, or finish."""
     if _pending_payments(order):
-        ctx.store.orders.advance(ctx.tx, order.id, ctx.run_id, ctx.now, stage=OrderStage.PAY_CHECK)
+        order_store.advance(ctx.tx, order.id, ctx.run_id, ctx.now, stage=OrderStage.PAY_CHECK)
         ctx.orders[order.id] = _replace(order, stage=OrderStage.PAY_CHECK)
     else:
         _finish(ctx, order)
@@ -304,7 +318,9 @@ def _pending_payments(order: QueuedOrder) -> list[QueuedPayment]:
     return [p for p in order.payments if p.status is PaymentStatus.PENDING]
 
 
-def payment_matches(order: QueuedOrder, queued: QueuedPayment, records: Sequence[QbRecord]) -> list[QbRecord]:
+def payment_matches(
+    order: QueuedOrder, queued: QueuedPayment, records: Sequence[QbRecord]
+) -> list[QbRecord]:
     """QuickBooks payments that are this payment: same reference, amount and invoice."""
     rec = mapping.payment_record(
         order.order, queued.payment, customer_name="", applied_to_txn_id=order.qb_txn_id or ""
@@ -329,7 +345,9 @@ def _identical_rank(order: QueuedOrder, queued: QueuedPayment) -> int:
     )
 
 
-def _payment_checked(ctx: ResponseContext, order: QueuedOrder, payment_id: int, response: QbResponse) -> None:
+def _payment_checked(
+    ctx: ResponseContext, order: QueuedOrder, payment_id: int, response: QbResponse
+) -> None:
     order = ctx.orders[order.id]
     if order.qb_txn_id is None:
         return  # the add before this check failed; the order is finished already
@@ -341,34 +359,48 @@ def _payment_checked(ctx: ResponseContext, order: QueuedOrder, payment_id: int, 
     rank = _identical_rank(order, queued)
     if rank < len(matches):
         status = PaymentStatus.SYNCED if queued.add_sent else PaymentStatus.DUPLICATE
-        _set_payment(ctx, order, queued, status=status, stage=OrderStage.DONE, qb_txn_id=matches[rank].txn_id)
+        _set_payment(
+            ctx, order, queued, status=status, stage=OrderStage.DONE, qb_txn_id=matches[rank].txn_id
+        )
     else:
         _set_payment(ctx, order, queued, stage=OrderStage.PAY_ADD)
     _after_payments(ctx, ctx.orders[order.id])
 
 
-def _payment_added(ctx: ResponseContext, order: QueuedOrder, payment_id: int, response: QbResponse) -> None:
+def _payment_added(
+    ctx: ResponseContext, order: QueuedOrder, payment_id: int, response: QbResponse
+) -> None:
     order = ctx.orders[order.id]
     queued = next(p for p in order.payments if p.id == payment_id)
     if classify(response.status, response.kind) is Outcome.FAILED or not response.records:
         _payment_error(ctx, order, queued, explain(response.status, response.kind))
     else:
         _set_payment(
-            ctx, order, queued, status=PaymentStatus.SYNCED, stage=OrderStage.DONE,
+            ctx,
+            order,
+            queued,
+            status=PaymentStatus.SYNCED,
+            stage=OrderStage.DONE,
             qb_txn_id=response.records[0].txn_id,
         )
     _after_payments(ctx, ctx.orders[order.id])
 
 
-def _set_payment(ctx: ResponseContext, order: QueuedOrder, queued: QueuedPayment, **values: Any) -> None:
-    ctx.store.orders.update_payment(ctx.tx, queued.id, order.id, ctx.run_id, **values)
+def _set_payment(
+    ctx: ResponseContext, order: QueuedOrder, queued: QueuedPayment, **values: Any
+) -> None:
+    order_store.update_payment(ctx.tx, queued.id, order.id, ctx.run_id, **values)
     updated = dataclasses.replace(queued, **values)
     payments = tuple(updated if p.id == queued.id else p for p in order.payments)
     ctx.orders[order.id] = _replace(order, payments=payments)
 
 
-def _payment_error(ctx: ResponseContext, order: QueuedOrder, queued: QueuedPayment, message: str) -> None:
-    _set_payment(ctx, order, queued, status=PaymentStatus.ERROR, stage=OrderStage.DONE, error=message)
+def _payment_error(
+    ctx: ResponseContext, order: QueuedOrder, queued: QueuedPayment, message: str
+) -> None:
+    _set_payment(
+        ctx, order, queued, status=PaymentStatus.ERROR, stage=OrderStage.DONE, error=message
+    )
 
 
 def _after_payments(ctx: ResponseContext, order: QueuedOrder) -> None:
@@ -376,28 +408,30 @@ def _after_payments(ctx: ResponseContext, order: QueuedOrder) -> None:
     if not stages:
         _finish(ctx, order)
     elif stages.get(OrderStage.CHECK, 0) == 0:
-        ctx.store.orders.advance(ctx.tx, order.id, ctx.run_id, ctx.now, stage=OrderStage.PAY_ADD)
+        order_store.advance(ctx.tx, order.id, ctx.run_id, ctx.now, stage=OrderStage.PAY_ADD)
         ctx.orders[order.id] = _replace(order, stage=OrderStage.PAY_ADD)
 
 
 def _finish(ctx: ResponseContext, order: QueuedOrder) -> None:
     """Synced when this bridge added it (in this run or a lost earlier one), else duplicate."""
     status = OrderStatus.SYNCED if order.add_sent else OrderStatus.DUPLICATE
-    ctx.store.orders.finish(ctx.tx, order.id, ctx.run_id, status, ctx.now)
+    order_store.finish(ctx.tx, order.id, ctx.run_id, status, ctx.now)
     ctx.orders[order.id] = _replace(order, stage=OrderStage.DONE, status=status)
 
 
 def _fail(ctx: ResponseContext, order: QueuedOrder, response: QbResponse) -> None:
     if is_transient(response.status):
         # QuickBooks busy or locked: the order goes back to the queue for a later run.
-        ctx.store.orders.requeue(ctx.tx, order.id, ctx.run_id, ctx.now, explain(response.status, response.kind))
+        order_store.requeue(
+            ctx.tx, order.id, ctx.run_id, ctx.now, explain(response.status, response.kind)
+        )
         ctx.failed.add(order.id)
         return
     _finish_error(ctx, order, explain(response.status, response.kind), response.status.code)
 
 
 def _finish_error(ctx: ResponseContext, order: QueuedOrder, message: str, code: int | None) -> None:
-    ctx.store.orders.finish(
+    order_store.finish(
         ctx.tx, order.id, ctx.run_id, OrderStatus.ERROR, ctx.now, error=message, error_code=code
     )
     ctx.failed.add(order.id)
@@ -414,4 +448,3 @@ def fail_unreadable(ctx: ResponseContext, order: QueuedOrder, hresult: str, mess
         "enqueue it again, or `qbwc-bridge retry` it.",
         None,
     )
-

@@ -48,7 +48,7 @@ def parse_xml(data: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> etree
         raise MalformedQbxml(str(exc), raw) from exc
     if root is None:
         raise MalformedQbxml("empty document", raw)
-    doctype: str = root.getroottree().docinfo.doctype
+    doctype: str = root.getroottree().docinfo.doctype  # type: ignore[union-attr]
     if doctype:
         raise MalformedQbxml("a DOCTYPE is not allowed", raw)
     _check_depth(root, raw)

@@ -12,6 +12,11 @@ Deliberate choices where the real behaviour is unknown or out of scope:
   that customer's open transactions); applying more than the open balance answers 3180.
 - Quantities change with sales but the item's TimeModified does not, as in QuickBooks.
 - onError="rollbackOnError" behaves like stopOnError.
+- Requests are validated against Intuit's XSD (element order, types, enums): a failure is the
+  parse error 0x80040400. Over-long strings pass that check and answer 3070 per request, as
+  QuickBooks does.
+- An InvoiceRet carries no TotalAmount (the schema has none): Subtotal, AppliedAmount and
+  BalanceRemaining say it. Sales tax is not computed (SalesTaxTotal 0.00; a tax line is a line).
 """
 
 from __future__ import annotations
@@ -944,8 +949,8 @@ class FakeQuickBooks:
             raise QuickBooksParseError("a character outside the Basic Multilingual Plane")
         try:
             root = parse_xml(request_xml)
-        except MalformedQbxml as exc:
-            raise QuickBooksParseError(exc.message) from exc
+        except (MalformedQbxml, UnicodeError) as exc:
+            raise QuickBooksParseError(str(exc)) from exc
         if any(ord(char) > 0xFFFF for char in etree.tostring(root, encoding="unicode")):
             raise QuickBooksParseError("a character reference outside the Basic Multilingual Plane")
         version = self._declared_version(root)

@@ -54,7 +54,10 @@ def guarded(ctx: Any, name: str, ticket: str | None, failure: T, call: Callable[
     finally:
         log.info(
             "callback=%s run=%s duration_ms=%.1f outcome=%s",
-            name, run_ref(ticket), (time.perf_counter() - started) * 1000, outcome,
+            name,
+            run_ref(ticket),
+            (time.perf_counter() - started) * 1000,
+            outcome,
         )
 
 

@@ -20,60 +20,85 @@ class QBWebConnectorSvc(ServiceBase):  # type: ignore[misc]
     spyne reads the parameter names off these signatures, so they are Intuit's, not ours.
     """
 
-    @rpc(_returns=String)  # type: ignore[misc]
-    def serverVersion(ctx: Any) -> str:  # noqa: N802, N805
+    @rpc(_returns=String)  # type: ignore[untyped-decorator]
+    def serverVersion(ctx: Any) -> str:
         return guarded(ctx, "serverVersion", "", "", lambda e: e.server_version())
 
-    @rpc(String, _returns=String)  # type: ignore[misc]
-    def clientVersion(ctx: Any, strVersion: str | None) -> str:  # noqa: N802, N803, N805
+    @rpc(String, _returns=String)  # type: ignore[untyped-decorator]
+    def clientVersion(ctx: Any, strVersion: str | None) -> str:
         return guarded(ctx, "clientVersion", "", "", lambda e: e.client_version(strVersion or ""))
 
-    @rpc(String, String, _returns=ArrayOfString)  # type: ignore[misc]
-    def authenticate(ctx: Any, strUserName: str | None, strPassword: str | None) -> list[str]:  # noqa: N803, N805
+    @rpc(String, String, _returns=ArrayOfString)  # type: ignore[untyped-decorator]
+    def authenticate(ctx: Any, strUserName: str | None, strPassword: str | None) -> list[str]:
         def call(engine: Any) -> list[str]:
             result = engine.authenticate(strUserName or "", strPassword or "", remote_address(ctx))
             return [result.ticket, result.answer]
 
         return guarded(ctx, "authenticate", "", ["", "nvu"], call)
 
-    @rpc(String, String, String, String, RequiredInt, RequiredInt, _returns=String)  # type: ignore[misc]
-    def sendRequestXML(  # noqa: N802
-        ctx: Any,  # noqa: N805
+    @rpc(String, String, String, String, RequiredInt, RequiredInt, _returns=String)  # type: ignore[untyped-decorator]
+    def sendRequestXML(
+        ctx: Any,
         ticket: str | None,
-        strHCPResponse: str | None,  # noqa: N803
-        strCompanyFileName: str | None,  # noqa: N803
-        qbXMLCountry: str | None,  # noqa: N803
-        qbXMLMajorVers: int | None,  # noqa: N803
-        qbXMLMinorVers: int | None,  # noqa: N803
+        strHCPResponse: str | None,
+        strCompanyFileName: str | None,
+        qbXMLCountry: str | None,
+        qbXMLMajorVers: int | None,
+        qbXMLMinorVers: int | None,
     ) -> str:
-        return guarded(ctx, "sendRequestXML", ticket, "", lambda e: e.next_request(
-            ticket or "", strHCPResponse or "", strCompanyFileName or "", qbXMLCountry or "",
-            qbXMLMajorVers or 0, qbXMLMinorVers or 0,
-        ))
+        return guarded(
+            ctx,
+            "sendRequestXML",
+            ticket,
+            "",
+            lambda e: e.next_request(
+                ticket or "",
+                strHCPResponse or "",
+                strCompanyFileName or "",
+                qbXMLCountry or "",
+                qbXMLMajorVers or 0,
+                qbXMLMinorVers or 0,
+            ),
+        )
 
-    @rpc(String, String, String, String, _returns=RequiredInt)  # type: ignore[misc]
-    def receiveResponseXML(  # noqa: N802
-        ctx: Any,  # noqa: N805
+    @rpc(String, String, String, String, _returns=RequiredInt)  # type: ignore[untyped-decorator]
+    def receiveResponseXML(
+        ctx: Any,
         ticket: str | None,
         response: str | None,
         hresult: str | None,
         message: str | None,
     ) -> int:
-        return guarded(ctx, "receiveResponseXML", ticket, -1, lambda e: e.record_response(
-            ticket or "", response or "", hresult or "", message or ""
-        ))
+        return guarded(
+            ctx,
+            "receiveResponseXML",
+            ticket,
+            -1,
+            lambda e: e.record_response(ticket or "", response or "", hresult or "", message or ""),
+        )
 
-    @rpc(String, String, String, _returns=String)  # type: ignore[misc]
-    def connectionError(ctx: Any, ticket: str | None, hresult: str | None, message: str | None) -> str:  # noqa: N802, N805
-        return guarded(ctx, "connectionError", ticket, "done", lambda e: e.connection_error(
-            ticket or "", hresult or "", message or ""
-        ))
+    @rpc(String, String, String, _returns=String)  # type: ignore[untyped-decorator]
+    def connectionError(
+        ctx: Any, ticket: str | None, hresult: str | None, message: str | None
+    ) -> str:
+        return guarded(
+            ctx,
+            "connectionError",
+            ticket,
+            "done",
+            lambda e: e.connection_error(ticket or "", hresult or "", message or ""),
+        )
 
-    @rpc(String, _returns=String)  # type: ignore[misc]
-    def getLastError(ctx: Any, ticket: str | None) -> str:  # noqa: N802, N805
-        return guarded(ctx, "getLastError", ticket, "The service could not read its state; see its log.",
-                       lambda e: e.last_error(ticket or ""))
+    @rpc(String, _returns=String)  # type: ignore[untyped-decorator]
+    def getLastError(ctx: Any, ticket: str | None) -> str:
+        return guarded(
+            ctx,
+            "getLastError",
+            ticket,
+            "The service could not read its state; see its log.",
+            lambda e: e.last_error(ticket or ""),
+        )
 
-    @rpc(String, _returns=String)  # type: ignore[misc]
-    def closeConnection(ctx: Any, ticket: str | None) -> str:  # noqa: N802, N805
+    @rpc(String, _returns=String)  # type: ignore[untyped-decorator]
+    def closeConnection(ctx: Any, ticket: str | None) -> str:
         return guarded(ctx, "closeConnection", ticket, "Closed.", lambda e: e.close(ticket or ""))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+
 from qbwc_bridge.store import companies, inventory, orders, runs
 from qbwc_bridge.store.database import Database, Tx, utcnow
 from qbwc_bridge.store.migrate import upgrade
@@ -28,5 +30,5 @@ class Store:
     def from_url(cls, url: str) -> Store:
         return cls(Database(url))
 
-    def transaction(self):  # type: ignore[no-untyped-def]
+    def transaction(self) -> AbstractContextManager[Tx]:
         return self.database.transaction()

@@ -106,9 +106,7 @@ def seconds_per_request(tx: Tx, company_id: int) -> float | None:
 
 
 def set_seconds_per_request(tx: Tx, company_id: int, value: float) -> None:
-    tx.execute(
-        update(t).where(t.c.id == company_id).values(seconds_per_request=round(value, 4))
-    )
+    tx.execute(update(t).where(t.c.id == company_id).values(seconds_per_request=round(value, 4)))
 
 
 def inventory_due_at(tx: Tx, company_id: int) -> datetime | None:
@@ -121,9 +119,7 @@ def set_inventory_due_at(tx: Tx, company_id: int, when: datetime | None) -> None
 
 
 def inventory_synced_from(tx: Tx, company_id: int) -> datetime | None:
-    value = tx.execute(
-        select(t.c.inventory_synced_from).where(t.c.id == company_id)
-    ).scalar_one()
+    value = tx.execute(select(t.c.inventory_synced_from).where(t.c.id == company_id)).scalar_one()
     return as_utc(value)
 
 
@@ -146,9 +142,7 @@ def locked_until(tx: Tx, key: str, now: datetime) -> datetime | None:
     return until if until is not None and until > now else None
 
 
-def record_failure(
-    tx: Tx, key: str, now: datetime, *, max_failures: int, window: timedelta
-) -> int:
+def record_failure(tx: Tx, key: str, now: datetime, *, max_failures: int, window: timedelta) -> int:
     """Count one failed login for ``key``; lock it for ``window`` at ``max_failures``."""
     row = tx.execute(select(lf).where(lf.c.key == key)).one_or_none()
     if row is None or as_utc(row.first_failure_at) < now - window:  # type: ignore[operator]

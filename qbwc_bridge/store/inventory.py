@@ -20,6 +20,7 @@ from qbwc_bridge.store.database import Tx, as_utc
 pu = schema.product_updates
 c = schema.companies
 
+
 def upsert(tx: Tx, company_id: int, levels: Sequence[StockLevel], now: datetime) -> int:
     """Write the levels that changed; returns how many rows changed."""
     if not levels:
@@ -60,6 +61,7 @@ def upsert(tx: Tx, company_id: int, levels: Sequence[StockLevel], now: datetime)
     tx.execute(update(c).where(c.c.id == company_id).values(inventory_cursor=cursor))
     return len(changed)
 
+
 def _values(level: StockLevel, now: datetime, cursor: int) -> dict[str, Any]:
     return {
         "quantity_on_hand": level.quantity_on_hand,
@@ -71,14 +73,16 @@ def _values(level: StockLevel, now: datetime, cursor: int) -> dict[str, Any]:
         "cursor": cursor,
     }
 
+
 def _differs(row: Any, level: StockLevel) -> bool:
     if row is None:
         return True
-    return (
+    return bool(
         row.quantity_on_hand != level.quantity_on_hand
         or row.quantity_on_order != level.quantity_on_order
         or row.quantity_on_sales_order != level.quantity_on_sales_order
     )
+
 
 def since(tx: Tx, company_id: int, cursor: int, limit: int) -> list[ProductUpdate]:
     rows = tx.execute(

@@ -131,7 +131,8 @@ def _insert(tx: Tx, company_id: int, news: list[NewOrder], now: datetime) -> Non
     ]
     ids = tx.execute(insert(o).returning(o.c.id, sort_by_parameter_order=True), rows).scalars()
     payment_rows = [
-        row for order_id, new in zip(ids, news, strict=True)
+        row
+        for order_id, new in zip(ids, news, strict=True)
         for row in _payment_rows(order_id, new.order)
     ]
     if payment_rows:
@@ -143,9 +144,16 @@ def _replace(tx: Tx, order_id: int, new: NewOrder, now: datetime) -> None:
         update(o)
         .where(o.c.id == order_id)
         .values(
-            **_order_values(new, now), attempts=0, error=None, error_code=None,
-            customer_list_id=None, invoice_customer=None, qb_txn_id=None, qb_ref_number=None,
-            add_sent=False, lease_run_id=None,
+            **_order_values(new, now),
+            attempts=0,
+            error=None,
+            error_code=None,
+            customer_list_id=None,
+            invoice_customer=None,
+            qb_txn_id=None,
+            qb_ref_number=None,
+            add_sent=False,
+            lease_run_id=None,
         )
     )
     tx.execute(delete(p).where(p.c.order_id == order_id))
@@ -222,9 +230,7 @@ def _load(tx: Tx, where: Any, limit: int | None = None, after_id: int = 0) -> li
     ]
 
 
-def iter_company_orders(
-    tx: Tx, company_id: int, *, chunk: int = 1000
-) -> Iterable[QueuedOrder]:
+def iter_company_orders(tx: Tx, company_id: int, *, chunk: int = 1000) -> Iterable[QueuedOrder]:
     """All of a company's orders in queue order, read a chunk at a time."""
     after = 0
     while True:
@@ -237,9 +243,7 @@ def iter_company_orders(
 
 def claimed_by(tx: Tx, run_id: int) -> list[QueuedOrder]:
     """The run's orders that still wait for something."""
-    return _load(
-        tx, and_(o.c.lease_run_id == run_id, o.c.status == OrderStatus.IN_PROGRESS.value)
-    )
+    return _load(tx, and_(o.c.lease_run_id == run_id, o.c.status == OrderStatus.IN_PROGRESS.value))
 
 
 def run_outcomes(tx: Tx, run_id: int) -> dict[str, int]:
@@ -269,18 +273,22 @@ def claim_batch(tx: Tx, company_id: int, run_id: int, size: int, now: datetime) 
         .with_for_update(skip_locked=True)
         .scalar_subquery()
     )
-    claimed = tx.execute(
-        update(o)
-        .where(and_(o.c.id.in_(candidates), o.c.status == OrderStatus.PENDING.value))
-        .values(
-            status=OrderStatus.IN_PROGRESS.value,
-            stage=OrderStage.CHECK.value,
-            lease_run_id=run_id,
-            attempts=o.c.attempts + 1,
-            updated_at=now,
+    claimed = (
+        tx.execute(
+            update(o)
+            .where(and_(o.c.id.in_(candidates), o.c.status == OrderStatus.PENDING.value))
+            .values(
+                status=OrderStatus.IN_PROGRESS.value,
+                stage=OrderStage.CHECK.value,
+                lease_run_id=run_id,
+                attempts=o.c.attempts + 1,
+                updated_at=now,
+            )
+            .returning(o.c.id)
         )
-        .returning(o.c.id)
-    ).scalars().all()
+        .scalars()
+        .all()
+    )
     if claimed:
         tx.execute(
             update(p)
@@ -338,8 +346,12 @@ def retry(tx: Tx, company_id: int, order_numbers: Sequence[str], now: datetime) 
             update(o)
             .where(o.c.id.in_(ids))
             .values(
-                status=OrderStatus.PENDING.value, stage=OrderStage.CHECK.value, attempts=0,
-                error=None, error_code=None, updated_at=now,
+                status=OrderStatus.PENDING.value,
+                stage=OrderStage.CHECK.value,
+                attempts=0,
+                error=None,
+                error_code=None,
+                updated_at=now,
             )
         )
         tx.execute(
@@ -406,7 +418,9 @@ def update_payment(tx: Tx, payment_id: int, order_id: int, run_id: int, **values
         raise LeaseLost(f"payment id {payment_id} is no longer held by run {run_id}")
 
 
-def bulk_advance(tx: Tx, run_id: int, order_ids: Sequence[int], now: datetime, **values: Any) -> None:
+def bulk_advance(
+    tx: Tx, run_id: int, order_ids: Sequence[int], now: datetime, **values: Any
+) -> None:
     """``advance`` for many orders at once, with the same guard and count check."""
     if not order_ids:
         return
@@ -428,14 +442,15 @@ def bulk_advance(tx: Tx, run_id: int, order_ids: Sequence[int], now: datetime, *
         raise LeaseLost(f"run {run_id} no longer holds all of its orders")
 
 
-
 def requeue(tx: Tx, order_id: int, run_id: int, now: datetime, reason: str) -> None:
     """A transient QuickBooks failure: back to the queue for a later run, reason kept."""
     result = tx.execute(
         update(o)
         .where(_guard(order_id, run_id))
         .values(
-            status=OrderStatus.PENDING.value, stage=OrderStage.CHECK.value, error=reason,
+            status=OrderStatus.PENDING.value,
+            stage=OrderStage.CHECK.value,
+            error=reason,
             updated_at=now,
         )
     )

@@ -42,8 +42,13 @@ def _to_run(row: Any) -> Run:
 
 
 def open_run(
-    tx: Tx, company_id: int, ticket_hash: bytes, now: datetime, expires_at: datetime,
-    *, inventory_due: bool,
+    tx: Tx,
+    company_id: int,
+    ticket_hash: bytes,
+    now: datetime,
+    expires_at: datetime,
+    *,
+    inventory_due: bool,
 ) -> Run:
     """Start a run; raises CompanyBusy while another open run holds the company."""
     try:

@@ -22,11 +22,15 @@ def _captured_requests() -> list[Path]:
 
 
 def _headers(request_file: Path) -> list[tuple[str, str]]:
-    header_file = request_file.with_name(request_file.name.replace(".request.xml", ".request-http-headers.txt"))
+    header_file = request_file.with_name(
+        request_file.name.replace(".request.xml", ".request-http-headers.txt")
+    )
     if header_file == request_file or not header_file.exists():
-        return [("Content-Type", "text/xml; charset=utf-8"),
-                ("SOAPAction", '"http://developer.intuit.com/receiveResponseXML"'),
-                ("Expect", "100-continue")]
+        return [
+            ("Content-Type", "text/xml; charset=utf-8"),
+            ("SOAPAction", '"http://developer.intuit.com/receiveResponseXML"'),
+            ("Expect", "100-continue"),
+        ]
     pairs = []
     for line in header_file.read_text().splitlines():
         name, _, value = line.partition(":")
@@ -39,7 +43,9 @@ def _post(url: str, body: bytes, headers: list[tuple[str, str]]) -> tuple[int, b
     parts = urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
     try:
-        connection.putrequest("POST", parts.path, skip_host=any(h.lower() == "host" for h, _ in headers))
+        connection.putrequest(
+            "POST", parts.path, skip_host=any(h.lower() == "host" for h, _ in headers)
+        )
         for name, value in headers:
             connection.putheader(name, value)
         connection.putheader("Content-Length", str(len(body)))
@@ -60,7 +66,9 @@ def test_every_captured_request_gets_a_well_formed_answer(database_url: str) -> 
             status, answer = _post(url, body, _headers(request_file))
             assert status == 200, (request_file.name, answer[:300])
             envelope = parse_xml(answer)
-            result = envelope.find(f"{{{SOAP}}}Body/{{{TNS}}}{operation}Response/{{{TNS}}}{operation}Result")
+            result = envelope.find(
+                f"{{{SOAP}}}Body/{{{TNS}}}{operation}Response/{{{TNS}}}{operation}Result"
+            )
             if operation == "serverVersion":
                 assert result is not None and result.text
             elif operation == "authenticate":
@@ -75,14 +83,19 @@ def test_every_captured_request_gets_a_well_formed_answer(database_url: str) -> 
             elif operation in ("sendRequestXML",):
                 assert result is None or not (result.text or "").strip()
             else:
-                assert envelope.find(f"{{{SOAP}}}Body/{{{TNS}}}{operation}Response") is not None, operation
+                assert envelope.find(f"{{{SOAP}}}Body/{{{TNS}}}{operation}Response") is not None, (
+                    operation
+                )
 
 
-@pytest.mark.parametrize("body", [
-    b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>',
-    b"<not-closed>",
-    b"\xff\xfe garbage",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>',
+        b"<not-closed>",
+        b"\xff\xfe garbage",
+    ],
+)
 def test_hostile_envelopes_get_a_soap_fault(database_url: str, body: bytes) -> None:
     with gunicorn(database_url, workers=1) as url:
         status, answer = _post(url, body, [("Content-Type", "text/xml; charset=utf-8")])

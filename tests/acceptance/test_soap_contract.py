@@ -13,7 +13,6 @@ from qbwc_bridge import __version__, queue
 from qbwc_bridge.qbxml.parsing import parse_xml
 
 
-
 def test_server_and_client_version(service: Service) -> None:
     assert service.soap.serverVersion() == f"qbwc-bridge {__version__}"
     assert service.soap.clientVersion("2.3.0.36") in ("", None)
@@ -54,14 +53,19 @@ def test_bad_tickets_never_raise(service: Service) -> None:
     assert service.soap.sendRequestXML("forged", "", "", "US", 13, 0) in ("", None)
     assert service.soap.receiveResponseXML("forged", "<QBXML/>", "", "") == -1
     assert "not valid" in service.soap.getLastError("forged")
-    assert service.soap.connectionError("forged", "0x80040408", "Could not start QuickBooks.") == "done"
+    assert (
+        service.soap.connectionError("forged", "0x80040408", "Could not start QuickBooks.")
+        == "done"
+    )
     assert service.soap.closeConnection("forged")
 
 
 def test_connection_error_ends_the_run_and_keeps_orders(service: Service) -> None:
     queue.enqueue(service.store, "acme", [make_order_json(OrderNumber="CE-1")])
     ticket, _ = service.soap.authenticate("acme-user", PASSWORD)
-    assert service.soap.connectionError(ticket, "0x80040408", "Could not start QuickBooks.") == "done"
+    assert (
+        service.soap.connectionError(ticket, "0x80040408", "Could not start QuickBooks.") == "done"
+    )
     assert "0x80040408" in service.soap.getLastError(ticket)
     status = queue.status(service.store, "acme")
     assert status["counts"]["pending"] == 1
@@ -70,7 +74,11 @@ def test_connection_error_ends_the_run_and_keeps_orders(service: Service) -> Non
 
 
 def test_published_wsdl_matches_intuits(service: Service) -> None:
-    intuit = wsdl_operations(parse_xml(require_oracle("wsdl", "TroubleshootWebServiceFS.intuit-hosted.wsdl").read_bytes()))
+    intuit = wsdl_operations(
+        parse_xml(
+            require_oracle("wsdl", "TroubleshootWebServiceFS.intuit-hosted.wsdl").read_bytes()
+        )
+    )
     with urllib.request.urlopen(service.url + "?wsdl") as response:
         ours = wsdl_operations(parse_xml(response.read()))
     assert ours == intuit

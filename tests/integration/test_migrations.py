@@ -15,7 +15,9 @@ def test_head_matches_the_models(database_url: str) -> None:
     upgrade(database)  # already at head: a no-op that must not fail
     assert current_revision(database) == head_revision(database)
     with database.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": True}), metadata
+        )
     database.dispose()
     assert diff == []
 

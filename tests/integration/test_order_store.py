@@ -26,7 +26,11 @@ def _company(store: Store, name: str = "acme") -> int:
 def _run(store: Store, company_id: int) -> int:
     with store.transaction() as tx:
         return store.runs.open_run(
-            tx, company_id, passwords.ticket_digest(passwords.new_ticket()), NOW, LATER,
+            tx,
+            company_id,
+            passwords.ticket_digest(passwords.new_ticket()),
+            NOW,
+            LATER,
             inventory_due=False,
         ).id
 
@@ -41,7 +45,9 @@ def test_enqueue_is_idempotent_per_order_number(store: Store) -> None:
     assert (first.queued, first.unchanged) == (3, 0)
     again = queue.enqueue(store, "acme", _orders(3))
     assert (again.queued, again.unchanged, again.updated) == (0, 3, 0)
-    changed = queue.enqueue(store, "acme", [make_order_json(OrderNumber="A0001", CustomerName="Jane Doe")])
+    changed = queue.enqueue(
+        store, "acme", [make_order_json(OrderNumber="A0001", CustomerName="Jane Doe")]
+    )
     assert changed.updated == 1
     assert queue.status(store, "acme")["counts"]["pending"] == 3
 
@@ -54,7 +60,9 @@ def test_a_changed_order_after_sync_is_reported_not_requeued(store: Store) -> No
         assert store.orders.claim_batch(tx, company_id, run_id, 10, NOW) == 1
         order_id = store.orders.claimed_by_ids(tx, run_id)[0]
         store.orders.finish(tx, order_id, run_id, OrderStatus.SYNCED, NOW, qb_txn_id="1-1")
-    report = queue.enqueue(store, "acme", [make_order_json(OrderNumber="A0000", CustomerName="Other Person")])
+    report = queue.enqueue(
+        store, "acme", [make_order_json(OrderNumber="A0000", CustomerName="Other Person")]
+    )
     assert report.conflicts == ["A0000"] and report.queued == 0
     status = queue.status(store, "acme")
     assert status["orders"][0]["status"] == "synced"
@@ -75,14 +83,19 @@ def test_invalid_file_enqueues_nothing(store: Store) -> None:
 
 def test_payments_are_queued_with_their_order(store: Store) -> None:
     _company(store)
-    order = make_order_json(OrderNumber="P1", Payments=[
-        make_payment(PaymentAmount="10.00", ReferenceNumber="R1"),
-        make_payment(PaymentAmount="10.00", ReferenceNumber="R1"),
-    ])
+    order = make_order_json(
+        OrderNumber="P1",
+        Payments=[
+            make_payment(PaymentAmount="10.00", ReferenceNumber="R1"),
+            make_payment(PaymentAmount="10.00", ReferenceNumber="R1"),
+        ],
+    )
     queue.enqueue(store, "acme", [order])
     payments = queue.status(store, "acme")["orders"][0]["payments"]
     assert [(p["reference_number"], p["amount"], p["status"]) for p in payments] == [
-        ("R1", "10.00", "pending"), ("R1", "10.00", "pending")]
+        ("R1", "10.00", "pending"),
+        ("R1", "10.00", "pending"),
+    ]
 
 
 def test_claims_never_overlap_under_concurrency(store: Store) -> None:
@@ -101,7 +114,11 @@ def test_claims_never_overlap_under_concurrency(store: Store) -> None:
         except BaseException as error:  # pragma: no cover - reported below
             errors.append(error)
 
-    threads = [threading.Thread(target=claim, args=(cid, rid)) for cid, rid in zip(company_ids, runs, strict=True) for _ in range(4)]
+    threads = [
+        threading.Thread(target=claim, args=(cid, rid))
+        for cid, rid in zip(company_ids, runs, strict=True)
+        for _ in range(4)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -129,7 +146,12 @@ def test_transitions_are_guarded_by_the_lease(store: Store) -> None:
     with store.transaction() as tx:
         store.orders.claim_batch(tx, company_id, run_a, 10, NOW)
         order_id = store.orders.claimed_by_ids(tx, run_a)[0]
-        store.runs.close(tx, run_a, __import__("qbwc_bridge.domain.runs", fromlist=["RunStatus"]).RunStatus.ABANDONED, NOW)
+        store.runs.close(
+            tx,
+            run_a,
+            __import__("qbwc_bridge.domain.runs", fromlist=["RunStatus"]).RunStatus.ABANDONED,
+            NOW,
+        )
         assert store.orders.release_run(tx, run_a, NOW, max_attempts=5) == 2
     run_b = _run(store, company_id)
     with store.transaction() as tx:
@@ -137,7 +159,9 @@ def test_transitions_are_guarded_by_the_lease(store: Store) -> None:
     with pytest.raises(LeaseLost), store.transaction() as tx:
         store.orders.finish(tx, order_id, run_a, OrderStatus.SYNCED, NOW)
     with store.transaction() as tx:
-        store.orders.advance(tx, order_id, run_b, NOW, stage=OrderStage.ADD, customer_list_id="80-1")
+        store.orders.advance(
+            tx, order_id, run_b, NOW, stage=OrderStage.ADD, customer_list_id="80-1"
+        )
         (order,) = [o for o in store.orders.claimed_by(tx, run_b) if o.id == order_id]
     assert order.stage is OrderStage.ADD and order.customer_list_id == "80-1"
     assert order.attempts == 2

@@ -68,7 +68,9 @@ def test_wrong_password_and_unknown_user_are_not_valid(engine: RunEngine) -> Non
     assert engine.authenticate("acme-user", "nope").ticket == ""
 
 
-def test_repeated_failures_lock_the_username(engine: RunEngine, clock: Clock, settings: Settings) -> None:
+def test_repeated_failures_lock_the_username(
+    engine: RunEngine, clock: Clock, settings: Settings
+) -> None:
     for _ in range(settings.max_failed_logins):
         assert engine.authenticate("acme-user", "guess", "10.0.0.9").answer == "nvu"
     # now even the right password is refused, until the lock runs out

@@ -34,8 +34,10 @@ def _orders(store: Store) -> dict[str, dict[str, object]]:
 
 def _customer_order(i: int, **overrides: object) -> dict[str, object]:
     return make_order_json(
-        OrderNumber=f"10{i:02d}", CustomerName=f"Customer {i}",
-        billingAddress={"firstName": f"First{i}", "lastName": f"Last{i}"}, **overrides,
+        OrderNumber=f"10{i:02d}",
+        CustomerName=f"Customer {i}",
+        billingAddress={"firstName": f"First{i}", "lastName": f"Last{i}"},
+        **overrides,
     )
 
 
@@ -100,10 +102,17 @@ def test_invoice_already_in_quickbooks_is_a_duplicate(engine: RunEngine, store: 
 def test_identical_payments_count_by_multiplicity(engine: RunEngine, store: Store) -> None:
     fake = quickbooks()
     twin = make_payment(PaymentAmount="25.00", ReferenceNumber="SAME")
-    order = make_order_json(OrderNumber="M1", Payments=[twin, twin, make_payment(PaymentAmount="1.60", ReferenceNumber="X")])
+    order = make_order_json(
+        OrderNumber="M1",
+        Payments=[twin, twin, make_payment(PaymentAmount="1.60", ReferenceNumber="X")],
+    )
     queue.enqueue(store, "acme", [order])
     run_once(engine, fake, USER, PASSWORD)
-    assert sorted(p.total for p in fake.payments) == [Decimal("1.60"), Decimal("25.00"), Decimal("25.00")]
+    assert sorted(p.total for p in fake.payments) == [
+        Decimal("1.60"),
+        Decimal("25.00"),
+        Decimal("25.00"),
+    ]
     # one of the twins already existed in QuickBooks: re-running the order adds only what is missing
     with store.transaction() as tx:
         tx.exec_driver_sql("DELETE FROM orders")
@@ -122,18 +131,28 @@ def test_missing_item_errors_that_order_only(engine: RunEngine, store: Store) ->
     run_once(engine, fake, USER, PASSWORD)
     states = _orders(store)
     assert states["BAD"]["status"] == "error"
-    assert "SKU-9" in str(states["BAD"]["error"]) and "create it or map the SKU" in str(states["BAD"]["error"])
+    assert "SKU-9" in str(states["BAD"]["error"]) and "create it or map the SKU" in str(
+        states["BAD"]["error"]
+    )
     assert states["1001"]["status"] == "synced" and states["1002"]["status"] == "synced"
-    assert sorted(i.ref_number for i in fake.invoices()) == ["1001", "1002"]  # nothing partial for BAD
+    assert sorted(i.ref_number for i in fake.invoices()) == [
+        "1001",
+        "1002",
+    ]  # nothing partial for BAD
 
 
 def test_too_long_texts_are_cut_not_rejected(engine: RunEngine, store: Store) -> None:
     fake = quickbooks()
     long_name = "Bartholomew-Maximilian " * 3
     order = make_order_json(
-        OrderNumber="L1", CustomerName=long_name,
-        billingAddress={"firstName": "Bartholomew-Maximilian-Alexander", "lastName": "Featherstonehaugh-Worthington",
-                        "address1": "x" * 80, "city": "Llanfairpwllgwyngyllgogerychwyrndrobwllllantysiliogogogoch"},
+        OrderNumber="L1",
+        CustomerName=long_name,
+        billingAddress={
+            "firstName": "Bartholomew-Maximilian-Alexander",
+            "lastName": "Featherstonehaugh-Worthington",
+            "address1": "x" * 80,
+            "city": "Llanfairpwllgwyngyllgogerychwyrndrobwllllantysiliogogogoch",
+        },
     )
     queue.enqueue(store, "acme", [order])
     run_once(engine, fake, USER, PASSWORD)
@@ -144,10 +163,17 @@ def test_too_long_texts_are_cut_not_rejected(engine: RunEngine, store: Store) ->
 
 @pytest.mark.parametrize(
     ("order_type", "setting", "kind"),
-    [(1, None, "CreditMemo"), (3, None, "CreditMemo"), (5, None, "SalesReceipt"),
-     (4, None, "SalesOrder"), (0, "sales_receipt", "SalesReceipt")],
+    [
+        (1, None, "CreditMemo"),
+        (3, None, "CreditMemo"),
+        (5, None, "SalesReceipt"),
+        (4, None, "SalesOrder"),
+        (0, "sales_receipt", "SalesReceipt"),
+    ],
 )
-def test_transaction_types(engine: RunEngine, store: Store, order_type: int, setting: str | None, kind: str) -> None:
+def test_transaction_types(
+    engine: RunEngine, store: Store, order_type: int, setting: str | None, kind: str
+) -> None:
     if setting:
         queue.set_company_setting(store, "acme", "txn_type", setting)
     fake = quickbooks()
@@ -196,9 +222,14 @@ class PoisonQuickBooks(FakeQuickBooks):
 def test_unparseable_message_isolates_the_culprit(engine: RunEngine, store: Store) -> None:
     fake = quickbooks()
     fake.__class__ = PoisonQuickBooks
-    poison = make_order_json(OrderNumber="P9", CustomerName="POISON Person",
-                             billingAddress={"firstName": "POISON", "lastName": "Person"})
-    queue.enqueue(store, "acme", [_customer_order(1), poison, _customer_order(2), _customer_order(3)])
+    poison = make_order_json(
+        OrderNumber="P9",
+        CustomerName="POISON Person",
+        billingAddress={"firstName": "POISON", "lastName": "Person"},
+    )
+    queue.enqueue(
+        store, "acme", [_customer_order(1), poison, _customer_order(2), _customer_order(3)]
+    )
     result = run_once(engine, fake, USER, PASSWORD)
     assert result.progress[-1] == 100
     states = _orders(store)
@@ -212,9 +243,16 @@ def test_lost_response_after_add_is_found_not_repeated(engine: RunEngine, store:
         fake = quickbooks()
         with store.transaction() as tx:
             tx.exec_driver_sql("DELETE FROM orders")
-        queue.enqueue(store, "acme", [
-            _customer_order(i, Payments=[make_payment(PaymentAmount="5.00", ReferenceNumber=f"R{i}")]) for i in range(3)
-        ])
+        queue.enqueue(
+            store,
+            "acme",
+            [
+                _customer_order(
+                    i, Payments=[make_payment(PaymentAmount="5.00", ReferenceNumber=f"R{i}")]
+                )
+                for i in range(3)
+            ],
+        )
         fake.lose_response_after(lose_at)
         first = run_once(engine, fake, USER, PASSWORD)
         assert first.lost
@@ -237,7 +275,9 @@ def test_two_runs_for_one_company_do_not_overlap(engine: RunEngine, store: Store
 def test_payment_uses_the_customer_of_the_invoice_found(engine: RunEngine, store: Store) -> None:
     fake = quickbooks()
     fake.add_invoice("Other Tool's Name For John", Decimal("51.60"), ref_number="F1")
-    order = make_order_json(OrderNumber="F1", Payments=[make_payment(PaymentAmount="51.60", ReferenceNumber="PAY-F1")])
+    order = make_order_json(
+        OrderNumber="F1", Payments=[make_payment(PaymentAmount="51.60", ReferenceNumber="PAY-F1")]
+    )
     queue.enqueue(store, "acme", [order])
     run_once(engine, fake, USER, PASSWORD)
     state = _orders(store)["F1"]

@@ -358,8 +358,17 @@ def test_warnings_do_not_stop_the_message() -> None:
         message(customer_add("Ann"), version="14.0"),
         message(E.CustomerAddRq(E.CustomerAdd(E.Phone("1"), E.Name("Ann")))),
         message(customer_add("Ann")).replace('<?qbxml version="13.0"?>', ""),
+        message(customer_add("Ann")).replace("Ann", "An\ud83dn"),
     ],
-    ids=["malformed", "emoji", "emoji-reference", "version-above-max", "wrong-order", "no-version"],
+    ids=[
+        "malformed",
+        "emoji",
+        "emoji-reference",
+        "version-above-max",
+        "wrong-order",
+        "no-version",
+        "lone-surrogate",
+    ],
 )
 def test_unparseable_messages_fail_as_quickbooks_does(text: str) -> None:
     quickbooks = shop()
