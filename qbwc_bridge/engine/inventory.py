@@ -3,6 +3,13 @@
 The iterator lives only inside this run (QuickBooks expires it, and the Web Connector
 may never come back), so its state is kept on the run and dropped with it; a query whose
 iterator expired simply starts again.
+
+Which items are asked for: everything on a company's first query; afterwards only items
+modified since the last *successful* query started, less a safety margin. QuickBooks does
+not touch an item's TimeModified when sales move its quantities, so such changes only show
+up in a full query: the first query of each UTC day is a full one. A failed query (an
+error status, an iterator that kept expiring) does not move the "since" mark forward, so
+nothing it missed is skipped by the next one.
 """
 
 from __future__ import annotations
@@ -14,8 +21,8 @@ from qbwc_bridge.domain.company import Company
 from qbwc_bridge.domain.inventory import StockLevel
 from qbwc_bridge.domain.runs import Run, RunStage
 from qbwc_bridge.qbxml import build, versions
-from qbwc_bridge.qbxml.responses import QbResponse
-from qbwc_bridge.qbxml.status import Outcome, classify
+from qbwc_bridge.qbxml.responses import QbRecord, QbResponse
+from qbwc_bridge.qbxml.status import Outcome, classify, explain
 from qbwc_bridge.store import Store, Tx
 from qbwc_bridge.store import companies as company_store
 from qbwc_bridge.store import inventory as inventory_store
@@ -25,9 +32,34 @@ PAGE_SIZE = 500
 # Items changed while the previous query ran, or stamped by a QuickBooks clock that runs
 # behind ours, are fetched again rather than missed.
 CLOCK_SKEW_MARGIN = timedelta(minutes=10)
-ITERATOR_INVALID_CODES = {3391, 3390, 3392}
-ASSEMBLIES_FROM = versions.QbxmlVersion(2, 0)
+# An iterator QuickBooks no longer knows (expired, or from another session).
+ITERATOR_INVALID_CODES = frozenset({3390, 3391, 3392})
+# "Feature not enabled": an edition without assemblies (Pro) simply has none.
+FEATURE_NOT_ENABLED = 3250
 MAX_RESTARTS = 3
+PHASES = ("items", "assemblies")
+
+
+def query_from(synced_from: datetime | None, now: datetime) -> datetime | None:
+    """FromModifiedDate for a query starting ``now``; None means a full query."""
+    if synced_from is None or synced_from.date() < now.date():
+        return None
+    return synced_from - CLOCK_SKEW_MARGIN
+
+
+def stock_level(record: QbRecord) -> StockLevel | None:
+    """The product_updates row of one ItemInventoryRet / ItemInventoryAssemblyRet."""
+    sku = record.full_name or record.name
+    if not sku:
+        return None
+    return StockLevel(
+        sku=sku,
+        quantity_on_hand=record.quantity_on_hand,
+        quantity_on_order=record.quantity_on_order,
+        quantity_on_sales_order=record.quantity_on_sales_order,
+        qb_list_id=record.list_id,
+        qb_time_modified=record.time_modified,
+    )
 
 
 class InventoryStep:
@@ -41,22 +73,27 @@ class InventoryStep:
         self.now = now
         self.state: dict[str, Any] = dict(run.inventory_state or {})
         if not self.state:
-            synced_from = company_store.inventory_synced_from(tx, company.id)
+            since = query_from(company_store.inventory_synced_from(tx, company.id), now)
             self.state = {
-                "phase": "items",
+                "phase": PHASES[0],
                 "iterator_id": "",
                 "started_at": now.isoformat(),
-                "from": (synced_from - CLOCK_SKEW_MARGIN).isoformat() if synced_from else "",
-                "fetched": 0,
+                "from": since.isoformat() if since else "",
+                "fetched": 0,  # items read, over all pages and restarts
+                "pass_fetched": 0,  # items read by the current iterator
                 "remaining": 0,
                 "changed": 0,
+                "pages": 0,
                 "restarts": 0,
+                "failed": False,
                 "finished": False,
+                "fraction": 0.0,
             }
 
     def next_requests(
         self, version: versions.QbxmlVersion
     ) -> tuple[list[tuple[str, build.Request]], dict[str, dict[str, object]]]:
+        """The next page's request (Start or Continue), or nothing once the query is done."""
         if self.state["finished"]:
             return [], {}
         iterator_id = self.state["iterator_id"]
@@ -83,56 +120,63 @@ class InventoryStep:
     def _page(self, response: QbResponse) -> None:
         outcome = classify(response.status, response.kind)
         if outcome is Outcome.FAILED:
-            if (
-                response.status.code in ITERATOR_INVALID_CODES
-                and self.state["restarts"] < MAX_RESTARTS
-            ):
-                self.state.update(iterator_id="", restarts=self.state["restarts"] + 1)
-                return
-            run_store.set_error(
-                self.tx,
-                self.run.id,
-                f"The inventory query failed: QuickBooks error {response.status.code}: "
-                f"{response.status.message}",
-            )
-            self._next_phase()
+            self._failed(response)
             return
         levels = [
-            StockLevel(
-                sku=record.full_name or record.name,
-                quantity_on_hand=record.quantity_on_hand,
-                quantity_on_order=record.quantity_on_order,
-                quantity_on_sales_order=record.quantity_on_sales_order,
-                qb_list_id=record.list_id,
-                qb_time_modified=record.time_modified,
-            )
-            for record in response.records
-            if record.full_name or record.name
+            level for record in response.records if (level := stock_level(record)) is not None
         ]
         self.state["changed"] += inventory_store.upsert(self.tx, self.company.id, levels, self.now)
         self.state["fetched"] += len(levels)
+        self.state["pass_fetched"] += len(levels)
+        self.state["pages"] += 1
         remaining = response.iterator_remaining or 0
         self.state["remaining"] = remaining
-        if outcome is Outcome.OK and response.iterator_id and remaining > 0:
+        if response.iterator_id and remaining > 0:
             self.state["iterator_id"] = response.iterator_id
         else:
             self._next_phase()
 
+    def _failed(self, response: QbResponse) -> None:
+        code = response.status.code
+        if code in ITERATOR_INVALID_CODES and self.state["restarts"] < MAX_RESTARTS:
+            # Start the same query again: rows already written are unchanged, so rewriting
+            # them touches nothing.
+            self.state.update(
+                iterator_id="", pass_fetched=0, remaining=0, restarts=self.state["restarts"] + 1
+            )
+            return
+        if not (code == FEATURE_NOT_ENABLED and self.state["phase"] == "assemblies"):
+            self.state["failed"] = True
+            run_store.set_error(
+                self.tx,
+                self.run.id,
+                f"The inventory query ({response.kind}) failed, so product updates may be "
+                f"incomplete until the next one: {explain(response.status, response.kind)}",
+            )
+        self._next_phase()
+
     def _next_phase(self) -> None:
-        self.state.update(iterator_id="", remaining=0)
-        if self.state["phase"] == "items":
-            self.state["phase"] = "assemblies"
+        self.state.update(iterator_id="", pass_fetched=0, remaining=0)
+        position = PHASES.index(self.state["phase"])
+        self.state["fraction"] = (position + 1) / len(PHASES)
+        if position + 1 < len(PHASES):
+            self.state["phase"] = PHASES[position + 1]
             return
         self.state["finished"] = True
-        started = datetime.fromisoformat(self.state["started_at"])
-        company_store.set_inventory_synced_from(self.tx, self.company.id, started)
+        if not self.state["failed"]:
+            started = datetime.fromisoformat(self.state["started_at"])
+            company_store.set_inventory_synced_from(self.tx, self.company.id, started)
         every = timedelta(minutes=self.company.settings.inventory_every_minutes)
         company_store.set_inventory_due_at(self.tx, self.company.id, self.now + every)
         run_store.update_run(self.tx, self.run.id, stage=RunStage.DONE)
 
     def _save(self) -> None:
-        fetched, remaining = self.state["fetched"], self.state["remaining"]
-        self.state["fraction"] = 0.5 * (self.state["phase"] == "assemblies") + 0.5 * (
-            fetched / (fetched + remaining) if fetched + remaining else 0.0
-        )
+        if not self.state["finished"]:
+            done, remaining = self.state["pass_fetched"], self.state["remaining"]
+            within = done / (done + remaining) if done + remaining else 0.0
+            position = PHASES.index(self.state["phase"])
+            # Never backwards, even when an expired iterator starts its phase again.
+            self.state["fraction"] = max(
+                float(self.state["fraction"]), (position + within) / len(PHASES)
+            )
         run_store.update_run(self.tx, self.run.id, inventory_state=self.state)

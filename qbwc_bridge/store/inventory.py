@@ -23,16 +23,22 @@ c = schema.companies
 
 def upsert(tx: Tx, company_id: int, levels: Sequence[StockLevel], now: datetime) -> int:
     """Write the levels that changed; returns how many rows changed."""
-    if not levels:
+    # One row per SKU: the last report wins (QuickBooks names are unique, but be safe).
+    latest = {level.sku: level for level in levels}
+    if not latest:
         return 0
-    skus = [level.sku for level in levels]
     current = {
         row.sku: row
         for row in tx.execute(
-            select(pu).where(and_(pu.c.company_id == company_id, pu.c.sku.in_(skus)))
+            select(
+                pu.c.sku,
+                pu.c.quantity_on_hand,
+                pu.c.quantity_on_order,
+                pu.c.quantity_on_sales_order,
+            ).where(and_(pu.c.company_id == company_id, pu.c.sku.in_(list(latest))))
         )
     }
-    changed = [level for level in levels if _differs(current.get(level.sku), level)]
+    changed = [level for level in latest.values() if _differs(current.get(level.sku), level)]
     if not changed:
         return 0
     # Locking the company row serialises cursor allocation between concurrent writers.
@@ -85,6 +91,7 @@ def _differs(row: Any, level: StockLevel) -> bool:
 
 
 def since(tx: Tx, company_id: int, cursor: int, limit: int) -> list[ProductUpdate]:
+    """Up to ``limit`` rows changed after ``cursor``, oldest change first."""
     rows = tx.execute(
         select(pu)
         .where(and_(pu.c.company_id == company_id, pu.c.cursor > cursor))

@@ -1,0 +1,133 @@
+"""`qbwc-bridge demo`: the newcomer's first run, end to end, on a throwaway SQLite database."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from qbwc_bridge import __version__, queue
+from qbwc_bridge.config import Settings
+from qbwc_bridge.devserver import BackgroundServer
+from qbwc_bridge.simulator.demo_company import demo_quickbooks
+from qbwc_bridge.simulator.webconnector import WebConnector
+from qbwc_bridge.store import Database, upgrade
+from qbwc_bridge.tools.simulate import describe
+from qbwc_bridge.web import make_wsgi_app
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE_ORDERS = REPO / "fixtures" / "orders" / "sample-orders.json"
+COMPANY, USERNAME, PASSWORD = "demo", "demo", "demo-password"
+# The stand-in QuickBooks lacks this item, so one order shows what an error looks like.
+MISSING_ITEM = "WIDGET-BLUE"
+# ... and already holds an invoice for this order, so the duplicate check has something to find.
+ALREADY_IN_QUICKBOOKS = "1006"
+
+
+def add_command(sub: Any) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="the first run: sample orders through a stand-in Web Connector and QuickBooks",
+        description="Creates a company in a fresh SQLite database, queues the sample orders, "
+        "serves the SOAP service on a free local port, runs the stand-in Web Connector against "
+        "a stand-in QuickBooks, and prints what happened.",
+    )
+    p.add_argument("--database", default="qbwc_bridge_demo.db", help="SQLite file (recreated)")
+    p.add_argument("--orders", default=str(SAMPLE_ORDERS), help="JMAUser orders JSON file")
+    p.set_defaults(handler=run)
+
+
+def _step(text: str) -> None:
+    print(f"==> {text}", file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace, _settings: Settings) -> int:
+    database_file = Path(args.database).resolve()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{database_file}{suffix}").unlink(missing_ok=True)
+    url = f"sqlite:///{database_file}"
+    settings = Settings(database_url=url)
+    orders_path = Path(args.orders)
+    if not orders_path.exists():
+        print(
+            f"qbwc-bridge: sample orders not found at {orders_path}; pass --orders FILE",
+            file=sys.stderr,
+        )
+        return 2
+    orders = json.loads(orders_path.read_text(encoding="utf-8"), parse_float=Decimal)
+
+    _step(f"qbwc-bridge {__version__}: creating the schema in {database_file}")
+    database = Database(url)
+    upgrade(database)
+    store = _store(database)
+    queue.add_company(store, COMPANY, USERNAME, PASSWORD)
+    report = queue.enqueue(store, COMPANY, orders)
+    _step(f"queued {report.queued} sample orders from {orders_path}")
+
+    fake = demo_quickbooks(missing=(MISSING_ITEM,))
+    first = next(o for o in orders if str(o.get("OrderNumber")) == ALREADY_IN_QUICKBOOKS)
+    fake.add_invoice(
+        "Existing customer (entered by hand)",
+        Decimal(str(first["OrderTotal"])),
+        ref_number=ALREADY_IN_QUICKBOOKS,
+    )
+    started = time.perf_counter()
+    with BackgroundServer(make_wsgi_app(settings, store)) as server:
+        _step(f"SOAP service listening on {server.url} (WSDL: {server.url}?wsdl)")
+        _step("stand-in Web Connector: Update Selected")
+        result = WebConnector(
+            server.url,
+            USERNAME,
+            PASSWORD,
+            fake,
+            progress=lambda text: print(f"    {text}", file=sys.stderr, flush=True),
+        ).run()
+    seconds = time.perf_counter() - started
+    print(file=sys.stderr)
+    _summary(store, result.exchanges, seconds, describe(result))
+    print(
+        f"\nNext: `QBWC_BRIDGE_DATABASE_URL={url} qbwc-bridge status --company {COMPANY}` for every "
+        "order, `... product-updates --company demo` for the inventory rows, and the README's "
+        "'Running it for real' to connect a real QuickBooks."
+    )
+    store.database.dispose()
+    return 0 if result.outcome == "done" else 1
+
+
+def _store(database: Database) -> Any:
+    from qbwc_bridge.store import Store
+
+    return Store(database)
+
+
+def _summary(store: Any, round_trips: int, seconds: float, run_line: str) -> None:
+    status = queue.status(store, COMPANY)
+    updates = queue.product_updates(store, COMPANY, 0, 100000)["rows"]
+    counts = status["counts"]
+    payments = [p for o in status["orders"] for p in o["payments"]]
+    rows = [
+        ("orders synced", counts["synced"]),
+        ("duplicates skipped (already in QuickBooks)", counts["duplicate"]),
+        ("orders with errors", counts["error"]),
+        ("payments synced", sum(p["status"] == "synced" for p in payments)),
+        ("round trips", round_trips),
+        ("product_updates rows", len(updates)),
+        ("wall time", f"{seconds:.1f} s"),
+    ]
+    width = max(len(label) for label, _ in rows)
+    print("Demo summary")
+    print("-" * (width + 12))
+    for label, value in rows:
+        print(f"{label:<{width}}  {value:>8}")
+    print("-" * (width + 12))
+    print(f"Web Connector: {run_line}")
+    print("\nOrders:")
+    for order in status["orders"]:
+        line = f"  {order['order_number']:<22} {order['txn_type']:<13} {order['status']:<10} {order['qb_txn_id'] or ''}"
+        print(line.rstrip())
+        if order["error"]:
+            print(f"      error: {order['error']}")

@@ -1,0 +1,113 @@
+"""demo, replay and simulate as a user runs them: the console script in subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from oracle import require_oracle
+from soapclient import PASSWORD, Service
+
+from qbwc_bridge.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+SESSIONS = sorted((REPO / "fixtures" / "sessions").glob("*.json"))
+
+
+def _cli(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "qbwc_bridge", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_demo_runs_end_to_end_and_summarises(tmp_path: Path) -> None:
+    result = _cli("demo", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Demo summary" in out
+    assert "orders synced" in out and "duplicates skipped" in out and "product_updates rows" in out
+    assert "Item 'WIDGET-BLUE' does not exist in QuickBooks: create it or map the SKU" in out
+    assert (tmp_path / "qbwc_bridge_demo.db").exists()
+    status = _cli(
+        "status",
+        "--company",
+        "demo",
+        "--json",
+        cwd=tmp_path,
+        env={"QBWC_BRIDGE_DATABASE_URL": f"sqlite:///{tmp_path / 'qbwc_bridge_demo.db'}"},
+    )
+    counts = json.loads(status.stdout)["counts"]
+    assert counts == {"pending": 0, "in_progress": 0, "synced": 10, "duplicate": 1, "error": 1}
+    # a second demo starts afresh
+    assert _cli("demo", cwd=tmp_path).returncode == 0
+
+
+@pytest.mark.parametrize("session", SESSIONS, ids=[s.stem for s in SESSIONS])
+def test_every_recorded_session_replays_green(session: Path) -> None:
+    result = _cli("replay", str(session))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no differences" in result.stdout
+
+
+def test_replay_detects_a_changed_request(tmp_path: Path) -> None:
+    session = json.loads(SESSIONS[0].read_text())
+    exchange = session["exchanges"][1]
+    assert "<RefNumber>1001</RefNumber>" in exchange["request"]
+    exchange["request"] = exchange["request"].replace(
+        "<RefNumber>1001</RefNumber>", "<RefNumber>1001X</RefNumber>", 1
+    )
+    changed = tmp_path / "changed.json"
+    changed.write_text(json.dumps(session))
+    result = _cli("replay", str(changed))
+    assert result.returncode == 1
+    assert "exchange 2: the request differs" in result.stdout
+    assert "-" in result.stdout and "1001X" in result.stdout
+
+
+def test_replay_of_captured_web_connector_calls() -> None:
+    folder = require_oracle("soap", "consolibyte-2008-log")
+    result = _cli("replay", str(folder))
+    assert result.returncode == 0, result.stdout
+    assert "no differences" in result.stdout
+
+
+def test_simulate_against_a_running_service(
+    service: Service, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from qbwc_bridge import queue
+
+    orders = json.loads((REPO / "fixtures" / "orders" / "sample-orders.json").read_text())
+    queue.enqueue(service.store, "acme", orders[:3])
+    code = main(
+        ["simulate", "--url", service.url, "--username", "acme-user", "--password", PASSWORD, "-q"]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "Synced 3 orders" in out
+    assert queue.status(service.store, "acme")["counts"]["synced"] == 3
+    assert (
+        main(
+            [
+                "simulate",
+                "--url",
+                service.url,
+                "--username",
+                "acme-user",
+                "--password",
+                "wrong",
+                "-q",
+            ]
+        )
+        == 1
+    )
