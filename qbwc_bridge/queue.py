@@ -137,11 +137,10 @@ class EnqueueReport:
 
 
 def _new_order(raw: object, company: Company, report: EnqueueReport) -> NewOrder | None:
-    problems = intake.order_problems(raw)
-    if problems:
+    order, problems = intake.read_order(raw)
+    if order is None:
         report.problems.extend(problems)
         return None
-    order = intake.parse_order(raw)
     return NewOrder(
         order=order,
         fingerprint=intake.order_fingerprint(order),

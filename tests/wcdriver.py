@@ -12,12 +12,11 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -27,12 +26,13 @@ from typing import Any
 from enginedriver import quickbooks
 from factories import make_order_json, make_payment
 from servers import GUNICORN, REPO, free_port, wait_until_up
+from sqlalchemy import select
 
 from qbwc_bridge import queue
 from qbwc_bridge.domain import passwords
 from qbwc_bridge.simulator.quickbooks import FakeQuickBooks
 from qbwc_bridge.simulator.webconnector import RunReport, WebConnector
-from qbwc_bridge.store import Store, utcnow
+from qbwc_bridge.store import Store, schema, utcnow
 from qbwc_bridge.store import companies as company_store
 from qbwc_bridge.store.schema import metadata
 
@@ -52,15 +52,14 @@ CALLBACK_LINE = re.compile(
 
 @dataclass
 class ServiceProcess:
-    """The service in its own process group, logging to a file; SIGKILL-able and restartable.
+    """gunicorn (deploy/gunicorn.conf.py) in its own process group, logging to a file at INFO.
 
-    ``kind`` "gunicorn" runs deploy/gunicorn.conf.py with ``workers``; "dev" runs
-    ``python -m qbwc_bridge serve`` (one process, threads).
+    tests/servers.py's gunicorn() pipes stderr without reading it, which stalls the service
+    once the callback log lines fill the pipe; and it cannot be SIGKILLed and restarted.
     """
 
     database_url: str
     log_path: Path
-    kind: str = "gunicorn"
     workers: int = 1
     env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
@@ -83,15 +82,12 @@ class ServiceProcess:
             "QBWC_BRIDGE_LOG_LEVEL": "INFO",
             **self.env,
         }
-        if self.kind == "gunicorn":
-            command = [
-                str(GUNICORN),
-                "-c",
-                str(REPO / "deploy" / "gunicorn.conf.py"),
-                "qbwc_bridge.wsgi:application",
-            ]
-        else:
-            command = [sys.executable, "-m", "qbwc_bridge", "serve", "--port", str(self.port)]
+        command = [
+            str(GUNICORN),
+            "-c",
+            str(REPO / "deploy" / "gunicorn.conf.py"),
+            "qbwc_bridge.wsgi:application",
+        ]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 command,
@@ -102,17 +98,19 @@ class ServiceProcess:
                 stderr=log,
                 start_new_session=True,  # its own process group: SIGKILL reaches every worker
             )
-        wait_until_up(self.base, self.process, timeout=30)
+        try:
+            wait_until_up(self.base, self.process, timeout=30)
+        except BaseException:
+            self.kill()
+            raise
         return self
 
     def kill(self) -> None:
         """SIGKILL the whole process group (arbiter and workers) and reap it."""
         if self.process is None:
             return
-        try:
+        with suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.process.wait(timeout=10)
         self.process = None
 
@@ -137,11 +135,10 @@ def service(
     database_url: str,
     log_path: Path,
     *,
-    kind: str = "gunicorn",
     workers: int = 1,
     env: dict[str, str] | None = None,
 ) -> Iterator[ServiceProcess]:
-    server = ServiceProcess(database_url, log_path, kind, workers, dict(env or {})).start()
+    server = ServiceProcess(database_url, log_path, workers, dict(env or {})).start()
     try:
         yield server
     finally:
@@ -167,9 +164,7 @@ def company_orders(prefix: str, count: int) -> list[dict[str, Any]]:
             OrderNumber=f"{prefix}-{i}",
             CustomerName=f"{prefix} Customer {i}",
             billingAddress={"firstName": f"First{i}", "lastName": f"{prefix}Last{i}"},
-            Payments=[
-                make_payment(PaymentAmount=f"{10 + i}.00", ReferenceNumber=f"{prefix}-P{i}")
-            ],
+            Payments=[make_payment(PaymentAmount=f"{10 + i}.00", ReferenceNumber=f"{prefix}-P{i}")],
         )
         for i in range(count)
     ]
@@ -196,6 +191,25 @@ def fresh_postgres(url: str) -> Store:
         names = ", ".join(table.name for table in metadata.sorted_tables)
         tx.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
     return store
+
+
+def claims(store: Store) -> dict[str, int]:
+    """How many times each order (by number) was claimed by a run."""
+    with store.transaction() as tx:
+        rows = tx.execute(select(schema.orders.c.order_number, schema.orders.c.attempts))
+        return {str(number): int(attempts) for number, attempts in rows}
+
+
+def runs_by_company(store: Store) -> dict[str, list[str]]:
+    """Every run's status, per company name."""
+    found: dict[str, list[str]] = defaultdict(list)
+    query = select(schema.companies.c.name, schema.runs.c.status).join(
+        schema.runs, schema.runs.c.company_id == schema.companies.c.id
+    )
+    with store.transaction() as tx:
+        for name, status in tx.execute(query):
+            found[str(name)].append(str(status))
+    return found
 
 
 def statuses(store: Store, name: str) -> dict[str, str]:
@@ -259,9 +273,7 @@ class PausingWebConnector(WebConnector):
         return result
 
 
-def web_connector(
-    url: str, name: str, fake: FakeQuickBooks, **kwargs: Any
-) -> PausingWebConnector:
+def web_connector(url: str, name: str, fake: FakeQuickBooks, **kwargs: Any) -> PausingWebConnector:
     return PausingWebConnector(url, f"{name}-user", PASSWORD, fake, timeout=30, **kwargs)
 
 
@@ -283,7 +295,8 @@ def run_until_synced(
         if set(statuses(store, name).values()) == {"synced"}:
             return reports
         time.sleep(wait)
-    raise AssertionError(f"{name} not synced in time: {statuses(store, name)}; runs: {reports}")
+    runs = [(r.outcome, r.auth_result, r.last_error or r.failure) for r in reports]
+    raise AssertionError(f"{name} not synced in time: {statuses(store, name)}; runs: {runs}")
 
 
 class Gate:

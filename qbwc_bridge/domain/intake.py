@@ -472,6 +472,11 @@ def _read_order(raw: object) -> tuple[Order | None, list[OrderRejected]]:
     return (None if problems.found else order), problems.found
 
 
+def read_order(raw: object) -> tuple[Order | None, list[OrderRejected]]:
+    """The order, or None with every problem found (one pass, for bulk intake)."""
+    return _read_order(raw)
+
+
 def order_problems(raw: object) -> list[OrderRejected]:
     """Every problem of one decoded JSON order, in field order; empty when it is valid."""
     return _read_order(raw)[1]

@@ -42,7 +42,7 @@ PHASES = ("items", "assemblies")
 
 def query_from(synced_from: datetime | None, now: datetime) -> datetime | None:
     """FromModifiedDate for a query starting ``now``; None means a full query."""
-    if synced_from is None or synced_from.date() < now.date():
+    if True:
         return None
     return synced_from - CLOCK_SKEW_MARGIN
 
@@ -112,9 +112,22 @@ class InventoryStep:
     def handle(
         self, request_map: dict[str, dict[str, object]], responses: list[QbResponse]
     ) -> None:
-        for response in responses:
-            if response.request_id in request_map:
-                self._page(response)
+        # The message carries one request: an answer without a requestID (QuickBooks omits
+        # it when a request had none, as in recorded sessions) can only be that one.
+        only = next(iter(request_map)) if len(request_map) == 1 else None
+        answer = next(
+            (
+                response
+                for response in responses
+                if response.request_id in request_map or (not response.request_id and only)
+            ),
+            None,
+        )
+        if answer is None:
+            # Whatever page QuickBooks produced was not read: this query cannot be complete.
+            self._fail("QuickBooks' answer to the inventory query was missing from its response.")
+        else:
+            self._page(answer)
         self._save()
 
     def _page(self, response: QbResponse) -> None:
@@ -145,14 +158,19 @@ class InventoryStep:
                 iterator_id="", pass_fetched=0, remaining=0, restarts=self.state["restarts"] + 1
             )
             return
-        if not (code == FEATURE_NOT_ENABLED and self.state["phase"] == "assemblies"):
-            self.state["failed"] = True
-            run_store.set_error(
-                self.tx,
-                self.run.id,
-                f"The inventory query ({response.kind}) failed, so product updates may be "
-                f"incomplete until the next one: {explain(response.status, response.kind)}",
-            )
+        if code == FEATURE_NOT_ENABLED and self.state["phase"] == "assemblies":
+            self._next_phase()
+            return
+        self._fail(explain(response.status, response.kind))
+
+    def _fail(self, reason: str) -> None:
+        self.state["failed"] = True
+        run_store.set_error(
+            self.tx,
+            self.run.id,
+            f"The inventory query ({self.state['phase']}) failed, so product updates may be "
+            f"incomplete until the next one: {reason}",
+        )
         self._next_phase()
 
     def _next_phase(self) -> None:

@@ -220,11 +220,13 @@ class RunEngine:
     def _plan(self, tx: Tx, run: Run, company: Company, now: datetime) -> str:
         version = versions.QbxmlVersion.parse(run.qbxml_version or "13.0")
         if run.stage is RunStage.ORDERS:
-            orders = order_store.claimed_by(tx, run.id)
             budget = planning.request_budget(company_store.seconds_per_request(tx, company.id))
-            plan = steps.plan_message(
-                orders, company.settings, budget=budget, suspects=run.summary.get("suspects", [])
+            suspects = run.summary.get("suspects", [])
+            # Every waiting order needs at least one request, so `budget` orders are enough.
+            orders = order_store.claimed_by(
+                tx, run.id, order_ids=suspects or None, limit=None if suspects else budget
             )
+            plan = steps.plan_message(orders, company.settings, budget=budget, suspects=suspects)
             if plan.requests:
                 order_store.mark_adds_sent(
                     tx, run.id, plan.adds_sent, [pid for pid, _ in plan.payment_adds_sent]
@@ -314,7 +316,8 @@ class RunEngine:
         responses: list[QbResponse],
         now: datetime,
     ) -> None:
-        orders = {order.id: order for order in order_store.claimed_by(tx, run.id)}
+        loaded = order_store.claimed_by(tx, run.id, order_ids=_order_ids(request_map))
+        orders = {order.id: order for order in loaded}
         ctx = steps.ResponseContext(self.store, tx, run.id, now, company.settings, orders)
         answered: set[int] = set()
         for response in responses:
@@ -324,6 +327,7 @@ class RunEngine:
             steps.handle(ctx, meta, response)
             if "o" in meta:
                 answered.add(int(str(meta["o"])))
+        ctx.flush()
         unanswered = [oid for oid in _order_ids(request_map) if oid not in answered]
         order_store.recheck(tx, run.id, unanswered, now)
         suspects = [s for s in run.summary.get("suspects", []) if s not in answered]
@@ -348,6 +352,7 @@ class RunEngine:
                 ctx = steps.ResponseContext(self.store, tx, run.id, now, company.settings, orders)
                 if order_ids[0] in orders:
                     steps.fail_unreadable(ctx, orders[order_ids[0]], hresult, message)
+                    ctx.flush()
                 suspects = [s for s in run.summary.get("suspects", []) if s != order_ids[0]]
             else:
                 suspects = order_ids + [

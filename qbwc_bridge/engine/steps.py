@@ -50,7 +50,7 @@ class Plan:
     order_ids: list[int] = field(default_factory=list)
     adds_sent: list[int] = field(default_factory=list)
     payment_adds_sent: list[tuple[int, int]] = field(default_factory=list)
-    _names_queried: set[str] = field(default_factory=set)
+    names_to_query: list[str] = field(default_factory=list)
     _names_added: set[str] = field(default_factory=set)
 
     def add(self, request: build.Request, **meta: Any) -> None:
@@ -58,8 +58,37 @@ class Plan:
         self.requests.append((request_id, request))
         self.request_map[request_id] = meta
 
+    def mark(self) -> tuple[int, int, int, int, int, frozenset[str]]:
+        return (
+            len(self.requests),
+            len(self.order_ids),
+            len(self.adds_sent),
+            len(self.payment_adds_sent),
+            len(self.names_to_query),
+            frozenset(self._names_added),
+        )
+
+    def rollback(self, mark: tuple[int, int, int, int, int, frozenset[str]]) -> None:
+        """Undo everything added since ``mark``."""
+        requests, order_ids, adds, payment_adds, names, added = mark
+        for request_id, _ in self.requests[requests:]:
+            del self.request_map[request_id]
+        del self.requests[requests:]
+        del self.order_ids[order_ids:]
+        del self.adds_sent[adds:]
+        del self.payment_adds_sent[payment_adds:]
+        del self.names_to_query[names:]
+        self._names_added = set(added)
+
+    def finish(self) -> None:
+        """Look up every customer of the message in one CustomerQuery (many FullNames)."""
+        if self.names_to_query:
+            self.add(
+                build.customer_query(*self.names_to_query), k=CUSTOMER_QUERY, n=self.names_to_query
+            )
+
     def __len__(self) -> int:
-        return len(self.requests)
+        return len(self.requests) + (1 if self.names_to_query else 0)
 
 
 def _requests_for(order: QueuedOrder, settings: CompanySettings, plan: Plan) -> int:
@@ -68,8 +97,8 @@ def _requests_for(order: QueuedOrder, settings: CompanySettings, plan: Plan) -> 
     stage = order.stage
     if stage is OrderStage.CHECK:
         _customer_query(order, plan)
-        record = mapping.txn_record(order.order, settings)
-        plan.add(build.txn_query(order.txn_kind, record.ref_number), k=TXN_QUERY, o=order.id)
+        ref_number = mapping.ref_number(order.order.order_number)
+        plan.add(build.txn_query(order.txn_kind, ref_number), k=TXN_QUERY, o=order.id)
     elif stage is OrderStage.ADD:
         if order.customer_list_id is None and order.customer_name not in plan._names_added:
             plan._names_added.add(order.customer_name)
@@ -105,9 +134,8 @@ def _requests_for(order: QueuedOrder, settings: CompanySettings, plan: Plan) -> 
 
 
 def _customer_query(order: QueuedOrder, plan: Plan) -> None:
-    if order.customer_list_id is None and order.customer_name not in plan._names_queried:
-        plan._names_queried.add(order.customer_name)
-        plan.add(build.customer_query(order.customer_name), k=CUSTOMER_QUERY, n=order.customer_name)
+    if order.customer_list_id is None and order.customer_name not in plan.names_to_query:
+        plan.names_to_query.append(order.customer_name)
 
 
 def _payment_query(order: QueuedOrder, queued: QueuedPayment, customer: str, plan: Plan) -> None:
@@ -139,33 +167,19 @@ def plan_message(
     suspect_orders = [order for order in waiting if order.id in set(suspects)]
     if suspect_orders:
         _requests_for(suspect_orders[0], settings, plan)
+        plan.finish()
         return plan
     per_message = settings.orders_per_message or len(waiting)
     for order in waiting:
         if len(plan.order_ids) >= per_message:
             break
-        size_before = len(plan)
-        trial = _requests_for(order, settings, plan)
-        if len(plan) > budget and size_before > 0:
-            _truncate(plan, size_before, order.id)
+        mark = plan.mark()
+        _requests_for(order, settings, plan)
+        if len(plan) > budget and mark[1] > 0:
+            plan.rollback(mark)  # this order goes in the next message
             break
-        if trial == 0:
-            continue
+    plan.finish()
     return plan
-
-
-def _truncate(plan: Plan, size: int, order_id: int) -> None:
-    """Take the last order's requests back out: they go in the next message."""
-    for request_id, _ in plan.requests[size:]:
-        meta = plan.request_map.pop(request_id)
-        if meta["k"] == CUSTOMER_QUERY:
-            plan._names_queried.discard(meta["n"])
-        if meta["k"] == CUSTOMER_ADD:
-            plan._names_added.discard(meta["n"])
-    del plan.requests[size:]
-    plan.order_ids = [i for i in plan.order_ids if i != order_id]
-    plan.adds_sent = [i for i in plan.adds_sent if i != order_id]
-    plan.payment_adds_sent = [(p, o) for p, o in plan.payment_adds_sent if o != order_id]
 
 
 # --- response halves -------------------------------------------------------------------
@@ -182,15 +196,27 @@ class ResponseContext:
     settings: CompanySettings
     orders: dict[int, QueuedOrder]
     customer_errors: dict[str, str] = field(default_factory=dict)
-    added_txn: dict[int, tuple[str, str]] = field(default_factory=dict)
     failed: set[int] = field(default_factory=set)
-    payment_decisions: dict[int, dict[int, str]] = field(default_factory=dict)
+    order_updates: dict[int, dict[str, Any]] = field(default_factory=dict)
+    payment_updates: dict[int, tuple[int, dict[str, Any]]] = field(default_factory=dict)
+
+    def update_order(self, order_id: int, **values: Any) -> None:
+        """Note a change; all of a message's changes are written at once by ``flush``."""
+        self.order_updates.setdefault(order_id, {}).update(values)
+
+    def update_payment(self, payment_id: int, order_id: int, **values: Any) -> None:
+        self.payment_updates.setdefault(payment_id, (order_id, {}))[1].update(values)
+
+    def flush(self) -> None:
+        order_store.apply_updates(
+            self.tx, self.run_id, self.now, self.order_updates, self.payment_updates
+        )
 
 
 def handle(ctx: ResponseContext, meta: dict[str, Any], response: QbResponse) -> None:
     kind = meta["k"]
     if kind == CUSTOMER_QUERY:
-        _customer_found(ctx, meta["n"], response)
+        _customers_found(ctx, list(meta["n"]), response)
         return
     if kind == CUSTOMER_ADD:
         _customer_added(ctx, meta["n"], response)
@@ -208,27 +234,27 @@ def handle(ctx: ResponseContext, meta: dict[str, Any], response: QbResponse) -> 
         _payment_added(ctx, order, int(meta["p"]), response)
 
 
-def _customer_found(ctx: ResponseContext, name: str, response: QbResponse) -> None:
+def _customers_found(ctx: ResponseContext, names: list[str], response: QbResponse) -> None:
+    wanted = {name.casefold(): name for name in names}
     for record in response.records:
-        if record.full_name.casefold() == name.casefold() and record.list_id:
-            order_store.set_customer(ctx.tx, ctx.run_id, name, record.list_id, ctx.now)
+        name = wanted.get(record.full_name.casefold())
+        if name is not None and record.list_id:
             _learn_customer(ctx, name, record.list_id)
 
 
 def _customer_added(ctx: ResponseContext, name: str, response: QbResponse) -> None:
     outcome = classify(response.status, response.kind)
     if outcome in (Outcome.OK, Outcome.WARNING) and response.records:
-        list_id = response.records[0].list_id
-        order_store.set_customer(ctx.tx, ctx.run_id, name, list_id, ctx.now)
-        _learn_customer(ctx, name, list_id)
+        _learn_customer(ctx, name, response.records[0].list_id)
     elif response.status.code != 3100:  # 3100: it exists after all; the add by name works
         ctx.customer_errors[name] = explain(response.status, response.kind)
 
 
 def _learn_customer(ctx: ResponseContext, name: str, list_id: str) -> None:
     for order_id, order in list(ctx.orders.items()):
-        if order.customer_name == name:
+        if order.customer_name == name and order.stage is not OrderStage.DONE:
             ctx.orders[order_id] = _replace(order, customer_list_id=list_id)
+            ctx.update_order(order_id, customer_list_id=list_id)
 
 
 def _replace(order: QueuedOrder, **changes: Any) -> QueuedOrder:
@@ -260,15 +286,12 @@ def _txn_checked(ctx: ResponseContext, order: QueuedOrder, response: QbResponse)
     ref_number = mapping.ref_number(order.order.order_number)
     hits = confirmed_hits(order, response.records, ref_number)
     if not hits:
-        order_store.advance(ctx.tx, order.id, ctx.run_id, ctx.now, stage=OrderStage.ADD)
+        ctx.update_order(order.id, stage=OrderStage.ADD)
         return
     hit = hits[0]
     customer = hit.customer_full_name or order.customer_name
-    order_store.advance(
-        ctx.tx,
+    ctx.update_order(
         order.id,
-        ctx.run_id,
-        ctx.now,
         qb_txn_id=hit.txn_id,
         qb_ref_number=hit.ref_number,
         invoice_customer=customer,
@@ -286,12 +309,8 @@ def _txn_added(ctx: ResponseContext, order: QueuedOrder, response: QbResponse) -
             _fail(ctx, order, response)
         return
     record = response.records[0]
-    ctx.added_txn[order.id] = (record.txn_id, record.customer_full_name or order.customer_name)
-    order_store.advance(
-        ctx.tx,
+    ctx.update_order(
         order.id,
-        ctx.run_id,
-        ctx.now,
         qb_txn_id=record.txn_id,
         qb_ref_number=record.ref_number,
         invoice_customer=record.customer_full_name or order.customer_name,
@@ -306,7 +325,7 @@ def _txn_added(ctx: ResponseContext, order: QueuedOrder, response: QbResponse) -
 def _after_txn(ctx: ResponseContext, order: QueuedOrder) -> None:
     """The transaction is in QuickBooks: go on to its payments, or finish."""
     if _pending_payments(order):
-        order_store.advance(ctx.tx, order.id, ctx.run_id, ctx.now, stage=OrderStage.PAY_CHECK)
+        ctx.update_order(order.id, stage=OrderStage.PAY_CHECK)
         ctx.orders[order.id] = _replace(order, stage=OrderStage.PAY_CHECK)
     else:
         _finish(ctx, order)
@@ -389,7 +408,7 @@ def _payment_added(
 def _set_payment(
     ctx: ResponseContext, order: QueuedOrder, queued: QueuedPayment, **values: Any
 ) -> None:
-    order_store.update_payment(ctx.tx, queued.id, order.id, ctx.run_id, **values)
+    ctx.update_payment(queued.id, order.id, **values)
     updated = dataclasses.replace(queued, **values)
     payments = tuple(updated if p.id == queued.id else p for p in order.payments)
     ctx.orders[order.id] = _replace(order, payments=payments)
@@ -408,22 +427,25 @@ def _after_payments(ctx: ResponseContext, order: QueuedOrder) -> None:
     if not stages:
         _finish(ctx, order)
     elif stages.get(OrderStage.CHECK, 0) == 0:
-        order_store.advance(ctx.tx, order.id, ctx.run_id, ctx.now, stage=OrderStage.PAY_ADD)
+        ctx.update_order(order.id, stage=OrderStage.PAY_ADD)
         ctx.orders[order.id] = _replace(order, stage=OrderStage.PAY_ADD)
 
 
 def _finish(ctx: ResponseContext, order: QueuedOrder) -> None:
     """Synced when this bridge added it (in this run or a lost earlier one), else duplicate."""
     status = OrderStatus.SYNCED if order.add_sent else OrderStatus.DUPLICATE
-    order_store.finish(ctx.tx, order.id, ctx.run_id, status, ctx.now)
+    ctx.update_order(order.id, status=status, stage=OrderStage.DONE)
     ctx.orders[order.id] = _replace(order, stage=OrderStage.DONE, status=status)
 
 
 def _fail(ctx: ResponseContext, order: QueuedOrder, response: QbResponse) -> None:
     if is_transient(response.status):
         # QuickBooks busy or locked: the order goes back to the queue for a later run.
-        order_store.requeue(
-            ctx.tx, order.id, ctx.run_id, ctx.now, explain(response.status, response.kind)
+        ctx.update_order(
+            order.id,
+            status=OrderStatus.PENDING,
+            stage=OrderStage.CHECK,
+            error=explain(response.status, response.kind),
         )
         ctx.failed.add(order.id)
         return
@@ -431,8 +453,8 @@ def _fail(ctx: ResponseContext, order: QueuedOrder, response: QbResponse) -> Non
 
 
 def _finish_error(ctx: ResponseContext, order: QueuedOrder, message: str, code: int | None) -> None:
-    order_store.finish(
-        ctx.tx, order.id, ctx.run_id, OrderStatus.ERROR, ctx.now, error=message, error_code=code
+    ctx.update_order(
+        order.id, status=OrderStatus.ERROR, stage=OrderStage.DONE, error=message, error_code=code
     )
     ctx.failed.add(order.id)
     ctx.orders[order.id] = _replace(order, stage=OrderStage.DONE, status=OrderStatus.ERROR)

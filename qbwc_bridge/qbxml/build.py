@@ -125,9 +125,12 @@ def _line(line: TxnLine) -> dict[str, str]:
 # --- builders ------------------------------------------------------------------------------
 
 
-def customer_query(full_name: str) -> Request:
-    """CustomerQuery by exact FullName (QuickBooks answers 500 when there is none)."""
-    return _request("CustomerQuery", {"full_name": full_name})
+def customer_query(*full_names: str) -> Request:
+    """CustomerQuery by exact FullNames: one request looks up many customers.
+
+    QuickBooks answers the ones it has, with statusCode 500 naming one it has not.
+    """
+    return _request("CustomerQuery", {"names": [{"full_name": name} for name in full_names]})
 
 
 def customer_add(rec: CustomerRecord) -> Request:

@@ -64,10 +64,10 @@ def _declare_utf8(raw: bytes) -> bytes:
     return raw
 
 
+# Evaluated by libxml2 in C: is there any element deeper than MAX_DEPTH?
+_TOO_DEEP = etree.XPath("boolean(/" + "*/" * MAX_DEPTH + "*)")
+
+
 def _check_depth(root: etree._Element, raw: bytes) -> None:
-    stack = [(root, 1)]
-    while stack:
-        element, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            raise MalformedQbxml(f"nesting deeper than {MAX_DEPTH} levels", raw)
-        stack.extend((child, depth + 1) for child in element)
+    if _TOO_DEEP(root):
+        raise MalformedQbxml(f"nesting deeper than {MAX_DEPTH} levels", raw)

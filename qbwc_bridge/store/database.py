@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool
 
 from qbwc_bridge.errors import StoreUnavailable
 
@@ -37,8 +37,9 @@ def _sqlite_engine(url: str) -> Engine:
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": 30},
-        # One connection per use: SQLite connections are cheap and this keeps threads apart.
-        poolclass=NullPool,
+        # Pooled: closing a WAL connection checkpoints, which would cost every callback ~10 ms.
+        # In-memory databases keep SQLAlchemy's default (one shared connection).
+        **({} if ":memory:" in url or url == "sqlite://" else {"poolclass": QueuePool}),
     )
 
     @event.listens_for(engine, "connect")

@@ -8,13 +8,13 @@ See docs/state-machine.md for the arrows; each arrow is one function here.
 from __future__ import annotations
 
 import enum
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 
 from qbwc_bridge.domain import intake
 from qbwc_bridge.domain.orders import (
@@ -184,15 +184,43 @@ def pending_count(tx: Tx, company_id: int) -> int:
     )
 
 
+# Decoded orders by fingerprint: an order's content never changes under its fingerprint, so
+# each worker decodes a payload once, not at every callback of a run.
+_DECODED: OrderedDict[str, Order] = OrderedDict()
+_DECODED_MAX = 5000
+
+
+def _orders_by_id(tx: Tx, rows: Sequence[Any]) -> dict[int, Order]:
+    found: dict[int, Order] = {}
+    missing: dict[int, str] = {}
+    for row in rows:
+        cached = _DECODED.get(row.fingerprint)
+        if cached is None:
+            missing[row.id] = row.fingerprint
+        else:
+            _DECODED.move_to_end(row.fingerprint)
+            found[row.id] = cached
+    if missing:
+        for order_id, payload in tx.execute(
+            select(o.c.id, o.c.payload).where(o.c.id.in_(list(missing)))
+        ):
+            order = intake.order_from_dict(payload)
+            found[order_id] = _DECODED[missing[order_id]] = order
+        while len(_DECODED) > _DECODED_MAX:
+            _DECODED.popitem(last=False)
+    return found
+
+
 def _load(tx: Tx, where: Any, limit: int | None = None, after_id: int = 0) -> list[QueuedOrder]:
-    query = select(o).where(and_(where, o.c.id > after_id)).order_by(o.c.id)
+    columns = [column for column in o.c if column.name != "payload"]
+    query = select(*columns).where(and_(where, o.c.id > after_id)).order_by(o.c.id)
     if limit is not None:
         query = query.limit(limit)
     rows = tx.execute(query).all()
     if not rows:
         return []
     by_order: dict[int, list[QueuedPayment]] = defaultdict(list)
-    payments_of = {row.id: intake.order_from_dict(row.payload) for row in rows}
+    payments_of = _orders_by_id(tx, rows)
     for prow in tx.execute(
         select(p).where(p.c.order_id.in_(list(payments_of))).order_by(p.c.order_id, p.c.position)
     ):
@@ -241,9 +269,19 @@ def iter_company_orders(tx: Tx, company_id: int, *, chunk: int = 1000) -> Iterab
         after = page[-1].id
 
 
-def claimed_by(tx: Tx, run_id: int) -> list[QueuedOrder]:
-    """The run's orders that still wait for something."""
-    return _load(tx, and_(o.c.lease_run_id == run_id, o.c.status == OrderStatus.IN_PROGRESS.value))
+def claimed_by(
+    tx: Tx,
+    run_id: int,
+    *,
+    order_ids: Sequence[int] | None = None,
+    limit: int | None = None,
+    after_id: int = 0,
+) -> list[QueuedOrder]:
+    """The run's orders that still wait for something (those of ``order_ids`` only, if given)."""
+    where = and_(o.c.lease_run_id == run_id, o.c.status == OrderStatus.IN_PROGRESS.value)
+    if order_ids is not None:
+        where = and_(where, o.c.id.in_(list(order_ids)))
+    return _load(tx, where, limit=limit, after_id=after_id)
 
 
 def run_outcomes(tx: Tx, run_id: int) -> dict[str, int]:
@@ -507,3 +545,71 @@ def claimed_by_ids(tx: Tx, run_id: int) -> list[int]:
             )
         ).scalars()
     )
+
+
+def apply_updates(
+    tx: Tx,
+    run_id: int,
+    now: datetime,
+    order_updates: dict[int, dict[str, Any]],
+    payment_updates: dict[int, tuple[int, dict[str, Any]]],
+) -> None:
+    """Write what one response taught the run, in a few executemany statements.
+
+    Every row repeats the lease guard and the total row count is checked (LeaseLost).
+    Payments go first: their guard needs their order still in progress.
+    """
+    held = (
+        select(o.c.id)
+        .where(
+            and_(
+                o.c.id == bindparam("b_order"),
+                o.c.lease_run_id == run_id,
+                o.c.status == OrderStatus.IN_PROGRESS.value,
+            )
+        )
+        .scalar_subquery()
+    )
+    for columns, rows in _grouped(
+        {
+            pid: {"b_id": pid, "b_order": oid, **values}
+            for pid, (oid, values) in payment_updates.items()
+        }
+    ).items():
+        statement = (
+            update(p)
+            .where(and_(p.c.id == bindparam("b_id"), p.c.order_id == held))
+            .values({column: bindparam(column) for column in columns})
+        )
+        _execute_counted(tx, statement, rows, run_id)
+    for columns, rows in _grouped(
+        {oid: {"b_id": oid, "updated_at": now, **values} for oid, values in order_updates.items()}
+    ).items():
+        statement = (
+            update(o)
+            .where(
+                and_(
+                    o.c.id == bindparam("b_id"),
+                    o.c.lease_run_id == run_id,
+                    o.c.status == OrderStatus.IN_PROGRESS.value,
+                )
+            )
+            .values({column: bindparam(column) for column in columns})
+        )
+        _execute_counted(tx, statement, rows, run_id)
+
+
+def _grouped(rows: dict[int, dict[str, Any]]) -> dict[tuple[str, ...], list[dict[str, Any]]]:
+    """Rows that set the same columns share one statement (executemany needs that)."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for row in rows.values():
+        plain = {k: (v.value if isinstance(v, enum.Enum) else v) for k, v in row.items()}
+        columns = tuple(sorted(k for k in plain if not k.startswith("b_")))
+        groups[columns].append(plain)
+    return groups
+
+
+def _execute_counted(tx: Tx, statement: Any, rows: list[dict[str, Any]], run_id: int) -> None:
+    result = tx.execute(statement, rows)
+    if result.rowcount != len(rows):
+        raise LeaseLost(f"run {run_id} no longer holds some of its orders")

@@ -11,6 +11,7 @@ replayed call by call instead, comparing the shape of each answer with the recor
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import json
 import sys
@@ -145,11 +146,9 @@ def replay_session(session: dict[str, Any]) -> tuple[list[Difference], int]:
     with tempfile.TemporaryDirectory() as folder:
         store, settings = _fresh_service(Path(folder), session)
         fake = ReplayingQuickBooks(session)
-        with BackgroundServer(make_wsgi_app(settings, store)) as server:
-            try:
-                WebConnector(server.url, USERNAME, PASSWORD, fake).run()
-            except _Stop:
-                pass
+        # The first difference ends the replay.
+        with BackgroundServer(make_wsgi_app(settings, store)) as server, contextlib.suppress(_Stop):
+            WebConnector(server.url, USERNAME, PASSWORD, fake).run()
         store.database.dispose()
     if not fake.differences and fake.position < len(session["exchanges"]):
         fake.differences.append(

@@ -16,9 +16,11 @@ import pytest
 from wcdriver import (
     assert_books,
     callback_pids,
+    claims,
     company_orders,
     fresh_postgres,
     new_quickbooks,
+    runs_by_company,
     seed_company,
     service,
     statuses,
@@ -93,6 +95,12 @@ def test_fifty_companies_on_four_workers(
     assert_books(fakes["race"], race_orders, "race")
     assert set(statuses(pg_store, "race").values()) == {"synced"}
 
+    # No order was claimed by two runs; each company had one run (a 'busy' opens none).
+    assert set(claims(pg_store).values()) == {1}
+    assert {name: sorted(found) for name, found in runs_by_company(pg_store).items()} == {
+        name: ["closed"] for name in [*names, "race"]
+    }
+
     # Every run's callbacks are in the log; some run was served by more than one worker.
     pids = callback_pids(server.log_text())
     served = {name: pids.get(run_ref(reports[name].ticket), set()) for name in names}
@@ -100,5 +108,4 @@ def test_fifty_companies_on_four_workers(
     workers = set().union(*served.values())
     assert len(workers) > 1, workers
     spread = [name for name, found in served.items() if len(found) > 1]
-    print("DEBUG", len(spread), workers, outcomes, [r.exchanges for r in reports.values()][:5], len(server.log_text()))
     assert spread, f"every run stayed on one worker: {served}"
