@@ -97,7 +97,7 @@ def run(items: int) -> dict[str, Any]:
     fake = FakeQuickBooks(validate=False)
     seed(fake, items)
     timed = Timed(inventory_store.upsert)
-    inventory_store.upsert = timed  # type: ignore[assignment]
+    inventory_store.upsert = timed
     try:
         rss_start = rss_mib()
         samples: list[float] = []

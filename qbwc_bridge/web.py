@@ -16,14 +16,14 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs
 
-from qbwc_bridge import queue
+from qbwc_bridge import metrics, queue
 from qbwc_bridge.config import Settings
 from qbwc_bridge.domain.company import Company
 from qbwc_bridge.engine.run import RunEngine
 from qbwc_bridge.errors import BridgeError, MalformedQbxml, OrderRejected
 from qbwc_bridge.qbxml.parsing import parse_xml
 from qbwc_bridge.soap.app import make_soap_app
-from qbwc_bridge.store import Store
+from qbwc_bridge.store import Store, stats
 
 log = logging.getLogger("qbwc_bridge.web")
 
@@ -95,6 +95,8 @@ class BridgeApp:
                 return self._soap(environ, start_response, method)
             if path == "/healthz":
                 return self._health(start_response)
+            if path == "/metrics" and method == "GET":
+                return self._metrics(start_response)
             if path == "/api/orders" and method == "POST":
                 return self._post_orders(environ, start_response)
             if path == "/api/product-updates" and method == "GET":
@@ -236,6 +238,37 @@ class BridgeApp:
             "200 OK",
             queue.product_updates_for(self.store, company, since, max(limit, 1)),
         )
+
+    def _metrics(self, start_response: StartResponse) -> list[bytes]:
+        with self.store.transaction() as tx:
+            orders = stats.orders_by_status(tx)
+            runs = stats.runs_by_status(tx)
+            errors = stats.errors_by_code(tx)
+        lines = [
+            "# HELP qbwc_bridge_orders Orders by company and status.",
+            "# TYPE qbwc_bridge_orders gauge",
+        ]
+        lines += [
+            f'qbwc_bridge_orders{{company="{metrics.escape_label(n)}",status="{s}"}} {v}'
+            for n, s, v in orders
+        ]
+        lines += [
+            "# HELP qbwc_bridge_runs Web Connector runs by status.",
+            "# TYPE qbwc_bridge_runs gauge",
+        ]
+        lines += [f'qbwc_bridge_runs{{status="{s}"}} {v}' for s, v in runs]
+        lines += [
+            "# HELP qbwc_bridge_quickbooks_errors Orders in error by QuickBooks status code.",
+            "# TYPE qbwc_bridge_quickbooks_errors gauge",
+        ]
+        lines += [f'qbwc_bridge_quickbooks_errors{{code="{code}"}} {v}' for code, v in errors]
+        lines += metrics.render_callbacks()
+        body = ("\n".join(lines) + "\n").encode("utf-8")
+        start_response(
+            "200 OK",
+            [("Content-Type", "text/plain; version=0.0.4"), ("Content-Length", str(len(body)))],
+        )
+        return [body]
 
     def _health(self, start_response: StartResponse) -> list[bytes]:
         if self.store.database.ping():

@@ -264,11 +264,13 @@ class PausingWebConnector(WebConnector):
         self.pause_after = pause_after
         self.at_pause = at_pause
         self.calls: list[str] = []
+        self.paused = False
 
     def _call(self, run: Any, method: str, **arguments: Any) -> Any:
         result = super()._call(run, method, **arguments)
         self.calls.append(method)
         if len(self.calls) == self.pause_after and self.at_pause is not None:
+            self.paused = True
             self.at_pause()
         return result
 
@@ -309,6 +311,14 @@ class Gate:
     def pause(self) -> None:
         self._arrived.wait(timeout=60)
         self._release.wait(timeout=60)
+
+    def run(self, connector: PausingWebConnector) -> RunReport:
+        """``connector.run()`` pausing at this gate; a run that ended early still checks in."""
+        connector.at_pause = self.pause
+        report = connector.run()
+        if not connector.paused:
+            self._arrived.wait(timeout=60)
+        return report
 
     def wait_all_paused(self) -> None:
         self._arrived.wait(timeout=60)

@@ -42,7 +42,7 @@ PHASES = ("items", "assemblies")
 
 def query_from(synced_from: datetime | None, now: datetime) -> datetime | None:
     """FromModifiedDate for a query starting ``now``; None means a full query."""
-    if True:
+    if synced_from is None or synced_from.date() < now.date():
         return None
     return synced_from - CLOCK_SKEW_MARGIN
 

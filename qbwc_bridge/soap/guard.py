@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from qbwc_bridge import metrics
 from qbwc_bridge.errors import BridgeError, InvalidTicket
 
 log = logging.getLogger("qbwc_bridge.soap")
@@ -52,6 +53,7 @@ def guarded(ctx: Any, name: str, ticket: str | None, failure: T, call: Callable[
         _remember(engine, ticket, f"The service failed ({type(error).__name__}); see its log.")
         return failure
     finally:
+        metrics.observe_callback(name, outcome.split(":")[0], time.perf_counter() - started)
         log.info(
             "callback=%s run=%s duration_ms=%.1f outcome=%s",
             name,

@@ -504,6 +504,22 @@ def test_the_size_limit_is_a_setting(store: Store, settings: Settings) -> None:
     assert Settings.from_env({"QBWC_BRIDGE_MAX_REQUEST_BYTES": "4096"}).max_request_bytes == limit
 
 
+def test_every_body_up_to_the_limit_reaches_the_service(
+    service: Service, base: str, before: dict[str, Any]
+) -> None:
+    """BUG: soap/app.py builds spyne's WsgiApplication with its default max_content_length
+    (2 MiB), so a 3 MB receiveResponseXML (a big inventory answer) gets the SOAP fault
+    "Request too long" although Settings.max_request_bytes is 20 MiB."""
+    response = "<QBXML><QBXMLMsgsRs>" + "<!-- padding -->" * 200_000 + "</QBXMLMsgsRs></QBXML>"
+    fields = TICKET_CALLS["receiveResponseXML"][0](secrets.token_urlsafe(32))
+    body = envelope("receiveResponseXML", **{**fields, "response": response})
+    assert 3_000_000 < len(body) < service.settings.max_request_bytes
+    status, answer, _ = request(base, "POST", "/qbwc", body, XML_HEADERS)
+    assert status == 200, answer[:300]
+    assert soap_result(answer, "receiveResponseXML").text == "-1"  # the ticket is unknown
+    assert_unharmed(base, service.store, before)
+
+
 @pytest.mark.parametrize("content_length", ["0", "-1"], ids=["zero", "negative"])
 def test_degenerate_content_lengths_get_a_fast_answer(
     service: Service, base: str, before: dict[str, Any], content_length: str
@@ -513,9 +529,9 @@ def test_degenerate_content_lengths_get_a_fast_answer(
         f"POST /qbwc HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\n"
         f"Content-Length: {content_length}\r\n\r\n"
     ).encode()
-    status, _answer, seconds = raw_exchange(base, head, [], timeout=1.5)
+    status, _answer, seconds = raw_exchange(base, head, [], timeout=1.0)
     assert 400 <= status < 500
-    assert seconds < 1.5
+    assert seconds < 1.0
     assert_unharmed(base, service.store, before)
 
 
@@ -536,28 +552,31 @@ def test_orders_in_the_wrong_content_type_are_refused(
     assert_unharmed(base, service.store, before)
 
 
-@pytest.mark.parametrize(
-    ("body", "content_type"),
-    [
-        (envelope("serverVersion"), "text/xml; charset=no-such-charset"),
-        (envelope("serverVersion"), "text/xml; charset=utf-16"),
-        (
-            envelope("serverVersion").decode().replace("utf-8", "utf-16").encode("utf-16"),
-            "text/xml; charset=utf-8",
-        ),
-    ],
-    ids=["unknown-charset", "utf-8-body-declared-utf-16", "utf-16-body-declared-utf-8"],
-)
+CHARSET_LIES = {
+    "unknown-charset": (envelope("serverVersion"), "text/xml; charset=no-such-charset"),
+    "utf-8-body-declared-utf-16": (envelope("serverVersion"), "text/xml; charset=utf-16"),
+    "utf-16-body-declared-utf-8": (
+        envelope("serverVersion").decode().replace("utf-8", "utf-16").encode("utf-16"),
+        "text/xml; charset=utf-8",
+    ),
+}
+
+
 def test_a_charset_that_lies_gets_an_answer_or_a_soap_fault(
-    service: Service, base: str, before: dict[str, Any], body: bytes, content_type: str
+    service: Service, base: str, before: dict[str, Any]
 ) -> None:
     """BUG: spyne decodes with the header's charset and crashes: plain-text 500, traceback."""
-    status, answer, _ = request(base, "POST", "/qbwc", body, {"Content-Type": content_type})
-    if status == 200:
-        assert soap_result(answer, "serverVersion") is not None
-    else:
-        assert_soap_fault(status, answer)
-    assert_unharmed(base, service.store, before)
+    failures = []
+    for name, (body, content_type) in CHARSET_LIES.items():
+        status, answer, _ = request(base, "POST", "/qbwc", body, {"Content-Type": content_type})
+        answered = status == 200 and soap_result(answer, "serverVersion") is not None
+        faulted = (
+            status in (400, 500) and answer.lstrip().startswith(b"<?xml") and b"Fault" in answer
+        )
+        if not (answered or faulted):
+            failures.append((name, status, answer[:100]))
+        assert_unharmed(base, service.store, before)
+    assert not failures
 
 
 # --- JSON orders over HTTP -------------------------------------------------------------------
@@ -585,16 +604,31 @@ JSON_ATTACKS = {
 }
 
 
-@pytest.mark.parametrize("name", list(JSON_ATTACKS))
-def test_hostile_json_gets_a_clear_error(
-    service: Service, base: str, before: dict[str, Any], name: str
+def _assert_clear_json_errors(
+    base: str, store: Store, before: dict[str, Any], names: list[str]
 ) -> None:
-    body, expected = JSON_ATTACKS[name]
-    status, answer, seconds = request(base, "POST", "/api/orders", body, JSON_HEADERS)
-    assert status == expected, answer[:300]
-    assert json.loads(answer)["error"]
-    assert seconds < BOUND_SECONDS
-    assert_unharmed(base, service.store, before)
+    for name in names:
+        body, expected = JSON_ATTACKS[name]
+        status, answer, seconds = request(base, "POST", "/api/orders", body, JSON_HEADERS)
+        assert status == expected, (name, answer[:300])
+        assert json.loads(answer)["error"], name
+        assert seconds < BOUND_SECONDS, name
+        assert_unharmed(base, store, before)
+
+
+def test_hostile_json_gets_a_clear_error(
+    service: Service, base: str, before: dict[str, Any]
+) -> None:
+    names = [name for name in JSON_ATTACKS if not name.startswith("deeply")]
+    _assert_clear_json_errors(base, service.store, before, names)
+
+
+def test_deeply_nested_json_gets_a_clear_error(
+    service: Service, base: str, before: dict[str, Any]
+) -> None:
+    """BUG: json.loads raises RecursionError (not ValueError) in web._post_orders: a 500."""
+    names = [name for name in JSON_ATTACKS if name.startswith("deeply")]
+    _assert_clear_json_errors(base, service.store, before, names)
 
 
 # --- SQL metacharacters, NUL bytes, long fields ----------------------------------------------
@@ -676,6 +710,8 @@ def test_sql_metacharacters_in_every_field_are_stored_verbatim(service: Service,
 def test_nul_bytes_are_stored_verbatim_or_refused_clearly(
     service: Service, base: str, before: dict[str, Any]
 ) -> None:
+    """BUG (PostgreSQL): a NUL in a payment's ReferenceNumber reaches the VARCHAR column
+    payments.reference_number and PostgreSQL refuses it: a 500 with a traceback."""
     refused = make_order_json(OrderNumber="N\x00-1")
     status, answer, _ = request(
         base, "POST", "/api/orders", json.dumps([refused]).encode(), JSON_HEADERS
@@ -766,7 +802,7 @@ def test_enqueue_files_with_hostile_json_change_nothing(
 # --- fuzzing over HTTP -----------------------------------------------------------------------
 
 FUZZ = settings(
-    max_examples=25,
+    max_examples=20,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

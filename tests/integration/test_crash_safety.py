@@ -78,7 +78,7 @@ def test_sigkill_after_every_callback_loses_and_duplicates_nothing(
     database_url: str, crash_store: Store, tmp_path: Path
 ) -> None:
     log = tmp_path / "service.log"
-    with service(database_url, log, env=LEASE) as server:
+    with service(database_url, log, workers=2, env=LEASE) as server:
         _, calls, _ = _complete_run(server.url, crash_store, "reference")
         callbacks = len(calls)
         assert callbacks >= 10, calls  # 3 handshake calls, >= 3 exchanges, closeConnection
@@ -93,19 +93,28 @@ def test_sigkill_after_every_callback_loses_and_duplicates_nothing(
         # holds reaches QuickBooks, and its next call to the service fails.
         gate = Gate(len(points))
         connectors = {
-            k: web_connector(server.url, f"kill{k}", fakes[k], pause_after=k, at_pause=gate.pause)
-            for k in points
+            k: web_connector(server.url, f"kill{k}", fakes[k], pause_after=k) for k in points
         }
         with ThreadPoolExecutor(max_workers=len(points)) as pool:
-            futures = {k: pool.submit(connectors[k].run) for k in points}
+            futures = {k: pool.submit(gate.run, connectors[k]) for k in points}
             gate.wait_all_paused()
             server.kill()
             gate.release()
             crashed = {k: future.result(timeout=60) for k, future in futures.items()}
         for k in points:
+            assert connectors[k].paused, (k, crashed[k].outcome, crashed[k].last_error)
             assert connectors[k].calls == calls[:k], k  # nothing after the kill got through
             expected = "done" if k == callbacks else "transport-error"
             assert crashed[k].outcome == expected, (k, crashed[k])
+        # Where the kill fell between sendRequestXML and its answer, QuickBooks holds what
+        # the service never heard of: the case a blind retry would duplicate.
+        unheard = [
+            k
+            for k in points
+            if fakes[k].invoices()
+            and not any(s == "synced" for s in statuses(crash_store, f"kill{k}").values())
+        ]
+        assert unheard, "no crash point left QuickBooks ahead of the service"
 
         server.start()  # same port, same database
         _finish_all(server.url, crash_store, {f"kill{k}": fakes[k] for k in points})

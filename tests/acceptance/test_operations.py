@@ -1,0 +1,76 @@
+"""What an operator relies on: /healthz, /metrics, recorded sessions."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+
+from enginedriver import quickbooks
+from factories import make_order_json
+from soapclient import PASSWORD, Service
+
+from qbwc_bridge import queue
+from qbwc_bridge.config import Settings
+from qbwc_bridge.devserver import BackgroundServer
+from qbwc_bridge.simulator.webconnector import WebConnector
+from qbwc_bridge.store import Store
+from qbwc_bridge.web import make_wsgi_app
+
+
+def _get(url: str) -> tuple[int, str]:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.status, response.read().decode()
+
+
+def test_healthz_checks_the_database(service: Service) -> None:
+    assert _get(service.url.replace("/qbwc", "/healthz")) == (200, '{"status": "ok"}')
+
+
+def test_healthz_reports_an_unreachable_database(tmp_path: Path) -> None:
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/missing-dir/none.db")
+    with BackgroundServer(make_wsgi_app(settings)) as server:
+        try:
+            urllib.request.urlopen(server.url.replace("/qbwc", "/healthz"), timeout=10)
+            raise AssertionError("expected 503")
+        except urllib.error.HTTPError as error:
+            assert error.code == 503
+
+
+def test_metrics_count_orders_runs_errors_and_callbacks(service: Service) -> None:
+    queue.enqueue(
+        service.store,
+        "acme",
+        [
+            make_order_json(OrderNumber="M1"),
+            make_order_json(
+                OrderNumber="M2",
+                orderDetails=[{"sku": "NOPE", "name": "x", "quantity": 1, "priceExclTax": "1.00"}],
+            ),
+        ],
+    )
+    WebConnector(service.url, "acme-user", PASSWORD, quickbooks()).run()
+    _, text = _get(service.url.replace("/qbwc", "/metrics"))
+    assert 'qbwc_bridge_orders{company="acme",status="synced"} 1' in text
+    assert 'qbwc_bridge_orders{company="acme",status="error"} 1' in text
+    assert 'qbwc_bridge_quickbooks_errors{code="3140"} 1' in text
+    assert 'qbwc_bridge_runs{status="closed"} 1' in text
+    assert 'qbwc_bridge_callbacks_total{callback="sendRequestXML",outcome="ok"' in text
+    assert 'qbwc_bridge_callback_seconds_bucket{callback="receiveResponseXML",le="+Inf"' in text
+
+
+def test_exchanges_are_recorded_when_asked(
+    tmp_path: Path, settings: Settings, store: Store
+) -> None:
+    queue.add_company(store, "acme", "acme-user", PASSWORD)
+    queue.enqueue(store, "acme", [make_order_json(OrderNumber="R1")])
+    recording = Settings(database_url=settings.database_url, record_dir=str(tmp_path / "sessions"))
+    with BackgroundServer(make_wsgi_app(recording, store)) as server:
+        report = WebConnector(server.url, "acme-user", PASSWORD, quickbooks()).run()
+    (session,) = (tmp_path / "sessions").glob("run-*.jsonl")
+    events = [json.loads(line) for line in session.read_text().splitlines()]
+    requests = [e for e in events if e["event"] == "request"]
+    responses = [e for e in events if e["event"] == "response"]
+    assert len(requests) == len(responses) == report.exchanges
+    assert requests[0]["qbxml"] == report.requests[0]
+    assert "InvoiceQueryRq" in requests[0]["qbxml"] and "InvoiceQueryRs" in responses[0]["qbxml"]
