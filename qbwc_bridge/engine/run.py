@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -32,6 +33,16 @@ from qbwc_bridge.store.database import utcnow
 from qbwc_bridge.store.runs import CompanyBusy
 
 log = logging.getLogger("qbwc_bridge.engine")
+
+# Which company and run the current callback served, for the SOAP layer's log line.
+current_call: ContextVar[dict[str, object] | None] = ContextVar("current_call", default=None)
+
+
+def _note_call(**values: object) -> None:
+    noted = current_call.get()
+    if noted is not None:
+        noted.update(values)
+
 
 PARSE_ERROR_HRESULT = "0x80040400"
 MAX_ATTEMPTS = 5
@@ -111,6 +122,7 @@ class RunEngine:
                     )
             return AuthResult("", NOT_VALID_USER)
         company = found[0]
+        _note_call(company=company.name)
         new_hash = (
             passwords.hash_password(password) if passwords.needs_rehash(stored_hash) else None
         )
@@ -438,10 +450,13 @@ class RunEngine:
     def _open(self, tx: Tx, ticket: str, now: datetime) -> tuple[Run, Company]:
         """The ticket's open run, locked for this callback, its lease extended."""
         run = run_store.by_ticket(tx, passwords.ticket_digest(ticket), lock=True)
+        _note_call(run=run.id)
         if run.status is not RunStatus.OPEN:
             raise InvalidTicket("This run has ended: let the Web Connector start a new one.")
         run_store.touch(tx, run.id, now, now + timedelta(seconds=self.settings.run_timeout_seconds))
-        return run, company_store.get(tx, run.company_id)
+        company = company_store.get(tx, run.company_id)
+        _note_call(company=company.name)
+        return run, company
 
 
 def _order_ids(request_map: dict[str, dict[str, object]]) -> list[int]:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from qbwc_bridge import metrics
+from qbwc_bridge.engine.run import current_call
 from qbwc_bridge.errors import BridgeError, InvalidTicket
 
 log = logging.getLogger("qbwc_bridge.soap")
@@ -37,6 +38,8 @@ def guarded(ctx: Any, name: str, ticket: str | None, failure: T, call: Callable[
     engine = getattr(ctx.app, ENGINE_ATTRIBUTE)
     started = time.perf_counter()
     outcome = "ok"
+    noted: dict[str, object] = {}
+    token = current_call.set(noted)
     try:
         return call(engine)
     except InvalidTicket as error:
@@ -54,10 +57,15 @@ def guarded(ctx: Any, name: str, ticket: str | None, failure: T, call: Callable[
         return failure
     finally:
         metrics.observe_callback(name, outcome.split(":")[0], time.perf_counter() - started)
+        current_call.reset(token)
+        # run= is a tag of the ticket, run_id and company as the engine found them: never
+        # the ticket itself or a password.
         log.info(
-            "callback=%s run=%s duration_ms=%.1f outcome=%s",
+            "callback=%s run=%s company=%s run_id=%s duration_ms=%.1f outcome=%s",
             name,
             run_ref(ticket),
+            noted.get("company", "-"),
+            noted.get("run", "-"),
             (time.perf_counter() - started) * 1000,
             outcome,
         )
