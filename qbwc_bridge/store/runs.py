@@ -181,9 +181,16 @@ def pending_exchange(tx: Tx, run_id: int) -> Exchange | None:
     return None if row is None else _to_exchange(row)
 
 
+# Enough of a response to diagnose a run; a full inventory page (0.4 MB) each time would
+# make the exchanges table the largest in the database. QBWC_BRIDGE_RECORD_DIR keeps all.
+STORED_RESPONSE_CHARS = 65536
+
+
 def record_response(
     tx: Tx, exchange_id: int, response_xml: str, hresult: str, message: str, now: datetime
 ) -> None:
+    if len(response_xml) > STORED_RESPONSE_CHARS:
+        response_xml = response_xml[:STORED_RESPONSE_CHARS] + "\n<!-- truncated -->"
     tx.execute(
         update(x)
         .where(x.c.id == exchange_id)

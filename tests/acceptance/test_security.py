@@ -175,8 +175,8 @@ def test_a_ticket_of_one_company_never_reads_or_changes_another(
     soap = intuit_client(f"{base}/qbwc")
     fake = quickbooks()
     hcp = fake.hcp_response()
-    acme = list(soap.authenticate("acme-user", f"acme-{PASSWORD}"))[0]
-    globex = list(soap.authenticate("globex-user", f"globex-{PASSWORD}"))[0]
+    acme = next(iter(soap.authenticate("acme-user", f"acme-{PASSWORD}")))
+    globex = next(iter(soap.authenticate("globex-user", f"globex-{PASSWORD}")))
     acme_request = soap.sendRequestXML(acme, hcp, HCP_FILE, "US", 13, 0)
     globex_request = soap.sendRequestXML(globex, hcp, HCP_FILE, "US", 13, 0)
     assert "acme-1" in acme_request and "globex-1" not in acme_request

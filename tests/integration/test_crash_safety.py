@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -179,11 +180,15 @@ def _terminate_service_backends(admin: Engine) -> int:
 
 class RunRowLock:
     """Hold the company's run row locked, so the service's next callback waits inside its
-    transaction; then cut the service's connections while it waits, and let go."""
+    transaction; then strike while it waits (by default: cut the service's connections),
+    and let go."""
 
-    def __init__(self, admin: Engine, company: str) -> None:
+    def __init__(
+        self, admin: Engine, company: str, strike: Callable[[], int] | None = None
+    ) -> None:
         self.admin = admin
         self.company = company
+        self.strike = strike or (lambda: _terminate_service_backends(admin))
         self.terminated = 0
         self.waited = False
         self._thread: threading.Thread | None = None
@@ -216,7 +221,7 @@ class RunRowLock:
                     )
                 if not self.waited:
                     time.sleep(0.02)
-            self.terminated = _terminate_service_backends(self.admin)
+            self.terminated = self.strike()
         finally:
             conn.rollback()
             conn.close()
@@ -287,4 +292,102 @@ def test_connections_cut_between_callbacks_do_not_fail_the_run(
     assert report.outcome == "done", report
     assert_books(fake, orders, "connections cut between callbacks")
     assert set(statuses(store, "gap").values()) == {"synced"}
+    store.database.dispose()
+
+
+@contextmanager
+def _database_closed_to_connections(url: str) -> Iterator[Callable[[], None]]:
+    """A switch that makes the test database refuse connections and cuts the service's
+    (PostgreSQL "down" for this database only); connections are allowed again on exit."""
+    parsed = make_url(url)
+    name = parsed.database
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+
+    def close_database() -> None:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :db AND application_name = :app"
+                ),
+                {"db": name, "app": APP_NAME},
+            )
+
+    try:
+        yield close_database
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        admin.dispose()
+
+
+@pytest.mark.postgres
+def test_database_down_mid_run_answers_cleanly_and_the_next_run_finishes(
+    postgres_database: str, tmp_path: Path
+) -> None:
+    """While the database refuses connections every callback still answers (no hang, no
+    fault): a failure value, getLastError's own fallback text, closeConnection's answer."""
+    store = fresh_postgres(postgres_database)
+    orders = company_orders("down", ORDERS)
+    seed_company(store, "down", orders)
+    store.database.dispose()
+    fake = new_quickbooks()
+    with service(_tagged(postgres_database), tmp_path / "service.log", env=LEASE) as server:
+        with _database_closed_to_connections(postgres_database) as close_database:
+            connector = web_connector(
+                server.url, "down", fake, pause_after=5, at_pause=close_database
+            )
+            started = time.monotonic()
+            report = connector.run()
+            seconds = time.monotonic() - started
+        assert report.outcome == "no-request", (report.outcome, report.failure)
+        assert connector.calls[5:] == ["sendRequestXML", "getLastError", "closeConnection"]
+        # getLastError cannot read the run's error from the database; it says so.
+        assert "see its log" in (report.last_error or ""), report.last_error
+        assert report.close_message, report
+        assert seconds < 10, seconds
+        run_until_synced(server.url, "down", fake, store, deadline_seconds=15)
+    assert_books(fake, orders, "database down mid-run")
+    store.database.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("blocked", ["sendRequestXML", "receiveResponseXML"])
+def test_sigkill_inside_a_callback_transaction(
+    postgres_database: str, pg_admin: Engine, tmp_path: Path, blocked: str
+) -> None:
+    """The service dies while a callback's transaction is open: PostgreSQL rolls it back,
+    and the runs after the restart finish without a duplicate."""
+    store = fresh_postgres(postgres_database)
+    orders = company_orders("inside", ORDERS)
+    seed_company(store, "inside", orders)
+    fake = new_quickbooks()
+    with service(_tagged(postgres_database), tmp_path / "service.log", env=LEASE) as server:
+
+        def kill() -> int:
+            server.kill()
+            return 1
+
+        lock = RunRowLock(pg_admin, "inside", strike=kill)
+        pause = 5 if blocked == "sendRequestXML" else 6
+        connector = web_connector(
+            server.url, "inside", fake, pause_after=pause, at_pause=lock.engage
+        )
+        report = connector.run()
+        lock.join()
+        assert lock.waited, "the callback never waited inside its transaction"
+        assert report.outcome == "transport-error", (report.outcome, report.failure)
+        assert (
+            connector.calls
+            == ["serverVersion", "clientVersion", "authenticate"]
+            + [
+                "sendRequestXML",
+                "receiveResponseXML",
+                "sendRequestXML",
+            ][: pause - 3]
+        )
+        server.start()
+        run_until_synced(server.url, "inside", fake, store, deadline_seconds=15)
+    assert_books(fake, orders, f"SIGKILL inside {blocked}")
     store.database.dispose()
