@@ -33,7 +33,15 @@ def run_ref(ticket: str | None) -> str:
     return hashlib.sha256(ticket.encode()).hexdigest()[:10] if ticket else "-"
 
 
-def guarded(ctx: Any, name: str, ticket: str | None, failure: T, call: Callable[[Any], T]) -> T:
+def guarded(
+    ctx: Any,
+    name: str,
+    ticket: str | None,
+    failure: T,
+    call: Callable[[Any], T],
+    *,
+    explain: Callable[[str], T] | None = None,
+) -> T:
     """Run one callback against the engine; any failure becomes ``failure`` and a log line."""
     engine = getattr(ctx.app, ENGINE_ATTRIBUTE)
     started = time.perf_counter()
@@ -49,7 +57,8 @@ def guarded(ctx: Any, name: str, ticket: str | None, failure: T, call: Callable[
     except BridgeError as error:
         outcome = f"error: {error.message}"
         _remember(engine, ticket, error.message)
-        return failure
+        # getLastError's answer is shown to the user: the reason beats a generic failure.
+        return explain(error.message) if explain else failure
     except Exception as error:
         outcome = f"crash: {type(error).__name__}"
         log.exception("callback %s failed", name)

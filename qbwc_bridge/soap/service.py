@@ -97,6 +97,7 @@ class QBWebConnectorSvc(ServiceBase):  # type: ignore[misc]
             ticket,
             "The service could not read its state; see its log.",
             lambda e: e.last_error(ticket or ""),
+            explain=str,
         )
 
     @rpc(String, _returns=String)  # type: ignore[untyped-decorator]

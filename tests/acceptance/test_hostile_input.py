@@ -70,7 +70,9 @@ def request(
 ) -> tuple[int, bytes, float]:
     """One HTTP request with a timeout: (status, body, wall seconds)."""
     parts = urlsplit(base)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    connection = http.client.HTTPConnection(
+        parts.hostname or "127.0.0.1", parts.port, timeout=timeout
+    )
     started = time.monotonic()
     try:
         connection.request(method, path, body=body, headers=headers or {})
@@ -657,7 +659,7 @@ def _every_string_field(text: str, number: str) -> dict[str, Any]:
             "phoneNumber",
         )
     }
-    return make_order_json(
+    order: dict[str, Any] = make_order_json(
         OrderNumber=number,
         CustomerName=text,
         ChannelName=text,
@@ -670,6 +672,7 @@ def _every_string_field(text: str, number: str) -> dict[str, Any]:
         ],
         Payments=[make_payment(CreditCardName=text, ReferenceNumber=text[:100])],
     )
+    return order
 
 
 def _sql_orders() -> list[dict[str, Any]]:

@@ -378,15 +378,8 @@ def test_sigkill_inside_a_callback_transaction(
         lock.join()
         assert lock.waited, "the callback never waited inside its transaction"
         assert report.outcome == "transport-error", (report.outcome, report.failure)
-        assert (
-            connector.calls
-            == ["serverVersion", "clientVersion", "authenticate"]
-            + [
-                "sendRequestXML",
-                "receiveResponseXML",
-                "sendRequestXML",
-            ][: pause - 3]
-        )
+        # Nothing after the pause got an answer: the blocked callback died with the service.
+        assert len(connector.calls) == pause, connector.calls
         server.start()
         run_until_synced(server.url, "inside", fake, store, deadline_seconds=15)
     assert_books(fake, orders, f"SIGKILL inside {blocked}")
