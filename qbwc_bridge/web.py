@@ -16,6 +16,8 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs
 
+from lxml import etree
+
 from qbwc_bridge import metrics, queue
 from qbwc_bridge.config import Settings
 from qbwc_bridge.domain.company import Company
@@ -35,15 +37,26 @@ class BodyTooLarge(BridgeError):
     """The request body is larger than this service accepts."""
 
 
+class BadLength(BridgeError):
+    """The request needs a valid Content-Length header."""
+
+
 def _read_body(environ: Environ, limit: int) -> bytes:
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    if length > limit:
-        raise BodyTooLarge(f"The request body of {length} bytes exceeds the limit of {limit} bytes")
+    """Exactly Content-Length bytes, never more than ``limit``; never wait on an open socket."""
+    declared = str(environ.get("CONTENT_LENGTH") or "").strip()
     stream = environ["wsgi.input"]
-    body = stream.read(length) if length else stream.read(limit + 1)
+    if not declared:
+        if not environ.get("wsgi.input_terminated"):
+            raise BadLength("Send a Content-Length header")
+        body = stream.read(limit + 1)  # the server ends the stream (chunked upload)
+    elif not declared.isdigit():
+        raise BadLength(f"Content-Length {declared[:20]!r} is not a byte count")
+    elif int(declared) > limit:
+        raise BodyTooLarge(
+            f"The request body of {declared} bytes exceeds the limit of {limit} bytes"
+        )
+    else:
+        body = stream.read(int(declared)) if int(declared) else b""
     if len(body) > limit:
         raise BodyTooLarge(f"The request body exceeds the limit of {limit} bytes")
     return bytes(body)
@@ -64,8 +77,6 @@ def _json_default(value: object) -> object:
 
 
 def _soap_fault(start_response: StartResponse, status: str, message: str) -> list[bytes]:
-    from lxml import etree
-
     env = "http://schemas.xmlsoap.org/soap/envelope/"
     envelope = etree.Element(f"{{{env}}}Envelope", nsmap={"soap": env})
     fault = etree.SubElement(etree.SubElement(envelope, f"{{{env}}}Body"), f"{{{env}}}Fault")
@@ -106,6 +117,9 @@ class BridgeApp:
             )
         except BodyTooLarge as error:
             return _json(start_response, "413 Payload Too Large", {"error": error.message})
+        except BadLength as error:
+            status = "411 Length Required" if "header" in error.message else "400 Bad Request"
+            return _json(start_response, status, {"error": error.message})
         except BridgeError as error:
             log.warning("request failed: %s", error.message)
             return _json(start_response, "503 Service Unavailable", {"error": error.message})
@@ -127,14 +141,18 @@ class BridgeApp:
             )
         body = _read_body(environ, self.settings.max_request_bytes)
         try:
-            parse_xml(body, max_bytes=self.settings.max_request_bytes)
+            envelope = parse_xml(body, max_bytes=self.settings.max_request_bytes)
         except MalformedQbxml as error:
             return _soap_fault(
                 start_response, "400 Bad Request", f"Malformed SOAP request: {error.message}"
             )
+        # spyne gets the envelope as we read it, in UTF-8: a charset header that lies about
+        # the body can no longer make it decode garbage.
+        clean = etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
         environ = dict(environ)
-        environ["wsgi.input"] = io.BytesIO(body)
-        environ["CONTENT_LENGTH"] = str(len(body))
+        environ["wsgi.input"] = io.BytesIO(clean)
+        environ["CONTENT_LENGTH"] = str(len(clean))
+        environ["CONTENT_TYPE"] = "text/xml; charset=utf-8"
         return self.soap(environ, start_response)  # type: ignore[no-any-return]
 
     # --- JSON API -------------------------------------------------------------------
@@ -150,8 +168,12 @@ class BridgeApp:
             )
         except (binascii.Error, UnicodeDecodeError):
             return None
+        if "\x00" in username or "\x00" in secret or len(username) > 100:
+            return None
         try:
-            return queue.api_login(self.store, username, secret)
+            return queue.api_login(
+                self.store, self.settings, username, secret, str(environ.get("REMOTE_ADDR", ""))
+            )
         except queue.InvalidCredentials:
             return None
 
@@ -186,7 +208,7 @@ class BridgeApp:
         body = _read_body(environ, self.settings.max_request_bytes)
         try:
             items = json.loads(body.decode("utf-8"), parse_float=Decimal)
-        except (UnicodeDecodeError, ValueError) as error:
+        except (UnicodeDecodeError, ValueError, RecursionError) as error:
             return _json(
                 start_response, "400 Bad Request", {"error": f"The body is not valid JSON: {error}"}
             )

@@ -275,15 +275,20 @@ def _each(fields: _Fields, key: str, read: Callable[[_Fields], T | None]) -> Ite
 
 
 def _order_number(fields: _Fields) -> str:
-    number = _text(fields, "OrderNumber", required=True)
-    path = fields.path("OrderNumber")
-    if len(number) > MAX_ORDER_NUMBER_LENGTH:
+    return _identifier(fields, "OrderNumber", required=True)
+
+
+def _identifier(fields: _Fields, key: str, *, required: bool = False) -> str:
+    """An order number or payment reference: a key the queue stores and matches on."""
+    value = _text(fields, key, required=required)
+    path = fields.path(key)
+    if len(value) > MAX_ORDER_NUMBER_LENGTH:
         fields.problems.add(
-            path, f"has {len(number)} characters; at most {MAX_ORDER_NUMBER_LENGTH} are allowed"
+            path, f"has {len(value)} characters; at most {MAX_ORDER_NUMBER_LENGTH} are allowed"
         )
-    if any(unicodedata.category(char) == "Cc" for char in number):
+    if any(unicodedata.category(char) == "Cc" for char in value):
         fields.problems.add(path, "must not contain control characters (tabs, line breaks, ...)")
-    return number
+    return value
 
 
 def _order_type(fields: _Fields) -> OrderType:
@@ -370,7 +375,7 @@ def _payment_reader(order_date: date | None) -> Callable[[_Fields], Payment | No
         amount = _money(fields, "PaymentAmount", required=True, positive=True)
         when = _date(fields, "PaymentDate", default=order_date or date.min)
         card = _text(fields, "CreditCardName")
-        reference = _text(fields, "ReferenceNumber")
+        reference = _identifier(fields, "ReferenceNumber")
         if amount is None or when is None:
             return None
         return Payment(

@@ -19,7 +19,7 @@ from qbwc_bridge.domain import passwords
 from qbwc_bridge.domain.company import Company
 from qbwc_bridge.domain.orders import OrderStatus
 from qbwc_bridge.domain.runs import Run, RunStage, RunStatus
-from qbwc_bridge.engine import planning, steps
+from qbwc_bridge.engine import logins, planning, steps
 from qbwc_bridge.engine.inventory import InventoryStep
 from qbwc_bridge.engine.recording import Recorder
 from qbwc_bridge.errors import InvalidTicket, MalformedQbxml, UnsupportedQuickBooks
@@ -98,40 +98,14 @@ class RunEngine:
 
     def authenticate(self, username: str, password: str, client_address: str = "") -> AuthResult:
         now = self.clock()
-        keys = [f"user:{username.casefold()}"] + (
-            [f"addr:{client_address}"] if client_address else []
+        company = logins.check_login(
+            self.store, self.settings, username, password, client_address, now
         )
-        with self.store.transaction() as tx:
-            locked = any(company_store.locked_until(tx, key, now) for key in keys)
-            found = None if locked else company_store.credentials(tx, username)
-        if locked:
-            log.warning("login refused: too many failures", extra={"username": username})
+        if company is None:
             return AuthResult("", NOT_VALID_USER)
-        # The slow hash runs outside any transaction: it must not hold a database lock.
-        stored_hash = found[1] if found else passwords.dummy_hash()
-        valid = passwords.verify_password(password, stored_hash) and found is not None
-        if not valid or found is None:
-            with self.store.transaction() as tx:
-                for key in keys:
-                    company_store.record_failure(
-                        tx,
-                        key,
-                        now,
-                        max_failures=self.settings.max_failed_logins,
-                        window=timedelta(seconds=self.settings.lockout_seconds),
-                    )
-            return AuthResult("", NOT_VALID_USER)
-        company = found[0]
         _note_call(company=company.name)
-        new_hash = (
-            passwords.hash_password(password) if passwords.needs_rehash(stored_hash) else None
-        )
         ticket = passwords.new_ticket()
         with self.store.transaction() as tx:
-            for key in keys:
-                company_store.clear_failures(tx, key)
-            if new_hash:
-                company_store.set_password_hash(tx, company.id, new_hash)
             self._abandon_expired(tx, now, company.id)
             inventory_due = self._inventory_due(tx, company, now)
             if not inventory_due and order_store.pending_count(tx, company.id) == 0:

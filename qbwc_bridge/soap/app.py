@@ -23,4 +23,5 @@ def make_soap_app(engine: Any) -> WsgiApplication:
         out_protocol=Soap11(),
     )
     setattr(application, ENGINE_ATTRIBUTE, engine)
-    return WsgiApplication(application)
+    # spyne's own cap (2 MiB) would refuse a large inventory page below our configured limit.
+    return WsgiApplication(application, max_content_length=engine.settings.max_request_bytes)
