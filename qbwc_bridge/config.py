@@ -32,6 +32,9 @@ class Settings:
     max_orders_per_api_call: int = 100
     # Keep what every exchange sent and received, as JSON lines, in this folder.
     record_dir: str = ""
+    # Proxies whose X-Forwarded-For is believed (comma-separated), so login throttling per
+    # client address sees the client, not nginx.
+    trusted_proxies: str = "127.0.0.1,::1"
     log_level: str = "INFO"
 
     @classmethod

@@ -89,6 +89,18 @@ def _soap_fault(start_response: StartResponse, status: str, message: str) -> lis
     return [body]
 
 
+def client_address(environ: Environ, trusted_proxies: frozenset[str]) -> str:
+    """The client's address: REMOTE_ADDR, or behind trusted proxies the last untrusted hop."""
+    address = str(environ.get("REMOTE_ADDR", ""))
+    forwarded = str(environ.get("HTTP_X_FORWARDED_FOR", ""))
+    if address not in trusted_proxies or not forwarded:
+        return address
+    for hop in reversed([part.strip() for part in forwarded.split(",") if part.strip()]):
+        if hop not in trusted_proxies:
+            return hop[:100]
+    return address
+
+
 class BridgeApp:
     """Routes requests; holds the one engine and store of this process."""
 
@@ -97,8 +109,12 @@ class BridgeApp:
         self.store = store or Store.from_url(settings.database_url)
         self.engine = RunEngine(self.store, settings)
         self.soap = make_soap_app(self.engine)
+        self.trusted_proxies = frozenset(
+            address.strip() for address in settings.trusted_proxies.split(",") if address.strip()
+        )
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        environ["REMOTE_ADDR"] = client_address(environ, self.trusted_proxies)
         path = environ.get("PATH_INFO", "") or "/"
         method = environ.get("REQUEST_METHOD", "GET")
         try:

@@ -74,3 +74,15 @@ def test_exchanges_are_recorded_when_asked(
     assert len(requests) == len(responses) == report.exchanges
     assert requests[0]["qbxml"] == report.requests[0]
     assert "InvoiceQueryRq" in requests[0]["qbxml"] and "InvoiceQueryRs" in responses[0]["qbxml"]
+
+
+def test_client_address_behind_a_trusted_proxy() -> None:
+    from qbwc_bridge.web import client_address
+
+    trusted = frozenset({"127.0.0.1"})
+    behind = {"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "198.51.100.7, 127.0.0.1"}
+    assert client_address(behind, trusted) == "198.51.100.7"
+    # a client cannot forge its address past an untrusted hop
+    direct = {"REMOTE_ADDR": "203.0.113.9", "HTTP_X_FORWARDED_FOR": "198.51.100.7"}
+    assert client_address(direct, trusted) == "203.0.113.9"
+    assert client_address({"REMOTE_ADDR": "127.0.0.1"}, trusted) == "127.0.0.1"
