@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from strategies import SKUS
+
 from qbwc_bridge.engine.run import RunEngine
 from qbwc_bridge.simulator.quickbooks import (
     FakeQuickBooks,
@@ -16,16 +18,6 @@ from qbwc_bridge.simulator.quickbooks import (
     ResponseLost,
 )
 
-SKUS = (
-    "WIDGET-RED",
-    "WIDGET-BLUE",
-    "GADGET-PRO",
-    "GIZMO-XL",
-    "TSHIRT-M",
-    "TSHIRT-L",
-    "MUG-CLASSIC",
-    "BOOK-QB101",
-)
 SERVICE_ITEMS = {
     "Shipping": "ItemOtherCharge",
     "Discount": "ItemDiscount",
