@@ -144,9 +144,11 @@ def _new_order(raw: object, company: Company, report: EnqueueReport) -> NewOrder
     if order is None:
         report.problems.extend(problems)
         return None
+    payload = intake.canonical_json(order)  # encoded once: stored and fingerprinted
     return NewOrder(
         order=order,
-        fingerprint=intake.order_fingerprint(order),
+        payload=payload,
+        fingerprint=intake.fingerprint_of(payload),
         txn_kind=mapping.txn_kind(order, company.settings),
         customer_name=customers.customer_name(order, company.settings.customer_match),
     )

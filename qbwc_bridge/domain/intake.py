@@ -618,7 +618,15 @@ def order_from_dict(data: Mapping[str, Any]) -> Order:
     )
 
 
+def canonical_json(order: Order) -> str:
+    """The order as compact, key-sorted JSON: what the queue stores and fingerprints."""
+    return json.dumps(order_to_dict(order), sort_keys=True, separators=(",", ":"))
+
+
+def fingerprint_of(canonical: str) -> str:
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
 def order_fingerprint(order: Order) -> str:
     """SHA-256 of the canonical JSON: equal for an identical re-send, different for a change."""
-    canonical = json.dumps(order_to_dict(order), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+    return fingerprint_of(canonical_json(order))

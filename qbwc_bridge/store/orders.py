@@ -8,6 +8,7 @@ See docs/state-machine.md for the arrows; each arrow is one function here.
 from __future__ import annotations
 
 import enum
+import json
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ class NewOrder:
     """What the service layer hands the store to queue."""
 
     order: Order
+    payload: str  # intake.canonical_json(order)
     fingerprint: str
     txn_kind: TxnKind
     customer_name: str
@@ -93,7 +95,7 @@ def enqueue(
 def _order_values(new: NewOrder, now: datetime) -> dict[str, Any]:
     return {
         "fingerprint": new.fingerprint,
-        "payload": intake.order_to_dict(new.order),
+        "payload": new.payload,
         "status": OrderStatus.PENDING.value,
         "stage": OrderStage.CHECK.value,
         "txn_kind": new.txn_kind.value,
@@ -204,7 +206,7 @@ def _orders_by_id(tx: Tx, rows: Sequence[Any]) -> dict[int, Order]:
         for order_id, payload in tx.execute(
             select(o.c.id, o.c.payload).where(o.c.id.in_(list(missing)))
         ):
-            order = intake.order_from_dict(payload)
+            order = intake.order_from_dict(json.loads(payload))
             found[order_id] = _DECODED[missing[order_id]] = order
         while len(_DECODED) > _DECODED_MAX:
             _DECODED.popitem(last=False)

@@ -124,7 +124,7 @@ orders = Table(
     Column("company_id", Id, ForeignKey("companies.id", ondelete="CASCADE"), nullable=False),
     Column("order_number", String(100), nullable=False),
     Column("fingerprint", String(64), nullable=False),
-    Column("payload", JSON, nullable=False),
+    Column("payload", Text, nullable=False),  # canonical JSON (intake.canonical_json)
     Column("status", String(20), nullable=False),
     Column("stage", String(20), nullable=False, default="check"),
     Column("txn_kind", String(20), nullable=False),
