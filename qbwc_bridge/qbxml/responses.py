@@ -142,11 +142,12 @@ def _integer(text: str, what: str) -> int:
 
 
 def _number(text: str | None, path: str) -> Decimal | None:
-    if text is None or not text.strip():
+    value = text.strip() if text else ""
+    if not value:
         return None
-    if _DECIMAL.fullmatch(text.strip()) is None:
-        raise MalformedQbxml(f"<{path}> {text[:40]!r} is not a number")
-    return Decimal(text.strip())
+    if _DECIMAL.fullmatch(value) is None:
+        raise MalformedQbxml(f"<{path}> {value[:40]!r} is not a number")
+    return Decimal(value)
 
 
 def _decimal(element: etree._Element, path: str) -> Decimal | None:
