@@ -10,7 +10,7 @@ from __future__ import annotations
 TARGET_EXCHANGE_SECONDS = 30.0
 TARGET_RUN_SECONDS = 600.0
 DEFAULT_SECONDS_PER_REQUEST = 0.05
-MAX_REQUESTS_PER_MESSAGE = 200
+MAX_REQUESTS_PER_MESSAGE = 140
 REQUESTS_PER_ORDER = 6  # customer add, check, add, and a payment check + add, roughly
 SMOOTHING = 0.3  # weight of the newest measurement in the moving average
 

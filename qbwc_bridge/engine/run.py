@@ -8,7 +8,7 @@ callbacks loses nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,7 +17,7 @@ from qbwc_bridge import __version__
 from qbwc_bridge.config import Settings
 from qbwc_bridge.domain import passwords
 from qbwc_bridge.domain.company import Company
-from qbwc_bridge.domain.orders import OrderStatus
+from qbwc_bridge.domain.orders import OrderStatus, QueuedOrder
 from qbwc_bridge.domain.runs import Run, RunStage, RunStatus
 from qbwc_bridge.engine import logins, planning, steps
 from qbwc_bridge.engine.inventory import InventoryStep
@@ -208,9 +208,10 @@ class RunEngine:
         if run.stage is RunStage.ORDERS:
             budget = planning.request_budget(company_store.seconds_per_request(tx, company.id))
             suspects = run.summary.get("suspects", [])
-            # Every waiting order needs at least one request, so `budget` orders are enough.
-            orders = order_store.claimed_by(
-                tx, run.id, order_ids=suspects or None, limit=None if suspects else budget
+            orders = (
+                order_store.claimed_by(tx, run.id, order_ids=suspects)
+                if suspects
+                else _pages(tx, run.id)
             )
             plan = steps.plan_message(orders, company.settings, budget=budget, suspects=suspects)
             if plan.requests:
@@ -431,6 +432,20 @@ class RunEngine:
         company = company_store.get(tx, run.company_id)
         _note_call(company=company.name)
         return run, company
+
+
+PAGE = 40
+
+
+def _pages(tx: Tx, run_id: int) -> Iterator[QueuedOrder]:
+    """The run's waiting orders, read a page at a time: a message fills after a few pages."""
+    after = 0
+    while True:
+        page = order_store.claimed_by(tx, run_id, limit=PAGE, after_id=after)
+        yield from page
+        if len(page) < PAGE:
+            return
+        after = page[-1].id
 
 
 def _order_ids(request_map: dict[str, dict[str, object]]) -> list[int]:

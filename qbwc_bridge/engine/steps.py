@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -151,7 +151,7 @@ def _payment_query(order: QueuedOrder, queued: QueuedPayment, customer: str, pla
 
 
 def plan_message(
-    orders: Sequence[QueuedOrder],
+    orders: Iterable[QueuedOrder],
     settings: CompanySettings,
     *,
     budget: int,
@@ -159,19 +159,17 @@ def plan_message(
 ) -> Plan:
     """Pack the next requests of as many orders as the budget allows.
 
-    ``orders_per_message = 1`` (or a suspect from a message QuickBooks could not parse)
-    puts exactly one order in the message.
+    ``orders`` may be lazy: it is read only as far as the message fills. With
+    ``orders_per_message = 1``, or for a suspect from a message QuickBooks could not parse,
+    the message holds exactly one order.
     """
     plan = Plan()
-    waiting = [order for order in orders if order.stage is not OrderStage.DONE]
-    suspect_orders = [order for order in waiting if order.id in set(suspects)]
-    if suspect_orders:
-        _requests_for(suspect_orders[0], settings, plan)
-        plan.finish()
-        return plan
-    per_message = settings.orders_per_message or len(waiting)
+    waiting = (order for order in orders if order.stage is not OrderStage.DONE)
+    if suspects:
+        waiting = (order for order in waiting if order.id in set(suspects))
+    per_message = 1 if suspects else settings.orders_per_message
     for order in waiting:
-        if len(plan.order_ids) >= per_message:
+        if per_message and len(plan.order_ids) >= per_message:
             break
         mark = plan.mark()
         _requests_for(order, settings, plan)
