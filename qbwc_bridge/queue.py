@@ -11,7 +11,7 @@ from typing import Any
 from qbwc_bridge.config import Settings
 from qbwc_bridge.domain import customers, intake, mapping, passwords
 from qbwc_bridge.domain.company import Company
-from qbwc_bridge.domain.orders import OrderStatus, QueuedOrder
+from qbwc_bridge.domain.orders import QueuedOrder
 from qbwc_bridge.engine import logins
 from qbwc_bridge.errors import BridgeError, OrderRejected
 from qbwc_bridge.store import Store, Tx, utcnow
@@ -168,18 +168,15 @@ def enqueue(
     rolls back after every problem has been collected.
     """
     report = EnqueueReport()
-    try:
-        with store.transaction() as tx:
-            found = company_store.by_name(tx, company_name)
-            for chunk in _chunks(items, CHUNK):
-                news = [n for n in (_new_order(raw, found, report) for raw in chunk) if n]
-                _record(report, order_store.enqueue(tx, found.id, news, utcnow()))
-                if progress:
-                    progress(report.seen)
-            if report.problems and not skip_invalid:
-                raise NothingEnqueued(report.problems)
-    except NothingEnqueued:
-        raise
+    with store.transaction() as tx:
+        found = company_store.by_name(tx, company_name)
+        for chunk in _chunks(items, CHUNK):
+            news = [n for n in (_new_order(raw, found, report) for raw in chunk) if n]
+            _record(report, order_store.enqueue(tx, found.id, news, utcnow()))
+            if progress:
+                progress(report.seen)
+        if report.problems and not skip_invalid:
+            raise NothingEnqueued(report.problems)  # rolls the transaction back
     return report
 
 
@@ -269,6 +266,3 @@ def request_inventory_now(store: Store, company_name: str) -> None:
     with store.transaction() as tx:
         found = company_store.by_name(tx, company_name)
         company_store.set_inventory_due_at(tx, found.id, utcnow())
-
-
-_ = OrderStatus
