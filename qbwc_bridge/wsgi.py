@@ -1,21 +1,22 @@
 """The WSGI entry point for gunicorn: ``qbwc_bridge.wsgi:application``.
 
-Built on first request rather than at import, so importing this module opens nothing.
+Built on first use rather than at import, so importing this module opens nothing;
+deploy/gunicorn.conf.py builds it as each worker starts (``load``).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
 _app: Any = None
 
 
-def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+def load() -> Any:
+    """The process's one application, built from QBWC_BRIDGE_* settings on first call."""
     global _app
     if _app is None:
-        import logging
-
         from qbwc_bridge.config import Settings
         from qbwc_bridge.web import make_wsgi_app
 
@@ -25,4 +26,8 @@ def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> 
             format="%(asctime)s %(levelname)s %(process)d %(name)s %(message)s",
         )
         _app = make_wsgi_app(settings)
-    return _app(environ, start_response)  # type: ignore[no-any-return]
+    return _app
+
+
+def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    return load()(environ, start_response)  # type: ignore[no-any-return]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import sys
 import tempfile
@@ -236,15 +237,30 @@ def _not_due(store: Store) -> None:
 
 
 def bench_callbacks(queued: int, postgres: str | None, runs: int = 4) -> dict[str, float]:
-    """Server time of every data callback over several runs (250 orders each) from a deep queue."""
-    with fresh_store(postgres) as (store, settings):
+    """Server time of every data callback, as the service logs it, from a deep queue.
+
+    The service runs under gunicorn in its own process (as in production), the stand-in
+    Web Connector and QuickBooks in this one; four runs of up to 250 orders each.
+    """
+    from qbwc_bridge.simulator.webconnector import WebConnector
+
+    with fresh_store(postgres) as (store, settings), tempfile.TemporaryDirectory() as folder:
         _company(store)
         queue.enqueue(store, "bench", (order_json(i) for i in range(queued)))
         _not_due(store)
-        engine = RunEngine(store, settings)
-        timings: list[float] = []
-        fake = demo_quickbooks(validate=False)
-        trips = [drive_run(engine, fake, "bench-user", timings) for _ in range(runs)]
+        log = Path(folder) / "service.log"
+        with _gunicorn(settings.database_url, 1, log) as url:
+            reports = [
+                WebConnector(
+                    url, "bench-user", "bench-password", demo_quickbooks(validate=False)
+                ).run()
+                for _ in range(runs)
+            ]
+        timings = [
+            float(match.group(2))
+            for match in _CALLBACK_LINE.finditer(log.read_text(encoding="utf-8"))
+            if match.group(1) in ("sendRequestXML", "receiveResponseXML", "closeConnection")
+        ]
     return {
         "queued_orders": queued,
         "runs": runs,
@@ -252,14 +268,15 @@ def bench_callbacks(queued: int, postgres: str | None, runs: int = 4) -> dict[st
         "callback_ms_p99": round(percentile(timings, 0.99), 2),
         "callback_ms_max": round(max(timings), 2),
         "callbacks_timed": len(timings),
-        "round_trips_per_run": round(sum(trips) / runs, 1),
+        "round_trips_per_run": round(sum(r.exchanges for r in reports) / runs, 1),
     }
 
 
+_CALLBACK_LINE = re.compile(r"callback=(\w+) .*? duration_ms=([0-9.]+)")
+
+
 def bench_concurrency(runs: int, workers: int, postgres: str | None) -> dict[str, float]:
-    from qbwc_bridge.devserver import BackgroundServer
     from qbwc_bridge.simulator.webconnector import WebConnector
-    from qbwc_bridge.web import make_wsgi_app
 
     with fresh_store(postgres) as (store, settings):
         for number in range(runs):
@@ -279,7 +296,6 @@ def bench_concurrency(runs: int, workers: int, postgres: str | None) -> dict[str
             seconds = time.perf_counter() - started
         calls = [t.seconds * 1000 for r in reports for t in r.timings]
         synced = sum(queue.status(store, f"c{n}")["counts"]["synced"] for n in range(runs))
-    _ = (BackgroundServer, make_wsgi_app)
     return {
         "concurrent_runs": runs,
         "server": "gunicorn" if postgres else "development server (SQLite)",
@@ -298,6 +314,13 @@ def _server(settings: Settings, store: Store, workers: int, postgres: str | None
         with BackgroundServer(make_wsgi_app(settings, store)) as server:
             yield server.url
         return
+    with _gunicorn(postgres, workers, None) as url:
+        yield url
+
+
+@contextmanager
+def _gunicorn(database_url: str, workers: int, log: Path | None) -> Iterator[str]:
+    """gunicorn with deploy/gunicorn.conf.py on a free port; INFO log to ``log`` if given."""
     import os
     import signal
     import socket
@@ -310,21 +333,23 @@ def _server(settings: Settings, store: Store, workers: int, postgres: str | None
     conf = Path(__file__).resolve().parents[2] / "deploy" / "gunicorn.conf.py"
     env = {
         **os.environ,
-        "QBWC_BRIDGE_DATABASE_URL": postgres,
+        "QBWC_BRIDGE_DATABASE_URL": database_url,
         "QBWC_BRIDGE_BIND": f"127.0.0.1:{port}",
         "QBWC_BRIDGE_WORKERS": str(workers),
-        "QBWC_BRIDGE_LOG_LEVEL": "WARNING",
+        "QBWC_BRIDGE_LOG_LEVEL": "INFO" if log else "WARNING",
     }
-    process = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("gunicorn")),
-            "-c",
-            str(conf),
-            "qbwc_bridge.wsgi:application",
-        ],
-        env=env,
-        stderr=subprocess.DEVNULL,
-    )
+    with open(log or os.devnull, "ab") as output:
+        process = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("gunicorn")),
+                "-c",
+                str(conf),
+                "qbwc_bridge.wsgi:application",
+            ],
+            env=env,
+            stdout=output,
+            stderr=output,
+        )
     try:
         for _ in range(100):
             try:
