@@ -15,7 +15,7 @@ from qbwc_bridge import __version__, queue
 from qbwc_bridge.config import ENV_VARS, Settings
 from qbwc_bridge.domain.jsonstream import iter_json_array
 from qbwc_bridge.errors import BridgeError
-from qbwc_bridge.store import Store, upgrade
+from qbwc_bridge.store import Store, migrate, upgrade
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -211,7 +211,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from qbwc_bridge.devserver import make_dev_server
     from qbwc_bridge.web import make_wsgi_app
 
-    app = make_wsgi_app(settings)
+    store = _store(settings)
+    current, head = migrate.current_revision(store.database), migrate.head_revision(store.database)
+    if current != head:
+        raise BridgeError(
+            f"The database schema is at {current or 'nothing'}, not {head}: run `qbwc-bridge init-db`"
+        )
+    app = make_wsgi_app(settings, store)
     server = make_dev_server(app, args.host, args.port)
     print(
         f"qbwc-bridge {__version__} (development server) on http://{args.host}:{args.port}/qbwc "

@@ -86,3 +86,19 @@ def test_client_address_behind_a_trusted_proxy() -> None:
     direct = {"REMOTE_ADDR": "203.0.113.9", "HTTP_X_FORWARDED_FOR": "198.51.100.7"}
     assert client_address(direct, trusted) == "203.0.113.9"
     assert client_address({"REMOTE_ADDR": "127.0.0.1"}, trusted) == "127.0.0.1"
+
+
+def test_serve_refuses_a_database_without_the_schema(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "qbwc_bridge", "serve", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "QBWC_BRIDGE_DATABASE_URL": f"sqlite:///{tmp_path}/empty.db"},
+    )
+    assert result.returncode == 2
+    assert "run `qbwc-bridge init-db`" in result.stderr
