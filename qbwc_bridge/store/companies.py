@@ -110,7 +110,9 @@ def set_seconds_per_request(tx: Tx, company_id: int, value: float) -> None:
 
 
 def inventory_due_at(tx: Tx, company_id: int) -> datetime | None:
-    value = tx.execute(select(t.c.inventory_due_at).where(t.c.id == company_id)).scalar_one()
+    value: datetime | None = tx.execute(
+        select(t.c.inventory_due_at).where(t.c.id == company_id)
+    ).scalar_one()
     return as_utc(value)
 
 
@@ -119,7 +121,9 @@ def set_inventory_due_at(tx: Tx, company_id: int, when: datetime | None) -> None
 
 
 def inventory_synced_from(tx: Tx, company_id: int) -> datetime | None:
-    value = tx.execute(select(t.c.inventory_synced_from).where(t.c.id == company_id)).scalar_one()
+    value: datetime | None = tx.execute(
+        select(t.c.inventory_synced_from).where(t.c.id == company_id)
+    ).scalar_one()
     return as_utc(value)
 
 
@@ -145,7 +149,7 @@ def locked_until(tx: Tx, key: str, now: datetime) -> datetime | None:
 def record_failure(tx: Tx, key: str, now: datetime, *, max_failures: int, window: timedelta) -> int:
     """Count one failed login for ``key``; lock it for ``window`` at ``max_failures``."""
     row = tx.execute(select(lf).where(lf.c.key == key)).one_or_none()
-    if row is None or as_utc(row.first_failure_at) < now - window:  # type: ignore[operator]
+    if row is None or as_utc(row.first_failure_at) < now - window:
         tx.execute(delete(lf).where(lf.c.key == key))
         tx.execute(insert(lf).values(key=key, failures=1, first_failure_at=now))
         failures = 1

@@ -106,7 +106,7 @@ def since(tx: Tx, company_id: int, cursor: int, limit: int) -> list[ProductUpdat
             quantity_on_sales_order=row.quantity_on_sales_order,
             qb_list_id=row.qb_list_id or "",
             qb_time_modified=row.qb_time_modified or "",
-            updated_at=as_utc(row.updated_at),  # type: ignore[arg-type]
+            updated_at=as_utc(row.updated_at),
             cursor=row.cursor,
         )
         for row in rows

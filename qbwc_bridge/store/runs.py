@@ -28,7 +28,7 @@ def _to_run(row: Any) -> Run:
         company_id=row.company_id,
         status=RunStatus(row.status),
         stage=RunStage(row.stage),
-        expires_at=as_utc(row.expires_at),  # type: ignore[arg-type]
+        expires_at=as_utc(row.expires_at),
         qbxml_version=row.qbxml_version,
         country=row.country,
         company_file=row.company_file,
@@ -148,7 +148,7 @@ def _to_exchange(row: Any) -> Exchange:
         seq=row.seq,
         request_xml=row.request_xml,
         request_map=dict(row.request_map),
-        sent_at=as_utc(row.sent_at),  # type: ignore[arg-type]
+        sent_at=as_utc(row.sent_at),
         response_xml=row.response_xml,
         hresult=row.hresult,
         message=row.message,
