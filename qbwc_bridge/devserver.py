@@ -27,13 +27,20 @@ class BackgroundServer:
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
         self.server = make_dev_server(app, host, port)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # A short poll makes shutdown quick; tests start hundreds of these.
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.server.server_address[:2]
+        text = host.decode() if isinstance(host, bytes) else str(host)
+        return f"http://{text}:{port}"
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        text = host.decode() if isinstance(host, bytes) else str(host)
-        return f"http://{text}:{port}/qbwc"
+        return f"{self.base_url}/qbwc"
 
     def __enter__(self) -> BackgroundServer:
         self.thread.start()

@@ -13,8 +13,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from qbwc_bridge.config import Settings
+from qbwc_bridge.devserver import BackgroundServer
+from qbwc_bridge.store import Store
+from qbwc_bridge.web import make_wsgi_app
+
 REPO = Path(__file__).resolve().parents[1]
 GUNICORN = Path(sys.executable).with_name("gunicorn")
+
+
+@contextmanager
+def bridge(store: Store, settings: Settings) -> Iterator[str]:
+    """The dev server with ``settings`` on the test's store; yields its base URL."""
+    with BackgroundServer(make_wsgi_app(settings, store)) as server:
+        yield server.base_url
 
 
 def free_port() -> int:

@@ -15,7 +15,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,18 +25,17 @@ from enginedriver import quickbooks
 from factories import make_line, make_order_json, make_payment
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from servers import bridge
 from soapclient import PASSWORD, Service, intuit_client
 
 from qbwc_bridge import cli, queue
 from qbwc_bridge.config import Settings
-from qbwc_bridge.devserver import make_dev_server
 from qbwc_bridge.domain.intake import parse_order
 from qbwc_bridge.qbxml.parsing import parse_xml
 from qbwc_bridge.store import Store
 from qbwc_bridge.store import companies as company_store
 from qbwc_bridge.store import orders as order_store
 from qbwc_bridge.store.schema import metadata
-from qbwc_bridge.web import make_wsgi_app
 
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 TNS = "http://developer.intuit.com/"
@@ -141,26 +139,6 @@ def assert_soap_fault(status: int, answer: bytes) -> str:
     fault = parse_xml(answer).find(f"{{{SOAP}}}Body/{{{SOAP}}}Fault")
     assert fault is not None, answer[:300]
     return fault.findtext("faultstring") or ""
-
-
-@contextmanager
-def bridge(store: Store, settings: Settings) -> Iterator[str]:
-    """The dev server with ``settings`` on the test's store; yields its base URL.
-
-    Like devserver.BackgroundServer, but polling for shutdown every 20 ms instead of 500,
-    so the many servers of this module cost little.
-    """
-    server = make_dev_server(make_wsgi_app(settings, store), "127.0.0.1", 0)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-    )
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 # --- fixtures --------------------------------------------------------------------------------

@@ -15,9 +15,7 @@ import logging
 import os
 import signal
 import subprocess
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,17 +24,15 @@ import pytest
 from enginedriver import quickbooks
 from factories import make_order_json
 from oracle import require_oracle
-from servers import GUNICORN, REPO, free_port, wait_until_up
+from servers import GUNICORN, REPO, bridge, free_port, wait_until_up
 from soapclient import PASSWORD, intuit_client
 
 from qbwc_bridge import queue, qwc
 from qbwc_bridge.config import Settings
-from qbwc_bridge.devserver import make_dev_server
 from qbwc_bridge.domain.company import Company, CompanySettings
 from qbwc_bridge.simulator import WebConnector
 from qbwc_bridge.store import Store, utcnow
 from qbwc_bridge.store import companies as company_store
-from qbwc_bridge.web import make_wsgi_app
 
 HCP_FILE = r"C:\Company\Sample.QBW"
 CLIENT_SIDE_LOGGERS = ("zeep", "urllib3", "requests", "hypothesis")
@@ -66,22 +62,6 @@ def request(
 def post_orders(base: str, authorization: str, orders: list[dict[str, Any]]) -> int:
     headers = {"Authorization": authorization, "Content-Type": "application/json"}
     return request(base, "POST", "/api/orders", json.dumps(orders).encode(), headers)[0]
-
-
-@contextmanager
-def bridge(store: Store, settings: Settings) -> Iterator[str]:
-    """The dev server on the test's store (20 ms shutdown poll); yields its base URL."""
-    server = make_dev_server(make_wsgi_app(settings, store), "127.0.0.1", 0)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-    )
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 @pytest.fixture
