@@ -53,9 +53,17 @@ def wait_until_up(
 
 @contextmanager
 def gunicorn(
-    database_url: str, *, workers: int = 2, extra_env: dict[str, str] | None = None
+    database_url: str,
+    *,
+    workers: int = 2,
+    extra_env: dict[str, str] | None = None,
+    log: Path | None = None,
 ) -> Iterator[str]:
-    """gunicorn with deploy/gunicorn.conf.py on a free port; yields the /qbwc URL."""
+    """gunicorn with deploy/gunicorn.conf.py on a free port; yields the /qbwc URL.
+
+    Its output goes to ``log`` (or nowhere): never to an unread pipe, which would block the
+    service's logging once full.
+    """
     port = free_port()
     env = {
         **os.environ,
@@ -64,18 +72,19 @@ def gunicorn(
         "QBWC_BRIDGE_WORKERS": str(workers),
         **(extra_env or {}),
     }
-    process = subprocess.Popen(
-        [
-            str(GUNICORN),
-            "-c",
-            str(REPO / "deploy" / "gunicorn.conf.py"),
-            "qbwc_bridge.wsgi:application",
-        ],
-        env=env,
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    with open(log or os.devnull, "ab") as output:
+        process = subprocess.Popen(
+            [
+                str(GUNICORN),
+                "-c",
+                str(REPO / "deploy" / "gunicorn.conf.py"),
+                "qbwc_bridge.wsgi:application",
+            ],
+            env=env,
+            cwd=REPO,
+            stdout=output,
+            stderr=output,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(base, process)

@@ -12,9 +12,6 @@ import dataclasses
 import http.client
 import json
 import logging
-import os
-import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +21,7 @@ import pytest
 from enginedriver import quickbooks
 from factories import make_order_json
 from oracle import require_oracle
-from servers import GUNICORN, REPO, bridge, free_port, wait_until_up
+from servers import bridge, gunicorn
 from soapclient import PASSWORD, intuit_client
 
 from qbwc_bridge import queue, qwc
@@ -232,52 +229,22 @@ def test_no_secret_in_gunicorn_output_and_its_size_limit_is_the_environment_sett
     queue.add_company(store, "acme", "acme-user", PASSWORD)
     queue.enqueue(store, "acme", [make_order_json(OrderNumber="G-1")])
     api_key = queue.new_api_key(store, "acme")
-    port = free_port()
+    log_path = tmp_path / "gunicorn.log"
     env = {
-        **os.environ,
-        "QBWC_BRIDGE_DATABASE_URL": sqlite_url,
-        "QBWC_BRIDGE_BIND": f"127.0.0.1:{port}",
-        "QBWC_BRIDGE_WORKERS": "1",
         "QBWC_BRIDGE_LOG_LEVEL": "debug",
         "QBWC_BRIDGE_ACCESS_LOG": "1",
         "QBWC_BRIDGE_MAX_REQUEST_BYTES": "65536",
     }
-    log_path = tmp_path / "gunicorn.log"
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            [
-                str(GUNICORN),
-                "-c",
-                str(REPO / "deploy/gunicorn.conf.py"),
-                "qbwc_bridge.wsgi:application",
-            ],
-            env=env,
-            cwd=REPO,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            wait_until_up(base, process)
-            wsdl = require_oracle("wsdl", "TroubleshootWebServiceFS.intuit-hosted.wsdl")
-            WebConnector(
-                f"{base}/qbwc", "acme-user", "wrong-secret-pw", quickbooks(), wsdl=wsdl
-            ).run()
-            report = WebConnector(
-                f"{base}/qbwc", "acme-user", PASSWORD, quickbooks(), wsdl=wsdl
-            ).run()
-            assert report.outcome == "done" and report.ticket
-            assert post_orders(base, basic("acme-user", api_key), [make_order_json()]) == 200
-            too_big = b"<x>" + b"p" * 65536 + b"</x>"
-            status, _, body = request(base, "POST", "/qbwc", too_big, {"Content-Type": "text/xml"})
-            assert status == 413 and b"65536" in body
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with gunicorn(sqlite_url, workers=1, extra_env=env, log=log_path) as url:
+        base = url.removesuffix("/qbwc")
+        wsdl = require_oracle("wsdl", "TroubleshootWebServiceFS.intuit-hosted.wsdl")
+        WebConnector(url, "acme-user", "wrong-secret-pw", quickbooks(), wsdl=wsdl).run()
+        report = WebConnector(url, "acme-user", PASSWORD, quickbooks(), wsdl=wsdl).run()
+        assert report.outcome == "done" and report.ticket
+        assert post_orders(base, basic("acme-user", api_key), [make_order_json()]) == 200
+        too_big = b"<x>" + b"p" * 65536 + b"</x>"
+        status, _, body = request(base, "POST", "/qbwc", too_big, {"Content-Type": "text/xml"})
+        assert status == 413 and b"65536" in body
     output = log_path.read_text(errors="replace")
     assert "callback=authenticate" in output  # the service did log, at debug level
     leaked = _secrets_in(output, [PASSWORD, "wrong-secret-pw", report.ticket or "", api_key])
