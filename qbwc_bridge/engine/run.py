@@ -208,11 +208,12 @@ class RunEngine:
         if run.stage is RunStage.ORDERS:
             budget = planning.request_budget(company_store.seconds_per_request(tx, company.id))
             suspects = run.summary.get("suspects", [])
-            orders = (
-                order_store.claimed_by(tx, run.id, order_ids=suspects)
-                if suspects
-                else _pages(tx, run.id)
+            waiting_suspects = (
+                order_store.claimed_by(tx, run.id, order_ids=suspects) if suspects else []
             )
+            if not waiting_suspects:
+                suspects = []  # all isolated (or gone back to the queue): carry on as usual
+            orders = waiting_suspects or _pages(tx, run.id)
             plan = steps.plan_message(orders, company.settings, budget=budget, suspects=suspects)
             if plan.requests:
                 order_store.mark_adds_sent(
