@@ -16,6 +16,7 @@ from factories import make_order_json
 from soapclient import PASSWORD, Service
 
 from qbwc_bridge import queue
+from qbwc_bridge.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
 INVALID = REPO / "fixtures" / "orders" / "invalid-orders.json"
@@ -118,9 +119,21 @@ def test_unknown_company_is_a_clear_error(company: str) -> None:
     assert result.returncode == 2 and "No company named 'nope'" in result.stderr
 
 
-def test_retry_and_changed_orders(company: str) -> None:
+def test_retry_puts_errored_orders_back(company: str) -> None:
     _cli(company, "enqueue", "--company", "acme", str(SAMPLE))
     assert "0 orders back in the queue" in _cli(company, "retry", "--company", "acme").stdout
+    store = Store.from_url(company)
+    with store.transaction() as tx:  # two orders failed in QuickBooks
+        tx.exec_driver_sql(
+            "UPDATE orders SET status = 'error', error = 'Item missing' "
+            "WHERE order_number IN ('1001', '1002')"
+        )
+    store.database.dispose()
+    result = _cli(company, "retry", "--company", "acme", "1001")
+    assert "1 order back in the queue: 1001" in result.stdout
+    orders = {o["order_number"]: o for o in _status(company)["orders"]}  # type: ignore[attr-defined]
+    assert orders["1001"]["status"] == "pending" and orders["1001"]["error"] is None
+    assert orders["1002"]["status"] == "error"
 
 
 def test_large_file_streams(company: str, tmp_path: Path) -> None:
