@@ -125,6 +125,8 @@ def fit(value: str, limit: int) -> str:
 
 def fit_line(value: str, limit: int) -> str:
     """``fit`` for one-line fields (address lines, city, phone): whitespace runs become a space."""
+    if value.isascii() and value.isprintable():  # the usual case: nothing to fold
+        return " ".join(value.split())[:limit].rstrip()
     return fit(" ".join(qb_text(value).split()), limit)
 
 

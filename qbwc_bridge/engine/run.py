@@ -293,7 +293,11 @@ class RunEngine:
             company_store.set_seconds_per_request(
                 tx, company.id, planning.updated_speed(speed, elapsed, len(exchange.request_map))
             )
-            return self._progress(tx, run_store.get(tx, run.id))
+            if run.stage is RunStage.INVENTORY:
+                run = run_store.get(tx, run.id)  # the step moved its inventory_state on
+            # Handling orders changes only their rows and the run's suspects, which
+            # _progress does not read: the run as locked at the start still tells it.
+            return self._progress(tx, run)
 
     def _handle_orders(
         self,
@@ -359,7 +363,7 @@ class RunEngine:
 
     def _progress(self, tx: Tx, run: Run) -> int:
         if run.stage is RunStage.ORDERS:
-            waiting = len(order_store.claimed_by_ids(tx, run.id))
+            waiting = order_store.waiting_count(tx, run.id)
             if waiting == 0 and not run.inventory_due:
                 return 100
             share = 0.9 if run.inventory_due else 1.0

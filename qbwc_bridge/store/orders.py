@@ -481,6 +481,17 @@ def claimed_by_ids(tx: Tx, run_id: int) -> list[int]:
     )
 
 
+def waiting_count(tx: Tx, run_id: int) -> int:
+    """How many of the run's orders still wait for something (what claimed_by_ids counts)."""
+    return int(
+        tx.execute(
+            select(func.count()).where(
+                and_(o.c.lease_run_id == run_id, o.c.status == OrderStatus.IN_PROGRESS.value)
+            )
+        ).scalar_one()
+    )
+
+
 def apply_updates(
     tx: Tx,
     run_id: int,

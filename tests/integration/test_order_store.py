@@ -194,3 +194,15 @@ def test_retry_puts_errored_orders_back(store: Store) -> None:
     assert queue.retry(store, "acme", ["A0001"]) == ["A0001"]
     counts = queue.status(store, "acme")["counts"]
     assert counts["pending"] == 1 and counts["error"] == 1
+
+
+def test_waiting_count_counts_what_the_run_still_holds(store: Store) -> None:
+    company_id = _company(store)
+    queue.enqueue(store, "acme", _orders(3))
+    run_id = _run(store, company_id)
+    with store.transaction() as tx:
+        assert store.orders.waiting_count(tx, run_id) == 0
+        store.orders.claim_batch(tx, company_id, run_id, 10, NOW)
+        held = store.orders.claimed_by_ids(tx, run_id)
+        store.orders.finish(tx, held[0], run_id, OrderStatus.SYNCED, NOW)
+        assert store.orders.waiting_count(tx, run_id) == len(held) - 1 == 2

@@ -90,3 +90,9 @@ def test_fit_name_distinct_folded_names_stay_distinct(one: str, other: str) -> N
 
 def test_fit_name_replaces_colons_and_collapses_spaces() -> None:
     assert fit_name("  Smith:  John  ") == "Smith John"
+
+
+def test_fit_line_plain_ascii_is_cut_like_any_other_text() -> None:
+    assert fit_line("  Ab  cd ", 4) == "Ab c"
+    assert fit_line("Ab   cd", 3) == "Ab"
+    assert fit_line("Ab cd", 40) == fit(" ".join(qb_text("Ab cd").split()), 40)
