@@ -55,7 +55,6 @@ BUSY = "busy"
 class AuthResult:
     ticket: str
     answer: str  # "" (use the open company file), "none", "nvu" or "busy"
-    company: str = ""
 
 
 def _version_tuple(text: str) -> tuple[int, ...]:
@@ -109,7 +108,7 @@ class RunEngine:
             self._abandon_expired(tx, now, company.id)
             inventory_due = self._inventory_due(tx, company, now)
             if not inventory_due and order_store.pending_count(tx, company.id) == 0:
-                return AuthResult(ticket, NO_WORK, company.name)
+                return AuthResult(ticket, NO_WORK)
             try:
                 run_store.open_run(
                     tx,
@@ -120,8 +119,8 @@ class RunEngine:
                     inventory_due=inventory_due,
                 )
             except CompanyBusy:
-                return AuthResult(ticket, BUSY, company.name)
-        return AuthResult(ticket, "", company.name)
+                return AuthResult(ticket, BUSY)
+        return AuthResult(ticket, "")
 
     def _inventory_due(self, tx: Tx, company: Company, now: datetime) -> bool:
         due_at = company_store.inventory_due_at(tx, company.id)
@@ -133,10 +132,6 @@ class RunEngine:
             if run_store.close(tx, run_id, RunStatus.ABANDONED, now):
                 released = order_store.release_run(tx, run_id, now, max_attempts=MAX_ATTEMPTS)
                 log.info("run %s abandoned; %s orders back in the queue", run_id, released)
-
-    def release_expired(self) -> None:
-        with self.store.transaction() as tx:
-            self._abandon_expired(tx, self.clock())
 
     # --- sendRequestXML -----------------------------------------------------------------
 
@@ -310,7 +305,7 @@ class RunEngine:
     ) -> None:
         loaded = order_store.claimed_by(tx, run.id, order_ids=_order_ids(request_map))
         orders = {order.id: order for order in loaded}
-        ctx = steps.ResponseContext(self.store, tx, run.id, now, company.settings, orders)
+        ctx = steps.ResponseContext(tx, run.id, now, orders)
         answered: set[int] = set()
         for response in responses:
             meta = request_map.get(response.request_id)
@@ -341,7 +336,7 @@ class RunEngine:
             # orders one per message until the one it cannot read is found.
             if len(order_ids) == 1:
                 orders = {o.id: o for o in order_store.claimed_by(tx, run.id)}
-                ctx = steps.ResponseContext(self.store, tx, run.id, now, company.settings, orders)
+                ctx = steps.ResponseContext(tx, run.id, now, orders)
                 if order_ids[0] in orders:
                     steps.fail_unreadable(ctx, orders[order_ids[0]], hresult, message)
                     ctx.flush()

@@ -29,7 +29,7 @@ from qbwc_bridge.domain.text import qb_text
 from qbwc_bridge.qbxml import build
 from qbwc_bridge.qbxml.responses import QbRecord, QbResponse
 from qbwc_bridge.qbxml.status import Outcome, classify, explain, is_transient
-from qbwc_bridge.store import Store, Tx
+from qbwc_bridge.store import Tx
 from qbwc_bridge.store import orders as order_store
 
 # Short request kinds kept in each exchange's request map.
@@ -187,11 +187,9 @@ def plan_message(
 class ResponseContext:
     """What handling one message's responses needs; lives for one callback only."""
 
-    store: Store
     tx: Tx
     run_id: int
     now: datetime
-    settings: CompanySettings
     orders: dict[int, QueuedOrder]
     customer_errors: dict[str, str] = field(default_factory=dict)
     failed: set[int] = field(default_factory=set)

@@ -196,8 +196,3 @@ def record_response(
         .where(x.c.id == exchange_id)
         .values(response_xml=response_xml, hresult=hresult, message=message, received_at=now)
     )
-
-
-def exchanges_of(tx: Tx, run_id: int) -> list[Exchange]:
-    rows = tx.execute(select(x).where(x.c.run_id == run_id).order_by(x.c.seq))
-    return [_to_exchange(row) for row in rows]

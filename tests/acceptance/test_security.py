@@ -24,9 +24,8 @@ from oracle import require_oracle
 from servers import bridge, gunicorn
 from soapclient import PASSWORD, intuit_client
 
-from qbwc_bridge import queue, qwc
+from qbwc_bridge import queue
 from qbwc_bridge.config import Settings
-from qbwc_bridge.domain.company import Company, CompanySettings
 from qbwc_bridge.simulator import WebConnector
 from qbwc_bridge.store import Store, utcnow
 from qbwc_bridge.store import companies as company_store
@@ -250,38 +249,3 @@ def test_no_secret_in_gunicorn_output_and_its_size_limit_is_the_environment_sett
     leaked = _secrets_in(output, [PASSWORD, "wrong-secret-pw", report.ticket or "", api_key])
     assert not leaked
     store.database.dispose()
-
-
-# --- .qwc URLs ---------------------------------------------------------------------------------
-
-COMPANY = Company(
-    id=1,
-    name="acme",
-    username="acme-user",
-    settings=CompanySettings(),
-    owner_id="{57F3B9B6-86F1-4FCC-B1FF-967DE1813D20}",
-    file_id="{90A44FB7-33D9-4815-AC85-AC86A7E7D1EB}",
-)
-
-
-@pytest.mark.parametrize(
-    "url",
-    [
-        "http://localhost.evil.example/qbwc",
-        "http://localhost@evil.example/qbwc",
-        "http://127.0.0.1.evil.example/qbwc",
-        "HTTP://bridge.example.com/qbwc",
-        "http://10.0.0.5:8080/qbwc",
-        "http://[fe80::1]/qbwc",
-    ],
-)
-def test_plain_http_qwc_urls_that_only_look_local_are_refused(url: str) -> None:
-    with pytest.raises(qwc.InsecureUrl):
-        qwc.qwc_document(COMPANY, url)
-
-
-@pytest.mark.parametrize(
-    "url", ["http://LOCALHOST:8080/qbwc", "http://[::1]:8080/qbwc", "https://b.example.com/q"]
-)
-def test_https_and_loopback_qwc_urls_are_accepted(url: str) -> None:
-    assert url.encode() in qwc.qwc_document(COMPANY, url)

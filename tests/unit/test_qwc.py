@@ -120,3 +120,26 @@ def test_cli_writes_a_stable_file(tmp_path: object, sqlite_url: str) -> None:
         text=True,
     )
     assert refused.returncode != 0 and "https" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://localhost.evil.example/qbwc",
+        "http://localhost@evil.example/qbwc",
+        "http://127.0.0.1.evil.example/qbwc",
+        "HTTP://bridge.example.com/qbwc",
+        "http://10.0.0.5:8080/qbwc",
+        "http://[fe80::1]/qbwc",
+    ],
+)
+def test_plain_http_qwc_urls_that_only_look_local_are_refused(url: str) -> None:
+    with pytest.raises(qwc.InsecureUrl):
+        qwc.qwc_document(COMPANY, url)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://LOCALHOST:8080/qbwc", "http://[::1]:8080/qbwc", "https://b.example.com/q"]
+)
+def test_https_and_loopback_qwc_urls_are_accepted(url: str) -> None:
+    assert url.encode() in qwc.qwc_document(COMPANY, url)
