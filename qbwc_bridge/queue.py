@@ -203,7 +203,7 @@ def _chunks(items: Iterable[object], size: int) -> Iterator[list[object]]:
 
 def _order_json(queued: QueuedOrder) -> dict[str, Any]:
     return {
-        "order_number": queued.order.order_number,
+        "order_number": queued.order_number,
         "status": queued.status.value,
         "txn_type": queued.txn_kind.value,
         "qb_txn_id": queued.qb_txn_id,

@@ -91,3 +91,5 @@ class Company:
     file_id: str
     qbxml_version: str | None = None
     company_file: str | None = None
+    # QuickBooks' measured seconds per request (moving average), for pacing.
+    seconds_per_request: float | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -143,16 +144,46 @@ class OrderStage(enum.StrEnum):
     DONE = "done"
 
 
+class LazyOrder:
+    """An order's content, decoded on first use and then kept.
+
+    Most steps of a run need only what the queue keeps in columns (number, kind, customer),
+    so a callback decodes only the orders it actually maps to qbXML.
+    """
+
+    __slots__ = ("_decode", "_order")
+
+    def __init__(self, decode: Callable[[], Order]) -> None:
+        self._decode: Callable[[], Order] | None = decode
+        self._order: Order | None = None
+
+    @classmethod
+    def of(cls, order: Order) -> LazyOrder:
+        lazy = cls(lambda: order)
+        lazy._order = order
+        return lazy
+
+    def get(self) -> Order:
+        if self._order is None:
+            assert self._decode is not None
+            self._order, self._decode = self._decode(), None
+        return self._order
+
+
 @dataclass(frozen=True, slots=True)
 class QueuedPayment:
     id: int
     position: int
-    payment: Payment
+    source: LazyOrder
     status: PaymentStatus
     stage: OrderStage
     qb_txn_id: str | None = None
     error: str | None = None
     add_sent: bool = False
+
+    @property
+    def payment(self) -> Payment:
+        return self.source.get().payments[self.position]
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +191,8 @@ class QueuedOrder:
     """An order in the queue with everything the bridge learnt about it so far."""
 
     id: int
-    order: Order
+    order_number: str
+    source: LazyOrder
     status: OrderStatus
     stage: OrderStage
     txn_kind: TxnKind
@@ -173,3 +205,8 @@ class QueuedOrder:
     add_sent: bool = False
     error: str | None = None
     payments: tuple[QueuedPayment, ...] = ()
+
+    @property
+    def order(self) -> Order:
+        """The order's content (decoded now if no step needed it before)."""
+        return self.source.get()

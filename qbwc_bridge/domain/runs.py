@@ -44,17 +44,16 @@ class Run:
 
 @dataclass(frozen=True, slots=True)
 class Exchange:
-    """One sendRequestXML answer and, once it came, QuickBooks' response to it."""
+    """One sendRequestXML answer: what each request was for, and when it was answered.
+
+    The qbXML texts stay in the database for diagnosis; no step reads them back.
+    """
 
     id: int
     run_id: int
     seq: int
-    request_xml: str
     request_map: dict[str, dict[str, Any]]
     sent_at: datetime
-    response_xml: str | None = None
-    hresult: str | None = None
-    message: str | None = None
     received_at: datetime | None = None
 
     @property

@@ -182,7 +182,7 @@ class RunEngine:
     ) -> Run:
         host = hcp.parse_hcp(hcp_response) if hcp_response.strip() else None
         chosen = hcp.negotiate(host, major, minor, country or "US")
-        speed = company_store.seconds_per_request(tx, company.id)
+        speed = company.seconds_per_request
         size = planning.batch_size(speed, company.settings.batch_min, company.settings.batch_max)
         claimed = order_store.claim_batch(tx, company.id, run.id, size, now)
         company_store.remember_company_file(tx, company.id, str(chosen.version), company_file)
@@ -201,7 +201,7 @@ class RunEngine:
     def _plan(self, tx: Tx, run: Run, company: Company, now: datetime) -> str:
         version = versions.QbxmlVersion.parse(run.qbxml_version or "13.0")
         if run.stage is RunStage.ORDERS:
-            budget = planning.request_budget(company_store.seconds_per_request(tx, company.id))
+            budget = planning.request_budget(company.seconds_per_request)
             suspects = run.summary.get("suspects", [])
             waiting_suspects = (
                 order_store.claimed_by(tx, run.id, order_ids=suspects) if suspects else []
@@ -284,7 +284,7 @@ class RunEngine:
             else:
                 self._handle_orders(tx, run, company, exchange.request_map, responses, now)
             elapsed = (now - exchange.sent_at).total_seconds()
-            speed = company_store.seconds_per_request(tx, company.id)
+            speed = company.seconds_per_request
             company_store.set_seconds_per_request(
                 tx, company.id, planning.updated_speed(speed, elapsed, len(exchange.request_map))
             )

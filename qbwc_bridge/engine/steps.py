@@ -97,7 +97,7 @@ def _requests_for(order: QueuedOrder, settings: CompanySettings, plan: Plan) -> 
     stage = order.stage
     if stage is OrderStage.CHECK:
         _customer_query(order, plan)
-        ref_number = mapping.ref_number(order.order.order_number)
+        ref_number = mapping.ref_number(order.order_number)
         plan.add(build.txn_query(order.txn_kind, ref_number), k=TXN_QUERY, o=order.id)
     elif stage is OrderStage.ADD:
         if order.customer_list_id is None and order.customer_name not in plan._names_added:
@@ -195,6 +195,15 @@ class ResponseContext:
     failed: set[int] = field(default_factory=set)
     order_updates: dict[int, dict[str, Any]] = field(default_factory=dict)
     payment_updates: dict[int, tuple[int, dict[str, Any]]] = field(default_factory=dict)
+    _by_customer: dict[str, list[int]] | None = None
+
+    def orders_of(self, customer_name: str) -> list[int]:
+        """The ids of the message's orders for this customer (names never change here)."""
+        if self._by_customer is None:
+            self._by_customer = {}
+            for order in self.orders.values():
+                self._by_customer.setdefault(order.customer_name, []).append(order.id)
+        return self._by_customer.get(customer_name, [])
 
     def update_order(self, order_id: int, **values: Any) -> None:
         """Note a change; all of a message's changes are written at once by ``flush``."""
@@ -247,8 +256,9 @@ def _customer_added(ctx: ResponseContext, name: str, response: QbResponse) -> No
 
 
 def _learn_customer(ctx: ResponseContext, name: str, list_id: str) -> None:
-    for order_id, order in list(ctx.orders.items()):
-        if order.customer_name == name and order.stage is not OrderStage.DONE:
+    for order_id in ctx.orders_of(name):
+        order = ctx.orders[order_id]
+        if order.stage is not OrderStage.DONE:
             ctx.orders[order_id] = _replace(order, customer_list_id=list_id)
             ctx.update_order(order_id, customer_list_id=list_id)
 
@@ -266,7 +276,7 @@ def confirmed_hits(
     characters, so a hit on a cut RefNumber counts only when PONumber or Memo carries
     the whole order number.
     """
-    number = order.order.order_number
+    number = order.order_number
     hits = [r for r in records if r.ref_number == ref_number and r.txn_id]
     if len(number) <= len(ref_number):
         return hits
@@ -279,7 +289,7 @@ def _txn_checked(ctx: ResponseContext, order: QueuedOrder, response: QbResponse)
     if outcome is Outcome.FAILED:
         _fail(ctx, order, response)
         return
-    ref_number = mapping.ref_number(order.order.order_number)
+    ref_number = mapping.ref_number(order.order_number)
     hits = confirmed_hits(order, response.records, ref_number)
     if not hits:
         ctx.update_order(order.id, stage=OrderStage.ADD)

@@ -38,10 +38,10 @@ _XML_DECLARATION = b'<?xml version="1.0" encoding="utf-8"?>\n'
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """One filled ``…Rq`` element, still carrying its version markers (see message())."""
+    """One request's template values; message() fills them for the negotiated version."""
 
     name: str
-    element: etree._Element
+    values: templates.Values
 
     @property
     def kind(self) -> str:
@@ -50,7 +50,7 @@ class Request:
 
 
 def _request(kind: str, values: templates.Values) -> Request:
-    return Request(name=f"{kind}Rq", element=templates.fill(kind, values))
+    return Request(name=f"{kind}Rq", values=values)
 
 
 # --- number and date formats -------------------------------------------------------------
@@ -263,7 +263,7 @@ def message(
     root.addprevious(etree.ProcessingInstruction("qbxml", f'version="{version}"'))
     messages = etree.SubElement(root, "QBXMLMsgsRq", onError=on_error)
     for request_id, request in requests:
-        element = templates.for_version(request.element, version)
+        element = templates.fill(request.kind, request.values, version)
         element.set("requestID", qb_text(request_id))
         messages.append(element)
     return _XML_DECLARATION + etree.tostring(root.getroottree(), encoding="utf-8")

@@ -4,7 +4,8 @@ A template fixes the schema order of everything the bridge may send, so element 
 in one XML file per request type instead of in code. The language (see
 ``qbxml_templates/README.md``): ``{name}`` placeholders as element text or attribute value,
 ``repeat="list"``, ``maxLength="N"``, ``minVersion="X.Y"`` and ``minVersion-ATTR="X.Y"``.
-Skeletons are parsed once (through the hardened parser) and compiled to plain tuples, so
+Skeletons are parsed once (through the hardened parser) and compiled, once per qbXML version,
+to plain tuples without what that version lacks, so
 filling a large message stays fast.
 """
 
@@ -90,13 +91,23 @@ def _compile(element: etree._Element) -> _Node:
 
 
 @cache
-def load(kind: str) -> Template:
-    """The compiled template ``qbxml_templates/<kind>.xml`` (e.g. ``"InvoiceAdd"``)."""
+def skeleton(kind: str) -> etree._Element:
+    """The parsed skeleton ``qbxml_templates/<kind>.xml`` (e.g. ``"InvoiceAdd"``), markers kept."""
     data = resources.files(TEMPLATE_PACKAGE).joinpath(f"{kind}.xml").read_bytes()
     root = parse_xml(data)
     if root.tag != f"{kind}Rq":
         raise ValueError(f"template {kind}.xml must have root <{kind}Rq>, not <{root.tag}>")
-    return Template(kind=kind, root=_compile(root))
+    return root
+
+
+@cache
+def load(kind: str, version: QbxmlVersion) -> Template:
+    """The template of ``kind`` compiled for ``version``: what that version lacks is gone.
+
+    Compiling per version keeps filling a pure tree build: no copies or XPath per request.
+    Raises UnsupportedQuickBooks when the request type itself is newer than ``version``.
+    """
+    return Template(kind=kind, root=_compile(for_version(skeleton(kind), version)))
 
 
 def _text(node: _Node, value: str) -> str:
@@ -118,51 +129,60 @@ def _set_attributes(node: _Node, values: Values, element: etree._Element) -> Non
             element.set(name, value)
 
 
-def _fill_once(node: _Node, values: Values, parent: etree._Element) -> bool:
-    """Append ``node`` filled from ``values``; True when a placeholder below it got a value."""
-    if node.slot is not None:
-        value = _text(node, _value(values, node.slot))
-        if not value:
-            return False
-        element = etree.SubElement(parent, node.tag)
-        element.text = value
-    else:
-        element = etree.SubElement(parent, node.tag)
-        if node.literal is not None:
-            element.text = node.literal
-    if node.attributes or node.attribute_slots:
-        _set_attributes(node, values, element)
-    if node.slot is not None:
-        return True
+def _fill_children(node: _Node, values: Values, element: etree._Element) -> bool:
+    """Append ``node``'s children filled from ``values``; True when any placeholder got a value.
+
+    Leaf placeholders are handled inline: most of them are empty, and skipping those without
+    a call keeps a large message cheap to build.
+    """
     filled = False
     for child in node.children:
-        filled = _fill(child, values, element) or filled
+        if child.repeat is not None:
+            items = values.get(child.repeat, ())
+            for item in items if not isinstance(items, str) else ():
+                filled = _fill_once(child, item, element) or filled
+        elif child.slot is not None and not child.children:
+            value = values.get(child.slot)
+            if value and isinstance(value, str):
+                text = _text(child, value)
+                if text:
+                    leaf = etree.SubElement(element, child.tag)
+                    leaf.text = text
+                    if child.attributes or child.attribute_slots:
+                        _set_attributes(child, values, leaf)
+                    filled = True
+        else:
+            filled = _fill_once(child, values, element) or filled
+    return filled
+
+
+def _fill_once(node: _Node, values: Values, parent: etree._Element) -> bool:
+    """Append ``node`` filled from ``values``; True when a placeholder below it got a value."""
+    value = _text(node, _value(values, node.slot)) if node.slot is not None else None
+    if value == "":
+        return False
+    element = etree.SubElement(parent, node.tag)
+    element.text = value if value is not None else node.literal
+    if node.attributes or node.attribute_slots:
+        _set_attributes(node, values, element)
+    if value is not None:
+        return True
+    filled = _fill_children(node, values, element)
     if node.has_slots and not filled:
         parent.remove(element)
     return filled
 
 
-def _fill(node: _Node, values: Values, parent: etree._Element) -> bool:
-    if node.repeat is None:
-        return _fill_once(node, values, parent)
-    items = values.get(node.repeat, ())
-    filled = False
-    for item in items if not isinstance(items, str) else ():
-        filled = _fill_once(node, item, parent) or filled
-    return filled
-
-
-def fill(kind: str, values: Values) -> etree._Element:
-    """The ``…Rq`` element of ``kind`` filled from ``values``.
+def fill(kind: str, values: Values, version: QbxmlVersion) -> etree._Element:
+    """The ``…Rq`` element of ``kind`` for qbXML ``version``, filled from ``values``.
 
     Every text is folded to Windows-1252 and cut to its limit; elements whose placeholders are
-    all empty disappear. Version markers stay until :func:`for_version`.
+    all empty disappear, and so does whatever ``version`` lacks.
     """
-    root = load(kind).root
+    root = load(kind, version).root
     element = etree.Element(root.tag)
     _set_attributes(root, values, element)
-    for child in root.children:
-        _fill(child, values, element)
+    _fill_children(root, values, element)
     return element
 
 
@@ -170,7 +190,7 @@ _MARKED = etree.XPath("descendant-or-self::*[@*[starts-with(name(), 'minVersion'
 
 
 def for_version(element: etree._Element, version: QbxmlVersion) -> etree._Element:
-    """A copy of a filled request without what ``version`` lacks, and without markers.
+    """A copy of a skeleton without what ``version`` lacks, and without markers.
 
     Raises UnsupportedQuickBooks when the request type itself is newer than ``version``.
     """

@@ -27,6 +27,9 @@ def _to_company(row: Any) -> Company:
         file_id=row.file_id,
         qbxml_version=row.qbxml_version,
         company_file=row.company_file,
+        seconds_per_request=(
+            None if row.seconds_per_request is None else float(row.seconds_per_request)
+        ),
     )
 
 
@@ -98,11 +101,6 @@ def remember_company_file(tx: Tx, company_id: int, qbxml_version: str, company_f
         .where(t.c.id == company_id)
         .values(qbxml_version=qbxml_version, company_file=company_file)
     )
-
-
-def seconds_per_request(tx: Tx, company_id: int) -> float | None:
-    value = tx.execute(select(t.c.seconds_per_request).where(t.c.id == company_id)).scalar_one()
-    return None if value is None else float(value)
 
 
 def set_seconds_per_request(tx: Tx, company_id: int, value: float) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, updat
 
 from qbwc_bridge.domain import intake
 from qbwc_bridge.domain.orders import (
+    LazyOrder,
     Order,
     OrderStage,
     OrderStatus,
@@ -190,50 +191,48 @@ def pending_count(tx: Tx, company_id: int) -> int:
 # each worker decodes a payload once, not at every callback of a run.
 _DECODED: OrderedDict[str, Order] = OrderedDict()
 _DECODED_MAX = 5000
+_STAGES = {stage.value: stage for stage in OrderStage}
+_ORDER_STATUSES = {status.value: status for status in OrderStatus}
+_PAYMENT_STATUSES = {status.value: status for status in PaymentStatus}
+_KINDS = {kind.value: kind for kind in TxnKind}
 
 
-def _orders_by_id(tx: Tx, rows: Sequence[Any]) -> dict[int, Order]:
-    found: dict[int, Order] = {}
-    missing: dict[int, str] = {}
-    for row in rows:
-        cached = _DECODED.get(row.fingerprint)
-        if cached is None:
-            missing[row.id] = row.fingerprint
-        else:
-            _DECODED.move_to_end(row.fingerprint)
-            found[row.id] = cached
-    if missing:
-        for order_id, payload in tx.execute(
-            select(o.c.id, o.c.payload).where(o.c.id.in_(list(missing)))
-        ):
-            order = intake.order_from_dict(json.loads(payload))
-            found[order_id] = _DECODED[missing[order_id]] = order
+def _decoded(fingerprint: str, payload: str) -> Order:
+    order = _DECODED.get(fingerprint)
+    if order is None:
+        order = _DECODED[fingerprint] = intake.order_from_dict(json.loads(payload))
         while len(_DECODED) > _DECODED_MAX:
             _DECODED.popitem(last=False)
-    return found
+    else:
+        _DECODED.move_to_end(fingerprint)
+    return order
+
+
+def _lazy(fingerprint: str, payload: str) -> LazyOrder:
+    return LazyOrder(lambda: _decoded(fingerprint, payload))
 
 
 def _load(tx: Tx, where: Any, limit: int | None = None, after_id: int = 0) -> list[QueuedOrder]:
-    columns = [column for column in o.c if column.name != "payload"]
-    query = select(*columns).where(and_(where, o.c.id > after_id)).order_by(o.c.id)
+    query = select(*_ORDER_COLUMNS).where(and_(where, o.c.id > after_id)).order_by(o.c.id)
     if limit is not None:
         query = query.limit(limit)
     rows = tx.execute(query).all()
     if not rows:
         return []
+    sources = {row.id: _lazy(row.fingerprint, row.payload) for row in rows}
     by_order: dict[int, list[QueuedPayment]] = defaultdict(list)
-    payments_of = _orders_by_id(tx, rows)
     for prow in tx.execute(
-        select(p).where(p.c.order_id.in_(list(payments_of))).order_by(p.c.order_id, p.c.position)
+        select(*_PAYMENT_COLUMNS)
+        .where(p.c.order_id.in_(list(sources)))
+        .order_by(p.c.order_id, p.c.position)
     ):
-        order = payments_of[prow.order_id]
         by_order[prow.order_id].append(
             QueuedPayment(
                 id=prow.id,
                 position=prow.position,
-                payment=order.payments[prow.position],
-                status=PaymentStatus(prow.status),
-                stage=OrderStage(prow.stage),
+                source=sources[prow.order_id],
+                status=_PAYMENT_STATUSES[prow.status],
+                stage=_STAGES[prow.stage],
                 qb_txn_id=prow.qb_txn_id,
                 error=prow.error,
                 add_sent=prow.add_sent,
@@ -242,10 +241,11 @@ def _load(tx: Tx, where: Any, limit: int | None = None, after_id: int = 0) -> li
     return [
         QueuedOrder(
             id=row.id,
-            order=payments_of[row.id],
-            status=OrderStatus(row.status),
-            stage=OrderStage(row.stage),
-            txn_kind=TxnKind(row.txn_kind),
+            order_number=row.order_number,
+            source=sources[row.id],
+            status=_ORDER_STATUSES[row.status],
+            stage=_STAGES[row.stage],
+            txn_kind=_KINDS[row.txn_kind],
             customer_name=row.customer_name,
             customer_list_id=row.customer_list_id,
             invoice_customer=row.invoice_customer,
@@ -258,6 +258,20 @@ def _load(tx: Tx, where: Any, limit: int | None = None, after_id: int = 0) -> li
         )
         for row in rows
     ]
+
+
+_ORDER_COLUMNS = [
+    o.c[name]
+    for name in (
+        "id", "order_number", "fingerprint", "payload", "status", "stage", "txn_kind", "customer_name",
+        "customer_list_id", "invoice_customer", "qb_txn_id", "qb_ref_number", "attempts",
+        "add_sent", "error",
+    )
+]  # fmt: skip
+_PAYMENT_COLUMNS = [
+    p.c[name]
+    for name in ("id", "order_id", "position", "status", "stage", "qb_txn_id", "error", "add_sent")
+]
 
 
 def iter_company_orders(tx: Tx, company_id: int, *, chunk: int = 1000) -> Iterable[QueuedOrder]:

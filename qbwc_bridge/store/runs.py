@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from qbwc_bridge.domain.runs import Exchange, Run, RunStage, RunStatus
@@ -146,34 +146,43 @@ def _to_exchange(row: Any) -> Exchange:
         id=row.id,
         run_id=row.run_id,
         seq=row.seq,
-        request_xml=row.request_xml,
         request_map=dict(row.request_map),
         sent_at=as_utc(row.sent_at),
-        response_xml=row.response_xml,
-        hresult=row.hresult,
-        message=row.message,
         received_at=as_utc(row.received_at),
     )
+
+
+_EXCHANGE_COLUMNS = (x.c.id, x.c.run_id, x.c.seq, x.c.request_map, x.c.sent_at, x.c.received_at)
 
 
 def add_exchange(
     tx: Tx, run_id: int, request_xml: str, request_map: dict[str, dict[str, Any]], now: datetime
 ) -> Exchange:
-    seq = (tx.execute(select(func.max(x.c.seq)).where(x.c.run_id == run_id)).scalar() or 0) + 1
+    seq = tx.execute(
+        update(r)
+        .where(r.c.id == run_id)
+        .values(exchanges=r.c.exchanges + 1)
+        .returning(r.c.exchanges)
+    ).scalar_one()
     result = tx.execute(
         insert(x).values(
             run_id=run_id, seq=seq, request_xml=request_xml, request_map=request_map, sent_at=now
         )
     )
-    tx.execute(update(r).where(r.c.id == run_id).values(exchanges=r.c.exchanges + 1))
     assert result.inserted_primary_key is not None
-    return _to_exchange(tx.execute(select(x).where(x.c.id == result.inserted_primary_key[0])).one())
+    return Exchange(
+        id=result.inserted_primary_key[0],
+        run_id=run_id,
+        seq=seq,
+        request_map=request_map,
+        sent_at=now,
+    )
 
 
 def pending_exchange(tx: Tx, run_id: int) -> Exchange | None:
     """The last exchange sent and not yet answered, if any."""
     row = tx.execute(
-        select(x)
+        select(*_EXCHANGE_COLUMNS)
         .where(and_(x.c.run_id == run_id, x.c.received_at.is_(None)))
         .order_by(x.c.seq.desc())
         .limit(1)

@@ -12,6 +12,7 @@ from qbwc_bridge.qbxml import templates
 from qbwc_bridge.qbxml.parsing import parse_xml
 from qbwc_bridge.qbxml.versions import QbxmlVersion
 
+V13 = QbxmlVersion(13, 0)
 KINDS = [
     "CustomerQuery", "CustomerAdd", "InvoiceQuery", "InvoiceAdd", "SalesReceiptQuery",
     "SalesReceiptAdd", "SalesOrderQuery", "SalesOrderAdd", "CreditMemoQuery", "CreditMemoAdd",
@@ -28,18 +29,18 @@ def test_one_template_per_request_type_and_nothing_else() -> None:
     }
     assert files == set(KINDS)
     for kind in KINDS:
-        assert templates.load(kind).root.tag == f"{kind}Rq"
-    assert templates.load("InvoiceAdd") is templates.load("InvoiceAdd")
+        assert templates.load(kind, V13).root.tag == f"{kind}Rq"
+    assert templates.load("InvoiceAdd", V13) is templates.load("InvoiceAdd", V13)
 
 
 def test_unknown_kind_is_an_error() -> None:
     with pytest.raises(FileNotFoundError):
-        templates.load("NoSuchThing")
+        templates.load("NoSuchThing", V13)
 
 
 def test_placeholders_fill_and_empty_containers_vanish() -> None:
     element = templates.fill(
-        "ReceivePaymentQuery", {"customer": "  Zoë 😀 ", "ref_number": "", "from_date": ""}
+        "ReceivePaymentQuery", {"customer": "  Zoë 😀 ", "ref_number": "", "from_date": ""}, V13
     )
     assert etree.tostring(element, encoding="utf-8") == (
         b"<ReceivePaymentQueryRq><EntityFilter><FullName>Zo\xc3\xab</FullName></EntityFilter>"
@@ -55,6 +56,7 @@ def test_repeat_and_limits() -> None:
             "ref_number": "R" * 30,
             "lines": [{"item": "A", "amount": "1.00"}, {"desc": "only text"}, {}],
         },
+        V13,
     )
     assert element.findtext("InvoiceAdd/RefNumber") == "R" * 11
     lines = element.findall("InvoiceAdd/InvoiceLineAdd")
@@ -62,27 +64,26 @@ def test_repeat_and_limits() -> None:
     assert element.find(".//BillAddress") is None
 
 
-def test_version_markers_are_applied_in_for_version_only() -> None:
-    element = templates.fill(
-        "CustomerAdd", {"name": "N", "bill_addr5": "five", "ship_addr5": "five", "ship_city": "X"}
-    )
-    assert element.find("CustomerAdd/BillAddress/Addr5").get("minVersion") == "6.0"  # type: ignore[union-attr]
-    new = templates.for_version(element, QbxmlVersion(6, 0))
-    old = templates.for_version(element, QbxmlVersion(5, 0))
+def test_version_markers_drop_what_the_version_lacks() -> None:
+    values = {"name": "N", "bill_addr5": "five", "ship_addr5": "five", "ship_city": "X"}
+    new = templates.fill("CustomerAdd", values, QbxmlVersion(6, 0))
+    old = templates.fill("CustomerAdd", values, QbxmlVersion(5, 0))
     assert new.findtext("CustomerAdd/BillAddress/Addr5") == "five"
-    assert b"minVersion" not in etree.tostring(new)
+    assert b"minVersion" not in etree.tostring(new) + etree.tostring(old)
     assert old.find("CustomerAdd/BillAddress") is None  # emptied by the drop, so pruned
     assert old.findtext("CustomerAdd/ShipAddress/City") == "X"
-    assert element.find("CustomerAdd/BillAddress/Addr5") is not None  # the original is intact
+    assert old.find("CustomerAdd/ShipAddress/Addr5") is None
+    skeleton = templates.skeleton("CustomerAdd")
+    assert skeleton.find("CustomerAdd/BillAddress/Addr5").get("minVersion") == "6.0"  # type: ignore[union-attr]
 
 
 def test_attribute_markers() -> None:
-    element = templates.fill("ItemInventoryQuery", {"iterator": "Start", "max_returned": "5"})
-    assert dict(templates.for_version(element, QbxmlVersion(5, 0)).items()) == {"iterator": "Start"}
-    assert not templates.for_version(element, QbxmlVersion(4, 1)).items()
-    assembly = templates.fill("ItemInventoryAssemblyQuery", {"max_returned": "5"})
+    values = {"iterator": "Start", "max_returned": "5"}
+    element = templates.fill("ItemInventoryQuery", values, QbxmlVersion(5, 0))
+    assert dict(element.items()) == {"iterator": "Start"}
+    assert not templates.fill("ItemInventoryQuery", values, QbxmlVersion(4, 1)).items()
     with pytest.raises(UnsupportedQuickBooks, match=r"needs qbXML 2\.0"):
-        templates.for_version(assembly, QbxmlVersion(1, 1))
+        templates.fill("ItemInventoryAssemblyQuery", {"max_returned": "5"}, QbxmlVersion(1, 1))
 
 
 def test_every_template_is_well_formed_and_uses_only_known_directives() -> None:
