@@ -24,7 +24,7 @@ from qbwc_bridge.domain.company import Company
 from qbwc_bridge.engine.run import RunEngine
 from qbwc_bridge.errors import BridgeError, MalformedQbxml, OrderRejected
 from qbwc_bridge.qbxml.parsing import parse_xml
-from qbwc_bridge.soap.app import make_soap_app
+from qbwc_bridge.soap.app import PARSED_ENVELOPE, make_soap_app
 from qbwc_bridge.store import Store, stats
 
 log = logging.getLogger("qbwc_bridge.web")
@@ -162,12 +162,12 @@ class BridgeApp:
             return _soap_fault(
                 start_response, "400 Bad Request", f"Malformed SOAP request: {error.message}"
             )
-        # spyne gets the envelope as we read it, in UTF-8: a charset header that lies about
-        # the body can no longer make it decode garbage.
-        clean = etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
+        # spyne takes the envelope as we parsed it (soap.app.ParsedSoap11) and reads no
+        # bytes: a charset header that lies about the body cannot make it decode garbage.
         environ = dict(environ)
-        environ["wsgi.input"] = io.BytesIO(clean)
-        environ["CONTENT_LENGTH"] = str(len(clean))
+        environ[PARSED_ENVELOPE] = envelope
+        environ["wsgi.input"] = io.BytesIO(b"")
+        environ["CONTENT_LENGTH"] = "0"
         environ["CONTENT_TYPE"] = "text/xml; charset=utf-8"
         return self.soap(environ, start_response)  # type: ignore[no-any-return]
 
