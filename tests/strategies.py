@@ -8,7 +8,7 @@ any OrderType and optional payments; ``intake.parse_order`` accepts every one of
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from hypothesis import strategies as st
@@ -88,7 +88,9 @@ def _line(draw: st.DrawFn) -> dict[str, Any]:
 
 
 def _line_amount(line: dict[str, Any]) -> Decimal:
-    return (Decimal(str(line["quantity"])) * Decimal(str(line["priceExclTax"]))).quantize(CENT)
+    """Half up, as channels and QuickBooks round (0.945 is 0.95, not the banker's 0.94)."""
+    amount = Decimal(str(line["quantity"])) * Decimal(str(line["priceExclTax"]))
+    return amount.quantize(CENT, ROUND_HALF_UP)
 
 
 @st.composite

@@ -9,6 +9,8 @@ address2, in that order, fill Addr1..Addr4 from the top, as QuickBooks prints an
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from qbwc_bridge.domain.company import InvalidSetting
 from qbwc_bridge.domain.orders import Address, Order
 from qbwc_bridge.domain.records import CustomerRecord, QbAddress
@@ -98,6 +100,7 @@ def _person_line(address: Address) -> str:
     )
 
 
+@lru_cache(maxsize=1024)  # an order's CustomerAdd and its transaction carry the same blocks
 def qb_address(address: Address) -> QbAddress:
     """A JMAUser address as a QuickBooks address block, every field folded and cut."""
     raw_lines = (_person_line(address), address.company, address.address1, address.address2)

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from qbwc_bridge.domain.company import Company, CompanySettings
@@ -56,8 +56,14 @@ def add(tx: Tx, name: str, username: str, password_hash: str) -> Company:
     return get(tx, int(result.inserted_primary_key[0]))
 
 
+_GET = select(t).where(t.c.id == bindparam("b_id"))  # every callback: built once
+_SET_SPEED = (
+    update(t).where(t.c.id == bindparam("b_id")).values(seconds_per_request=bindparam("b_speed"))
+)
+
+
 def get(tx: Tx, company_id: int) -> Company:
-    row = tx.execute(select(t).where(t.c.id == company_id)).one_or_none()
+    row = tx.execute(_GET, {"b_id": company_id}).one_or_none()
     if row is None:
         raise UnknownCompany()
     return _to_company(row)
@@ -104,7 +110,7 @@ def remember_company_file(tx: Tx, company_id: int, qbxml_version: str, company_f
 
 
 def set_seconds_per_request(tx: Tx, company_id: int, value: float) -> None:
-    tx.execute(update(t).where(t.c.id == company_id).values(seconds_per_request=round(value, 4)))
+    tx.execute(_SET_SPEED, {"b_id": company_id, "b_speed": round(value, 4)})
 
 
 def inventory_due_at(tx: Tx, company_id: int) -> datetime | None:

@@ -212,20 +212,14 @@ def _lazy(fingerprint: str, payload: str) -> LazyOrder:
     return LazyOrder(lambda: _decoded(fingerprint, payload))
 
 
-def _load(tx: Tx, where: Any, limit: int | None = None, after_id: int = 0) -> list[QueuedOrder]:
-    query = select(*_ORDER_COLUMNS).where(and_(where, o.c.id > after_id)).order_by(o.c.id)
-    if limit is not None:
-        query = query.limit(limit)
-    rows = tx.execute(query).all()
+def _load(tx: Tx, query: Any, params: dict[str, Any]) -> list[QueuedOrder]:
+    """The orders ``query`` selects (its columns are _ORDER_COLUMNS), with their payments."""
+    rows = tx.execute(query, params).all()
     if not rows:
         return []
     sources = {row.id: _lazy(row.fingerprint, row.payload) for row in rows}
     by_order: dict[int, list[QueuedPayment]] = defaultdict(list)
-    for prow in tx.execute(
-        select(*_PAYMENT_COLUMNS)
-        .where(p.c.order_id.in_(list(sources)))
-        .order_by(p.c.order_id, p.c.position)
-    ):
+    for prow in tx.execute(_PAYMENTS_OF, {"b_ids": list(sources)}):
         by_order[prow.order_id].append(
             QueuedPayment(
                 id=prow.id,
@@ -273,12 +267,42 @@ _PAYMENT_COLUMNS = [
     for name in ("id", "order_id", "position", "status", "stage", "qb_txn_id", "error", "add_sent")
 ]
 
+# The statements of every callback, built once: building a statement costs several times
+# more than running it on SQLite (bind parameters carry the values).
+_PAYMENTS_OF = (
+    select(*_PAYMENT_COLUMNS)
+    .where(p.c.order_id.in_(bindparam("b_ids", expanding=True)))
+    .order_by(p.c.order_id, p.c.position)
+)
+_HELD = and_(o.c.lease_run_id == bindparam("b_run"), o.c.status == OrderStatus.IN_PROGRESS.value)
+_CLAIMED = select(*_ORDER_COLUMNS).where(_HELD).order_by(o.c.id)
+_CLAIMED_PAGE = (
+    select(*_ORDER_COLUMNS)
+    .where(and_(_HELD, o.c.id > bindparam("b_after")))
+    .order_by(o.c.id)
+    .limit(bindparam("b_limit"))
+)
+_CLAIMED_IDS = (
+    select(*_ORDER_COLUMNS)
+    .where(and_(_HELD, o.c.id.in_(bindparam("b_ids", expanding=True))))
+    .order_by(o.c.id)
+)
+_COMPANY_PAGE = (
+    select(*_ORDER_COLUMNS)
+    .where(and_(o.c.company_id == bindparam("b_company"), o.c.id > bindparam("b_after")))
+    .order_by(o.c.id)
+    .limit(bindparam("b_limit"))
+)
+_WAITING = select(func.count()).where(_HELD)
+
 
 def iter_company_orders(tx: Tx, company_id: int, *, chunk: int = 1000) -> Iterable[QueuedOrder]:
     """All of a company's orders in queue order, read a chunk at a time."""
     after = 0
     while True:
-        page = _load(tx, o.c.company_id == company_id, limit=chunk, after_id=after)
+        page = _load(
+            tx, _COMPANY_PAGE, {"b_company": company_id, "b_after": after, "b_limit": chunk}
+        )
         yield from page
         if len(page) < chunk:
             return
@@ -294,10 +318,11 @@ def claimed_by(
     after_id: int = 0,
 ) -> list[QueuedOrder]:
     """The run's orders that still wait for something (those of ``order_ids`` only, if given)."""
-    where = and_(o.c.lease_run_id == run_id, o.c.status == OrderStatus.IN_PROGRESS.value)
     if order_ids is not None:
-        where = and_(where, o.c.id.in_(list(order_ids)))
-    return _load(tx, where, limit=limit, after_id=after_id)
+        return _load(tx, _CLAIMED_IDS, {"b_run": run_id, "b_ids": list(order_ids)})
+    if limit is not None:
+        return _load(tx, _CLAIMED_PAGE, {"b_run": run_id, "b_after": after_id, "b_limit": limit})
+    return _load(tx, _CLAIMED, {"b_run": run_id})
 
 
 def run_outcomes(tx: Tx, run_id: int) -> dict[str, int]:
@@ -444,6 +469,32 @@ def finish(
     advance(tx, order_id, run_id, now, status=status.value, stage=OrderStage.DONE.value, **values)
 
 
+_HELD_IDS = and_(_HELD, o.c.id.in_(bindparam("b_ids", expanding=True)))
+_RECHECK_ORDERS = (
+    update(o).where(_HELD_IDS).values(stage=OrderStage.CHECK.value, updated_at=bindparam("b_now"))
+)
+_RECHECK_PAYMENTS = (
+    update(p)
+    .where(
+        and_(
+            p.c.order_id.in_(select(o.c.id).where(_HELD_IDS)),
+            p.c.status == PaymentStatus.PENDING.value,
+        )
+    )
+    .values(stage=OrderStage.CHECK.value)
+)
+_ORDER_ADDS_SENT = (
+    update(o)
+    .where(
+        and_(o.c.id.in_(bindparam("b_ids", expanding=True)), o.c.lease_run_id == bindparam("b_run"))
+    )
+    .values(add_sent=True)
+)
+_PAYMENT_ADDS_SENT = (
+    update(p).where(p.c.id.in_(bindparam("b_ids", expanding=True))).values(add_sent=True)
+)
+
+
 def recheck(tx: Tx, run_id: int, order_ids: Sequence[int], now: datetime) -> None:
     """Orders whose answers never came start over at their duplicate checks.
 
@@ -452,22 +503,9 @@ def recheck(tx: Tx, run_id: int, order_ids: Sequence[int], now: datetime) -> Non
     """
     if not order_ids:
         return
-    held = and_(
-        o.c.id.in_(list(order_ids)),
-        o.c.lease_run_id == run_id,
-        o.c.status == OrderStatus.IN_PROGRESS.value,
-    )
-    tx.execute(update(o).where(held).values(stage=OrderStage.CHECK.value, updated_at=now))
-    tx.execute(
-        update(p)
-        .where(
-            and_(
-                p.c.order_id.in_(select(o.c.id).where(held)),
-                p.c.status == PaymentStatus.PENDING.value,
-            )
-        )
-        .values(stage=OrderStage.CHECK.value)
-    )
+    params = {"b_run": run_id, "b_ids": list(order_ids)}
+    tx.execute(_RECHECK_ORDERS, {**params, "b_now": now})
+    tx.execute(_RECHECK_PAYMENTS, params)
 
 
 def mark_adds_sent(
@@ -475,13 +513,9 @@ def mark_adds_sent(
 ) -> None:
     """Remember, before the request leaves, that this run is about to add these."""
     if order_ids:
-        tx.execute(
-            update(o)
-            .where(and_(o.c.id.in_(list(order_ids)), o.c.lease_run_id == run_id))
-            .values(add_sent=True)
-        )
+        tx.execute(_ORDER_ADDS_SENT, {"b_ids": list(order_ids), "b_run": run_id})
     if payment_ids:
-        tx.execute(update(p).where(p.c.id.in_(list(payment_ids))).values(add_sent=True))
+        tx.execute(_PAYMENT_ADDS_SENT, {"b_ids": list(payment_ids)})
 
 
 def claimed_by_ids(tx: Tx, run_id: int) -> list[int]:
@@ -497,13 +531,7 @@ def claimed_by_ids(tx: Tx, run_id: int) -> list[int]:
 
 def waiting_count(tx: Tx, run_id: int) -> int:
     """How many of the run's orders still wait for something (what claimed_by_ids counts)."""
-    return int(
-        tx.execute(
-            select(func.count()).where(
-                and_(o.c.lease_run_id == run_id, o.c.status == OrderStatus.IN_PROGRESS.value)
-            )
-        ).scalar_one()
-    )
+    return int(tx.execute(_WAITING, {"b_run": run_id}).scalar_one())
 
 
 def apply_updates(
@@ -518,44 +546,48 @@ def apply_updates(
     Every row repeats the lease guard and the total row count is checked (LeaseLost).
     Payments go first: their guard needs their order still in progress.
     """
-    held = (
-        select(o.c.id)
-        .where(
-            and_(
-                o.c.id == bindparam("b_order"),
-                o.c.lease_run_id == run_id,
-                o.c.status == OrderStatus.IN_PROGRESS.value,
-            )
-        )
-        .scalar_subquery()
-    )
     for columns, rows in _grouped(
         {
-            pid: {"b_id": pid, "b_order": oid, **values}
+            pid: {"b_id": pid, "b_order": oid, "b_run": run_id, **values}
             for pid, (oid, values) in payment_updates.items()
         }
     ).items():
-        statement = (
-            update(p)
-            .where(and_(p.c.id == bindparam("b_id"), p.c.order_id == held))
-            .values({column: bindparam(column) for column in columns})
-        )
-        _execute_counted(tx, statement, rows, run_id)
+        _execute_counted(tx, _payment_update(columns), rows, run_id)
     for columns, rows in _grouped(
-        {oid: {"b_id": oid, "updated_at": now, **values} for oid, values in order_updates.items()}
+        {
+            oid: {"b_id": oid, "b_run": run_id, "updated_at": now, **values}
+            for oid, values in order_updates.items()
+        }
     ).items():
-        statement = (
-            update(o)
-            .where(
-                and_(
-                    o.c.id == bindparam("b_id"),
-                    o.c.lease_run_id == run_id,
-                    o.c.status == OrderStatus.IN_PROGRESS.value,
-                )
-            )
+        _execute_counted(tx, _order_update(columns), rows, run_id)
+
+
+_HELD_ORDER = select(o.c.id).where(and_(o.c.id == bindparam("b_order"), _HELD)).scalar_subquery()
+_UPDATES: dict[tuple[str, tuple[str, ...]], Any] = {}
+
+
+def _payment_update(columns: tuple[str, ...]) -> Any:
+    """The guarded UPDATE of payments setting ``columns`` (built once per column set)."""
+    key = ("payments", columns)
+    if key not in _UPDATES:
+        _UPDATES[key] = (
+            update(p)
+            .where(and_(p.c.id == bindparam("b_id"), p.c.order_id == _HELD_ORDER))
             .values({column: bindparam(column) for column in columns})
         )
-        _execute_counted(tx, statement, rows, run_id)
+    return _UPDATES[key]
+
+
+def _order_update(columns: tuple[str, ...]) -> Any:
+    """The guarded UPDATE of orders setting ``columns`` (built once per column set)."""
+    key = ("orders", columns)
+    if key not in _UPDATES:
+        _UPDATES[key] = (
+            update(o)
+            .where(and_(o.c.id == bindparam("b_id"), _HELD))
+            .values({column: bindparam(column) for column in columns})
+        )
+    return _UPDATES[key]
 
 
 def _grouped(rows: dict[int, dict[str, Any]]) -> dict[tuple[str, ...], list[dict[str, Any]]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from qbwc_bridge.domain.runs import Exchange, Run, RunStage, RunStatus
@@ -16,6 +16,25 @@ from qbwc_bridge.store.database import Tx, as_utc
 r = schema.runs
 x = schema.exchanges
 o = schema.orders
+
+
+# The statements of every callback, built once: building a statement costs several times
+# more than running it on SQLite (bind parameters carry the values).
+_BY_TICKET = select(r).where(r.c.ticket_hash == bindparam("b_ticket"))
+_BY_TICKET_LOCKED = _BY_TICKET.with_for_update()
+_TOUCH = (
+    update(r)
+    .where(
+        and_(
+            r.c.id == bindparam("b_id"),
+            r.c.status == RunStatus.OPEN.value,
+            r.c.expires_at >= bindparam("b_now"),
+        )
+    )
+    .values(last_seen_at=bindparam("b_seen"), expires_at=bindparam("b_expires"))
+)
+_SET_ERROR = update(r).where(r.c.id == bindparam("b_id")).values(last_error=bindparam("b_error"))
+_UPDATES: dict[tuple[str, ...], Any] = {}
 
 
 class CompanyBusy(Exception):
@@ -82,10 +101,8 @@ def get(tx: Tx, run_id: int) -> Run:
 
 def by_ticket(tx: Tx, ticket_hash: bytes, *, lock: bool = False) -> Run:
     """The run a ticket names, or InvalidTicket. ``lock`` serialises callbacks of one run."""
-    query = select(r).where(r.c.ticket_hash == ticket_hash)
-    if lock:
-        query = query.with_for_update()
-    row = tx.execute(query).one_or_none()
+    query = _BY_TICKET_LOCKED if lock else _BY_TICKET
+    row = tx.execute(query, {"b_ticket": ticket_hash}).one_or_none()
     if row is None:
         raise InvalidTicket()
     return _to_run(row)
@@ -94,9 +111,7 @@ def by_ticket(tx: Tx, ticket_hash: bytes, *, lock: bool = False) -> Run:
 def touch(tx: Tx, run_id: int, now: datetime, expires_at: datetime) -> None:
     """Extend an open run's lease; a run that already expired stays expired."""
     result = tx.execute(
-        update(r)
-        .where(and_(r.c.id == run_id, r.c.status == RunStatus.OPEN.value, r.c.expires_at >= now))
-        .values(last_seen_at=now, expires_at=expires_at)
+        _TOUCH, {"b_id": run_id, "b_now": now, "b_seen": now, "b_expires": expires_at}
     )
     if result.rowcount != 1:
         raise InvalidTicket(
@@ -107,11 +122,19 @@ def touch(tx: Tx, run_id: int, now: datetime, expires_at: datetime) -> None:
 def update_run(tx: Tx, run_id: int, **values: Any) -> None:
     if "stage" in values and isinstance(values["stage"], RunStage):
         values["stage"] = values["stage"].value
-    tx.execute(update(r).where(r.c.id == run_id).values(**values))
+    columns = tuple(sorted(values))
+    statement = _UPDATES.get(columns)
+    if statement is None:
+        statement = _UPDATES[columns] = (
+            update(r)
+            .where(r.c.id == bindparam("b_id"))
+            .values({column: bindparam(column) for column in columns})
+        )
+    tx.execute(statement, {"b_id": run_id, **values})
 
 
 def set_error(tx: Tx, run_id: int, message: str) -> None:
-    tx.execute(update(r).where(r.c.id == run_id).values(last_error=message))
+    tx.execute(_SET_ERROR, {"b_id": run_id, "b_error": message})
 
 
 def close(tx: Tx, run_id: int, status: RunStatus, now: datetime) -> bool:
@@ -152,22 +175,44 @@ def _to_exchange(row: Any) -> Exchange:
     )
 
 
-_EXCHANGE_COLUMNS = (x.c.id, x.c.run_id, x.c.seq, x.c.request_map, x.c.sent_at, x.c.received_at)
+_NEXT_SEQ = (
+    update(r)
+    .where(r.c.id == bindparam("b_id"))
+    .values(exchanges=r.c.exchanges + 1)
+    .returning(r.c.exchanges)
+)
+_ADD_EXCHANGE = insert(x)
+_PENDING_EXCHANGE = (
+    select(x.c.id, x.c.run_id, x.c.seq, x.c.request_map, x.c.sent_at, x.c.received_at)
+    .where(and_(x.c.run_id == bindparam("b_run"), x.c.received_at.is_(None)))
+    .order_by(x.c.seq.desc())
+    .limit(1)
+)
+_RECORD_RESPONSE = (
+    update(x)
+    .where(x.c.id == bindparam("b_id"))
+    .values(
+        response_xml=bindparam("b_xml"),
+        hresult=bindparam("b_hresult"),
+        message=bindparam("b_message"),
+        received_at=bindparam("b_now"),
+    )
+)
 
 
 def add_exchange(
     tx: Tx, run_id: int, request_xml: str, request_map: dict[str, dict[str, Any]], now: datetime
 ) -> Exchange:
-    seq = tx.execute(
-        update(r)
-        .where(r.c.id == run_id)
-        .values(exchanges=r.c.exchanges + 1)
-        .returning(r.c.exchanges)
-    ).scalar_one()
+    seq = tx.execute(_NEXT_SEQ, {"b_id": run_id}).scalar_one()
     result = tx.execute(
-        insert(x).values(
-            run_id=run_id, seq=seq, request_xml=request_xml, request_map=request_map, sent_at=now
-        )
+        _ADD_EXCHANGE,
+        {
+            "run_id": run_id,
+            "seq": seq,
+            "request_xml": request_xml,
+            "request_map": request_map,
+            "sent_at": now,
+        },
     )
     assert result.inserted_primary_key is not None
     return Exchange(
@@ -181,12 +226,7 @@ def add_exchange(
 
 def pending_exchange(tx: Tx, run_id: int) -> Exchange | None:
     """The last exchange sent and not yet answered, if any."""
-    row = tx.execute(
-        select(*_EXCHANGE_COLUMNS)
-        .where(and_(x.c.run_id == run_id, x.c.received_at.is_(None)))
-        .order_by(x.c.seq.desc())
-        .limit(1)
-    ).one_or_none()
+    row = tx.execute(_PENDING_EXCHANGE, {"b_run": run_id}).one_or_none()
     return None if row is None else _to_exchange(row)
 
 
@@ -201,7 +241,12 @@ def record_response(
     if len(response_xml) > STORED_RESPONSE_CHARS:
         response_xml = response_xml[:STORED_RESPONSE_CHARS] + "\n<!-- truncated -->"
     tx.execute(
-        update(x)
-        .where(x.c.id == exchange_id)
-        .values(response_xml=response_xml, hresult=hresult, message=message, received_at=now)
+        _RECORD_RESPONSE,
+        {
+            "b_id": exchange_id,
+            "b_xml": response_xml,
+            "b_hresult": hresult,
+            "b_message": message,
+            "b_now": now,
+        },
     )
