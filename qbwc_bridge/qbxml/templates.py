@@ -5,8 +5,7 @@ in one XML file per request type instead of in code. The language (see
 ``qbxml_templates/README.md``): ``{name}`` placeholders as element text or attribute value,
 ``repeat="list"``, ``maxLength="N"``, ``minVersion="X.Y"`` and ``minVersion-ATTR="X.Y"``.
 Skeletons are parsed once (through the hardened parser) and compiled, once per qbXML version,
-to plain tuples without what that version lacks, so
-filling a large message stays fast.
+to plain tuples without what that version lacks, so filling a large message stays fast.
 """
 
 from __future__ import annotations
