@@ -24,6 +24,7 @@ from qbwc_bridge.domain.company import Company
 from qbwc_bridge.engine.run import RunEngine
 from qbwc_bridge.errors import BridgeError, MalformedQbxml, OrderRejected
 from qbwc_bridge.qbxml.parsing import parse_xml
+from qbwc_bridge.soap import fast
 from qbwc_bridge.soap.app import PARSED_ENVELOPE, make_soap_app
 from qbwc_bridge.store import Store, stats
 
@@ -109,6 +110,7 @@ class BridgeApp:
         self.store = store or Store.from_url(settings.database_url)
         self.engine = RunEngine(self.store, settings)
         self.soap = make_soap_app(self.engine)
+        self.fast = fast.FastPath(self.soap.app)
         self.trusted_proxies = frozenset(
             address.strip() for address in settings.trusted_proxies.split(",") if address.strip()
         )
@@ -162,9 +164,13 @@ class BridgeApp:
             return _soap_fault(
                 start_response, "400 Bad Request", f"Malformed SOAP request: {error.message}"
             )
+        environ = dict(environ)
+        answer = self.fast.answer(envelope, environ)
+        if answer is not None:
+            start_response("200 OK", [*fast.HEADERS, ("Content-Length", str(len(answer)))])
+            return [answer]
         # spyne takes the envelope as we parsed it (soap.app.ParsedSoap11) and reads no
         # bytes: a charset header that lies about the body cannot make it decode garbage.
-        environ = dict(environ)
         environ[PARSED_ENVELOPE] = envelope
         environ["wsgi.input"] = io.BytesIO(b"")
         environ["CONTENT_LENGTH"] = "0"
