@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, overload
@@ -36,7 +38,18 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
     # pool_pre_ping: a restarted PostgreSQL costs one failed ping, not a failed callback.
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    # connect_timeout: an unreachable host fails a callback in seconds, well inside the Web
+    # Connector's two minutes, instead of waiting out TCP's own timeout.
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=10,
+        connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
+    )
+
+
+CONNECT_TIMEOUT_SECONDS = 5
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -58,6 +71,10 @@ def _sqlite_engine(url: str) -> Engine:
         if ":memory:" not in url and url != "sqlite://":
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            # Checkpoints copy the WAL into the database and fsync it: tens of milliseconds
+            # that would land on whichever callback crossed the threshold. Database runs
+            # them on a background thread instead (WalCheckpointer).
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -69,12 +86,66 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
+class WalCheckpointer:
+    """Checkpoints a SQLite WAL from a daemon thread, off the callbacks' path.
+
+    PASSIVE checkpoints never block readers or the writer. Started on first use in each
+    process (a thread does not survive gunicorn's fork); several processes checkpointing
+    the same file is harmless: one gets the checkpoint lock, the others skip.
+    """
+
+    INTERVAL_SECONDS = 0.5
+    THRESHOLD_BYTES = 1024 * 1024
+
+    def __init__(self, engine: Engine, path: str) -> None:
+        self.engine, self.wal = engine, path + "-wal"
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+
+    def ensure_running(self) -> None:
+        if self._pid == os.getpid():
+            return
+        with self._lock:
+            if self._pid != os.getpid():
+                self._stop = threading.Event()
+                thread = threading.Thread(
+                    target=self._loop, args=(self._stop,), name="sqlite-wal-checkpoint", daemon=True
+                )
+                thread.start()
+                self._pid = os.getpid()
+
+    def checkpoint(self) -> None:
+        # A raw connection: the engine's "begin" hook would take the write lock.
+        connection = self.engine.raw_connection()
+        try:
+            connection.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            connection.close()
+
+    def _loop(self, stop: threading.Event) -> None:
+        while not stop.wait(self.INTERVAL_SECONDS):
+            try:
+                if os.path.getsize(self.wal) > self.THRESHOLD_BYTES:
+                    self.checkpoint()
+            except (OSError, exc.DBAPIError):
+                continue  # no WAL yet, or the database is busy: try again next time
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._pid = None
+
+
 class Database:
     """One engine per process; every unit of work is one `transaction()`."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
+        path = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
+        self.checkpointer = (
+            WalCheckpointer(self.engine, path) if path and path != ":memory:" else None
+        )
 
     @property
     def is_postgres(self) -> bool:
@@ -83,6 +154,8 @@ class Database:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Tx]:
         """Commit on success, roll back on any exception; driver errors become StoreUnavailable."""
+        if self.checkpointer is not None:
+            self.checkpointer.ensure_running()
         try:
             with self.engine.begin() as conn:
                 yield conn
@@ -100,4 +173,6 @@ class Database:
         return True
 
     def dispose(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         self.engine.dispose()
