@@ -86,6 +86,12 @@ def add_command(sub: Any) -> None:
         "--orders-per-run", type=int, default=load.orders_per_run, help="orders each run claims"
     )
     p.add_argument(
+        "--orders-per-message",
+        type=int,
+        default=load.orders_per_message,
+        help="the companies' orders_per_message setting (0: adaptive)",
+    )
+    p.add_argument(
         "--client-processes",
         type=int,
         default=load.client_processes,
@@ -323,6 +329,11 @@ class LoadOptions:
     more; half a second lets 200 runs of three exchanges offer about 930 exchange callbacks
     per second (loadgen.offered_rate), above the 500/s the service must sustain, so the
     figure is the service's capacity rather than the offered load.
+
+    Each run claims ``orders_per_run`` orders (batch_min = batch_max) from a queue holding
+    enough for the whole window; ``orders_per_message`` is the company setting (0: adaptive,
+    which puts a few orders' requests in one message: three exchanges per run). Runs of
+    many orders at one order per message model long runs that authenticate once.
     """
 
     runs: int = 200
@@ -331,17 +342,24 @@ class LoadOptions:
     warmup_seconds: float = 3.0
     duration_seconds: float = 20.0
     orders_per_run: int = 3
+    orders_per_message: int = 0
     client_processes: int = 2
 
     @classmethod
     def quick(cls) -> LoadOptions:
         return cls(runs=6, think_seconds=0.1, warmup_seconds=0.5, duration_seconds=2.0)
 
+    def exchanges_per_run(self) -> int:
+        """Check, add, payment: three exchanges for each message's worth of orders."""
+        if not self.orders_per_message:
+            return 3
+        return 3 * math.ceil(self.orders_per_run / self.orders_per_message)
+
     def runs_per_company(self) -> int:
         """Enough runs' worth of orders that no company's queue runs dry in the window."""
-        shortest_run = 3 * self.think_seconds * 0.8
-        busy = self.warmup_seconds + self.duration_seconds + 2 * shortest_run
-        return math.ceil(busy / shortest_run) + 2
+        shortest_run = self.exchanges_per_run() * self.think_seconds * 0.8
+        busy = self.warmup_seconds + self.duration_seconds + 3 * self.think_seconds  # stagger
+        return math.ceil(busy / shortest_run) + 2  # the first run, and the one finishing
 
 
 BENCH_PASSWORD = "bench-password"
@@ -392,7 +410,9 @@ def _load_companies(store: Store, options: LoadOptions) -> None:
     password_hash = passwords.hash_password(BENCH_PASSWORD)
     orders = [order_json(i) for i in range(options.orders_per_run * options.runs_per_company())]
     company_settings = CompanySettings(
-        batch_min=options.orders_per_run, batch_max=options.orders_per_run
+        batch_min=options.orders_per_run,
+        batch_max=options.orders_per_run,
+        orders_per_message=options.orders_per_message,
     )
     for number in range(options.runs):
         with store.transaction() as tx:
@@ -478,17 +498,13 @@ class _CpuSampler:
         self._thread.join(timeout=5)
 
     def _loop(self) -> None:
+        servers: list[int] = []
         backends: list[int] = []
         while not self._stop.wait(0.25):
-            if not backends or len(self.samples) % 8 == 0:
-                backends = _postgres_backends(self._store)
+            if len(self.samples) % 8 == 0:  # workers restart and connect now and then
+                servers, backends = self._server_pids(), _postgres_backends(self._store)
             self.samples.append(
-                (
-                    time.time(),
-                    self._seconds(self._server_pids()),
-                    self._seconds(backends),
-                    self._machine(),
-                )
+                (time.time(), self._seconds(servers), self._seconds(backends), self._machine())
             )
 
     def _seconds(self, pids: list[int]) -> float:
@@ -564,7 +580,10 @@ def _load_figures(
         "concurrent_runs": options.runs,
         "quickbooks_think_ms": round(options.think_seconds * 1000),
         "orders_per_run": options.orders_per_run,
-        "offered_callbacks_per_s": round(offered_rate(options.runs, options.think_seconds, 3)),
+        "exchanges_per_run": options.exchanges_per_run(),
+        "offered_callbacks_per_s": round(
+            offered_rate(options.runs, options.think_seconds, options.exchanges_per_run())
+        ),
         "window_s": round(seconds, 1),
         "callbacks_per_s": round(len(exchange_ms) / seconds, 1),
         "callback_latency_ms_p50": round(percentile(exchange_ms, 0.5), 1),
@@ -691,6 +710,7 @@ def run(args: argparse.Namespace, _settings: Settings) -> int:
             think_seconds=args.think_ms / 1000,
             duration_seconds=args.window,
             orders_per_run=args.orders_per_run,
+            orders_per_message=args.orders_per_message,
             client_processes=args.client_processes,
         )
     )

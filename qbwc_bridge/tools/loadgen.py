@@ -419,8 +419,8 @@ class LoadReport:
 def offered_rate(connectors: int, think: float, exchanges_per_run: int) -> float:
     """Exchange callbacks per second the connectors offer when the service answers at once.
 
-    A run of E exchanges makes 2E + 2 of them (sendRequestXML and receiveResponseXML per
-    exchange, the last empty sendRequestXML or getLastError, closeConnection) in E think times.
+    A run of E exchanges makes 2E + 1 of them (sendRequestXML and receiveResponseXML per
+    exchange, then closeConnection) in E think times.
     """
     return connectors * (2 * exchanges_per_run + 1) / (exchanges_per_run * think)
 
