@@ -143,7 +143,7 @@ orders = Table(
     UniqueConstraint("company_id", "order_number", name="uq_orders_company_order_number"),
 )
 Index("ix_orders_claim", orders.c.company_id, orders.c.status, orders.c.id)
-Index("ix_orders_lease", orders.c.lease_run_id)
+Index("ix_orders_lease", orders.c.lease_run_id, orders.c.id)  # a run reads its orders in id order
 
 payments = Table(
     "payments",

@@ -206,3 +206,19 @@ def test_waiting_count_counts_what_the_run_still_holds(store: Store) -> None:
         held = store.orders.claimed_by_ids(tx, run_id)
         store.orders.finish(tx, held[0], run_id, OrderStatus.SYNCED, NOW)
         assert store.orders.waiting_count(tx, run_id) == len(held) - 1 == 2
+
+
+def test_a_bulk_load_refreshes_the_planner_statistics(store: Store) -> None:
+    """After a large import PostgreSQL plans with real row counts, not an empty table's."""
+    _company(store)
+    queue.enqueue(store, "acme", _orders(queue.BULK_LOAD))
+    if not store.database.is_postgres:
+        return  # SQLite plans by its indexes; nothing to refresh
+    with store.transaction() as tx:
+        rows = dict(
+            tx.exec_driver_sql(
+                "SELECT relname, reltuples FROM pg_class WHERE relname IN ('orders', 'payments')"
+            ).all()
+        )
+    assert rows["orders"] >= queue.BULK_LOAD
+    assert rows["payments"] >= 0  # -1 until a table is first analyzed (these orders have none)
