@@ -252,13 +252,12 @@ class RunEngine:
         now = self.clock()
         with self.store.transaction() as tx:
             run, company = self._open(tx, ticket, now)
-            exchange = run_store.pending_exchange(tx, run.id)
+            exchange = run_store.answer_pending(
+                tx, run.id, response or "", hresult or "", message or "", now
+            )
             if exchange is None:
                 run_store.set_error(tx, run.id, "No request of this run is waiting for a response.")
                 return -1
-            run_store.record_response(
-                tx, exchange.id, response or "", hresult or "", message or "", now
-            )
             if self.recorder:
                 self.recorder.received(
                     run.id, exchange.seq, response or "", hresult or "", message or ""
@@ -424,11 +423,9 @@ class RunEngine:
 
     def _open(self, tx: Tx, ticket: str, now: datetime) -> tuple[Run, Company]:
         """The ticket's open run, locked for this callback, its lease extended."""
-        run = run_store.by_ticket(tx, passwords.ticket_digest(ticket), lock=True)
+        expires_at = now + timedelta(seconds=self.settings.run_timeout_seconds)
+        run = run_store.lease(tx, passwords.ticket_digest(ticket), now, expires_at)
         _note_call(run=run.id)
-        if run.status is not RunStatus.OPEN:
-            raise InvalidTicket("This run has ended: let the Web Connector start a new one.")
-        run_store.touch(tx, run.id, now, now + timedelta(seconds=self.settings.run_timeout_seconds))
         company = company_store.get(tx, run.company_id)
         _note_call(company=company.name)
         return run, company

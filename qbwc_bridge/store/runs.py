@@ -22,16 +22,17 @@ o = schema.orders
 # more than running it on SQLite (bind parameters carry the values).
 _BY_TICKET = select(r).where(r.c.ticket_hash == bindparam("b_ticket"))
 _BY_TICKET_LOCKED = _BY_TICKET.with_for_update()
-_TOUCH = (
+_LEASE = (
     update(r)
     .where(
         and_(
-            r.c.id == bindparam("b_id"),
+            r.c.ticket_hash == bindparam("b_ticket"),
             r.c.status == RunStatus.OPEN.value,
             r.c.expires_at >= bindparam("b_now"),
         )
     )
     .values(last_seen_at=bindparam("b_seen"), expires_at=bindparam("b_expires"))
+    .returning(*r.c)
 )
 _SET_ERROR = update(r).where(r.c.id == bindparam("b_id")).values(last_error=bindparam("b_error"))
 _UPDATES: dict[tuple[str, ...], Any] = {}
@@ -108,15 +109,22 @@ def by_ticket(tx: Tx, ticket_hash: bytes, *, lock: bool = False) -> Run:
     return _to_run(row)
 
 
-def touch(tx: Tx, run_id: int, now: datetime, expires_at: datetime) -> None:
-    """Extend an open run's lease; a run that already expired stays expired."""
-    result = tx.execute(
-        _TOUCH, {"b_id": run_id, "b_now": now, "b_seen": now, "b_expires": expires_at}
+def lease(tx: Tx, ticket_hash: bytes, now: datetime, expires_at: datetime) -> Run:
+    """The ticket's open run, locked and its lease extended, in one statement.
+
+    Raises InvalidTicket saying why when the ticket is unknown, or its run ended or expired.
+    """
+    row = tx.execute(
+        _LEASE, {"b_ticket": ticket_hash, "b_now": now, "b_seen": now, "b_expires": expires_at}
+    ).one_or_none()
+    if row is not None:
+        return _to_run(row)
+    run = by_ticket(tx, ticket_hash)
+    if run.status is not RunStatus.OPEN:
+        raise InvalidTicket("This run has ended: let the Web Connector start a new one.")
+    raise InvalidTicket(
+        "The run of this ticket has expired or was closed: let the Web Connector start a new run"
     )
-    if result.rowcount != 1:
-        raise InvalidTicket(
-            "The run of this ticket has expired or was closed: let the Web Connector start a new run"
-        )
 
 
 def update_run(tx: Tx, run_id: int, **values: Any) -> None:
@@ -235,16 +243,51 @@ def pending_exchange(tx: Tx, run_id: int) -> Exchange | None:
 STORED_RESPONSE_CHARS = 65536
 
 
+_ANSWER_PENDING = (
+    update(x)
+    .where(x.c.id == _PENDING_EXCHANGE.with_only_columns(x.c.id).scalar_subquery())
+    .values(
+        response_xml=bindparam("b_xml"),
+        hresult=bindparam("b_hresult"),
+        message=bindparam("b_message"),
+        received_at=bindparam("b_now"),
+    )
+    .returning(x.c.id, x.c.run_id, x.c.seq, x.c.request_map, x.c.sent_at, x.c.received_at)
+)
+
+
+def answer_pending(
+    tx: Tx, run_id: int, response_xml: str, hresult: str, message: str, now: datetime
+) -> Exchange | None:
+    """Record QuickBooks' answer on the run's waiting exchange and return that exchange
+    (None when nothing waits), in one statement."""
+    row = tx.execute(
+        _ANSWER_PENDING,
+        {
+            "b_run": run_id,
+            "b_xml": _stored(response_xml),
+            "b_hresult": hresult,
+            "b_message": message,
+            "b_now": now,
+        },
+    ).one_or_none()
+    return None if row is None else _to_exchange(row)
+
+
+def _stored(response_xml: str) -> str:
+    if len(response_xml) > STORED_RESPONSE_CHARS:
+        return response_xml[:STORED_RESPONSE_CHARS] + "\n<!-- truncated -->"
+    return response_xml
+
+
 def record_response(
     tx: Tx, exchange_id: int, response_xml: str, hresult: str, message: str, now: datetime
 ) -> None:
-    if len(response_xml) > STORED_RESPONSE_CHARS:
-        response_xml = response_xml[:STORED_RESPONSE_CHARS] + "\n<!-- truncated -->"
     tx.execute(
         _RECORD_RESPONSE,
         {
             "b_id": exchange_id,
-            "b_xml": response_xml,
+            "b_xml": _stored(response_xml),
             "b_hresult": hresult,
             "b_message": message,
             "b_now": now,
