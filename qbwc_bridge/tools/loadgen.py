@@ -22,6 +22,7 @@ import hashlib
 import multiprocessing
 import os
 import random
+import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -106,7 +107,12 @@ def read_result(method: str, body: bytes) -> str | list[str]:
 
 
 class _Http:
-    """One keep-alive HTTP/1.1 connection, reopened when the server closes it."""
+    """One keep-alive HTTP/1.1 connection, reopened when the server closes it.
+
+    Plain non-blocking sockets on the event loop: gunicorn's sync workers close every
+    connection, and an asyncio stream (transport, protocol, reader) per call cost the
+    generator more CPU than everything else it does.
+    """
 
     def __init__(self, url: str, timeout: float) -> None:
         parts = urlsplit(url)
@@ -115,8 +121,7 @@ class _Http:
         self.path = parts.path or "/"
         self.timeout = timeout
         self.connects = 0
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
+        self._sock: socket.socket | None = None
         self._head = (
             f"POST {self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n".encode()
             + b"User-Agent: "
@@ -130,47 +135,86 @@ class _Http:
             + f'SOAPAction: "{INTUIT_NS}{action}"\r\nContent-Length: {len(body)}\r\n\r\n'.encode()
             + body
         )
-        reused = self._writer is not None
+        reused = self._sock is not None
         try:
-            return await asyncio.wait_for(self._exchange(request), self.timeout)
-        except (ConnectionError, asyncio.IncompleteReadError) as error:
-            self.close()
-            # A kept-alive connection the server had already closed: the request never
-            # arrived (no byte of an answer came back), so sending it again is safe.
-            if reused and not getattr(error, "partial", b""):
-                return await asyncio.wait_for(self._exchange(request), self.timeout)
-            raise CallFailed(f"{action}: {type(error).__name__}: {error}") from error
+            async with asyncio.timeout(self.timeout):
+                try:
+                    return await self._exchange(request)
+                except _Closed as closed:
+                    self.close()
+                    # A kept-alive connection the server had already closed: the request
+                    # never arrived (no byte of an answer came back), so resending is safe.
+                    if reused and not closed.answered:
+                        return await self._exchange(request)
+                    raise CallFailed(f"{action}: the server closed the connection") from closed
         except TimeoutError as error:
             self.close()
             raise CallFailed(f"{action}: no answer within {self.timeout} s") from error
+        except (OSError, _Closed) as error:
+            self.close()
+            raise CallFailed(f"{action}: {type(error).__name__}: {error}") from error
 
     async def _exchange(self, request: bytes) -> bytes:
-        if self._writer is None:
-            self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
+        loop = asyncio.get_running_loop()
+        if self._sock is None:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            try:
+                await loop.sock_connect(sock, (self.host, self.port))
+            except BaseException:
+                sock.close()
+                raise
+            self._sock = sock
             self.connects += 1
-        assert self._reader is not None
-        self._writer.write(request)
-        status = await self._reader.readuntil(b"\r\n")
-        headers = await self._reader.readuntil(b"\r\n\r\n")
+        sock = self._sock
+        try:
+            await loop.sock_sendall(sock, request)
+        except OSError as error:
+            raise _Closed(answered=False) from error
+        data = await self._receive(loop, sock, b"")
+        while b"\r\n\r\n" not in data:
+            data = await self._receive(loop, sock, data)
+        head, _, body = data.partition(b"\r\n\r\n")
+        status, *headers = head.split(b"\r\n")
         length, closing = 0, status.startswith(b"HTTP/1.0")
-        for line in headers.lower().split(b"\r\n"):
+        for line in headers:
             name, _, value = line.partition(b":")
+            name = name.strip().lower()
             if name == b"content-length":
                 length = int(value)
             elif name == b"connection":
-                closing = value.strip() == b"close"
-        body = await self._reader.readexactly(length)
+                closing = value.strip().lower() == b"close"
+        while len(body) < length:
+            body = await self._receive(loop, sock, body)
         if closing:
             self.close()
         code = status.split(b" ", 2)[1]
         if code != b"200":
             raise CallFailed(f"HTTP {code.decode()}: {body[:200]!r}")
-        return body
+        return body[:length]
+
+    @staticmethod
+    async def _receive(loop: asyncio.AbstractEventLoop, sock: socket.socket, had: bytes) -> bytes:
+        try:
+            chunk = await loop.sock_recv(sock, 262144)
+        except ConnectionResetError as error:
+            raise _Closed(answered=bool(had)) from error
+        if not chunk:
+            raise _Closed(answered=bool(had))
+        return had + chunk
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-        self._reader = self._writer = None
+        if self._sock is not None:
+            self._sock.close()
+        self._sock = None
+
+
+class _Closed(Exception):
+    """The server closed the connection; ``answered`` when part of an answer had come."""
+
+    def __init__(self, *, answered: bool) -> None:
+        super().__init__("connection closed")
+        self.answered = answered
 
 
 # --- QuickBooks ------------------------------------------------------------------------------
@@ -180,34 +224,39 @@ class _Memo:
     """QuickBooks' answers by conversation so far, shared by the connectors of one process.
 
     The stand-in is deterministic given its clock and the requests it has seen, so a
-    connector whose conversation matches one already answered takes the remembered answer;
-    only a new conversation pays for FakeQuickBooks.process.
+    connector whose conversation matches one already answered takes the remembered answer.
+    Only the first connector to reach a new point of the conversation pays for
+    FakeQuickBooks.process, with the one stand-in that stands at that point (``fakes``),
+    which it then carries forward.
     """
 
     def __init__(self) -> None:
         self.answers: dict[tuple[bytes, str], tuple[str, bytes]] = {}
+        self.fakes: dict[bytes, FakeQuickBooks] = {}
+        self.hcp = ""
         self.hits = 0
         self.misses = 0
 
 
 class _QuickBooks:
-    """One connector's QuickBooks: remembered answers, else its own FakeQuickBooks."""
+    """One connector's QuickBooks: remembered answers, else the stand-in at its point."""
 
     def __init__(self, memo: _Memo) -> None:
         self.memo = memo
         self.history: list[str] = []  # every request since the start, "" for a new session
         self.state = hashlib.sha1(b"start").digest()
-        self._fake: FakeQuickBooks | None = None
-        self._fake_state = b""
-        self._hcp = ""
 
     def hcp_response(self) -> str:
-        if not self._hcp:
-            self._hcp = _fake().hcp_response()
-        return self._hcp
+        if not self.memo.hcp:
+            self.memo.hcp = _fake().hcp_response()
+        return self.memo.hcp
 
     def begin_session(self) -> None:
+        fake = self.memo.fakes.pop(self.state, None)
         self._advance("")
+        if fake is not None:
+            fake.begin_session()
+            self.memo.fakes[self.state] = fake
 
     def process(self, request: str) -> str:
         key = (self.state, request)
@@ -218,10 +267,10 @@ class _QuickBooks:
             self.history.append(request)
             return response
         self.memo.misses += 1
-        fake = self._caught_up()
+        fake = self.memo.fakes.pop(self.state, None) or self._replayed()
         response = fake.process(request)
         self._advance(request)
-        self._fake_state = self.state
+        self.memo.fakes[self.state] = fake
         self.memo.answers[key] = (response, self.state)
         return response
 
@@ -229,18 +278,15 @@ class _QuickBooks:
         self.history.append(request)
         self.state = hashlib.sha1(self.state + request.encode()).digest()
 
-    def _caught_up(self) -> FakeQuickBooks:
-        """A FakeQuickBooks in this conversation's state (replaying it if answers came from
-        the memo)."""
-        if self._fake is None or self._fake_state != self.state:
-            self._fake = _fake()
-            for past in self.history:
-                if past:
-                    self._fake.process(past)
-                else:
-                    self._fake.begin_session()
-            self._fake_state = self.state
-        return self._fake
+    def _replayed(self) -> FakeQuickBooks:
+        """A new stand-in taken through this conversation (it went where no other did)."""
+        fake = _fake()
+        for past in self.history:
+            if past:
+                fake.process(past)
+            else:
+                fake.begin_session()
+        return fake
 
 
 def _fake() -> FakeQuickBooks:
