@@ -470,9 +470,11 @@ def _postgres_backends(store: Store) -> list[int]:
     if not store.database.is_postgres:
         return []
     with store.transaction() as tx:
+        # This database's backends and the server's own processes (WAL writer,
+        # checkpointer, ...), not other databases' clients.
         rows = tx.exec_driver_sql(
-            "SELECT pid FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            "SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+            "AND (datname = current_database() OR backend_type <> 'client backend')"
         )
         return [int(pid) for (pid,) in rows]
 
