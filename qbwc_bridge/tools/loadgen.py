@@ -3,8 +3,9 @@
 Why not the zeep-based WebConnector: it spends milliseconds of CPU per call and ran in the
 benchmark's own process, so a figure taken with it measured the client as much as the
 service. Here each connector sends the envelopes the real Web Connector sends (the shape of
-../shared/oracle/soap, built with lxml) over keep-alive HTTP/1.1 on asyncio streams, and the
-connectors are spread over a few processes so no GIL of theirs is shared with the service.
+../shared/oracle/soap, built with lxml) over keep-alive HTTP/1.1 from non-blocking sockets
+on an asyncio loop, and the connectors are spread over a few processes so none of them
+shares a GIL with the service or waits on another process's loop for long.
 
 One connector is one company's Web Connector: serverVersion, clientVersion and authenticate
 open a run; sendRequestXML / receiveResponseXML exchanges follow, with QuickBooks' "think
@@ -309,6 +310,8 @@ class _Outcome:
 
 
 class _Connector:
+    """One company's Web Connector, run after run, noting every call in ``outcome``."""
+
     def __init__(
         self,
         url: str,
