@@ -107,7 +107,7 @@ class RunEngine:
         with self.store.transaction() as tx:
             self._abandon_expired(tx, now, company.id)
             inventory_due = self._inventory_due(tx, company, now)
-            if not inventory_due and order_store.pending_count(tx, company.id) == 0:
+            if not inventory_due and not order_store.any_pending(tx, company.id):
                 return AuthResult(ticket, NO_WORK)
             try:
                 run_store.open_run(

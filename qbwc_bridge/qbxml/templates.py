@@ -131,8 +131,8 @@ def _set_attributes(node: _Node, values: Values, element: etree._Element) -> Non
 def _fill_children(node: _Node, values: Values, element: etree._Element) -> bool:
     """Append ``node``'s children filled from ``values``; True when any placeholder got a value.
 
-    Leaf placeholders are handled inline: most of them are empty, and skipping those without
-    a call keeps a large message cheap to build.
+    Leaves are handled inline: most placeholders are empty, and skipping those (and writing
+    literals) without a call keeps a large message cheap to build.
     """
     filled = False
     for child in node.children:
@@ -140,6 +140,10 @@ def _fill_children(node: _Node, values: Values, element: etree._Element) -> bool
             items = values.get(child.repeat, ())
             for item in items if not isinstance(items, str) else ():
                 filled = _fill_once(child, item, element) or filled
+        elif child.literal is not None and not (
+            child.children or child.attributes or child.attribute_slots
+        ):
+            etree.SubElement(element, child.tag).text = child.literal
         elif child.slot is not None and not child.children:
             value = values.get(child.slot)
             if value and isinstance(value, str):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, insert, or_, select, update
 
 from qbwc_bridge.domain import intake
 from qbwc_bridge.domain.orders import (
@@ -177,14 +177,10 @@ def counts(tx: Tx, company_id: int) -> dict[str, int]:
     return result
 
 
-def pending_count(tx: Tx, company_id: int) -> int:
-    return int(
-        tx.execute(
-            select(func.count()).where(
-                and_(o.c.company_id == company_id, o.c.status == OrderStatus.PENDING.value)
-            )
-        ).scalar_one()
-    )
+def any_pending(tx: Tx, company_id: int) -> bool:
+    """Does the company have an order waiting? (EXISTS: a deep queue is not counted.)"""
+    pending = and_(o.c.company_id == company_id, o.c.status == OrderStatus.PENDING.value)
+    return bool(tx.execute(select(exists().where(pending))).scalar_one())
 
 
 # Decoded orders by fingerprint: an order's content never changes under its fingerprint, so
@@ -219,7 +215,7 @@ def _load(tx: Tx, query: Any, params: dict[str, Any]) -> list[QueuedOrder]:
         return []
     sources = {row.id: _lazy(row.fingerprint, row.payload) for row in rows}
     by_order: dict[int, list[QueuedPayment]] = defaultdict(list)
-    for prow in tx.execute(_PAYMENTS_OF, {"b_ids": list(sources)}):
+    for prow in tx.execute(_PAYMENTS_OF, {"b_ids": list(sources)}).all():
         by_order[prow.order_id].append(
             QueuedPayment(
                 id=prow.id,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -290,12 +289,9 @@ def test_line_without_quantity_sends_amount_only() -> None:
     }
 
 
-def test_250_invoices_of_5_lines_build_quickly() -> None:
-    """Target < 50 ms on a developer machine; the bound here leaves room for slow CI."""
-    requests = [(str(n), build.txn_add(txn(lines=4))) for n in range(250)]
-    start = time.perf_counter()
+def test_250_invoices_of_5_lines_make_one_message() -> None:
+    """The largest batch fits one message (how fast it builds is `qbwc-bridge bench`'s job)."""
     requests = [(str(n), build.txn_add(txn(lines=4))) for n in range(250)]
     data = build.message(requests, V13)
-    elapsed = time.perf_counter() - start
     assert data.count(b"<InvoiceLineAdd>") == 1250
-    assert elapsed < 0.5
+    assert data.count(b"<InvoiceAddRq ") == 250
