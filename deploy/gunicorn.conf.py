@@ -43,18 +43,3 @@ def post_worker_init(worker):  # gunicorn calls it with the worker
     wsgi.load()
     gc.freeze()
 
-
-# Every so many requests, between callbacks, collect and freeze again: what the worker keeps
-# (decoded orders, compiled statements and templates) leaves the collector's sight too, so
-# the collections that do run inside a callback only scan that callback's own objects.
-REFREEZE_EVERY = 100
-
-
-def post_request(worker, req, environ, resp):  # after the response has been sent
-    import gc
-
-    worker.requests_since_freeze = getattr(worker, "requests_since_freeze", 0) + 1
-    if worker.requests_since_freeze >= REFREEZE_EVERY:
-        worker.requests_since_freeze = 0
-        gc.collect()
-        gc.freeze()
