@@ -34,7 +34,9 @@ class QBWebConnectorSvc(ServiceBase):  # type: ignore[misc]
             result = engine.authenticate(strUserName or "", strPassword or "", remote_address(ctx))
             return [result.ticket, result.answer]
 
-        return guarded(ctx, "authenticate", "", ["", "nvu"], call)
+        # A failure here is ours (database down, a crash), not a wrong password: "busy"
+        # has the Web Connector try again later instead of reporting bad credentials.
+        return guarded(ctx, "authenticate", "", ["", "busy"], call)
 
     @rpc(String, String, String, String, RequiredInt, RequiredInt, _returns=String)  # type: ignore[untyped-decorator]
     def sendRequestXML(

@@ -121,7 +121,7 @@ def test_postgres_down_mid_run_answers_cleanly_and_reconnects_when_back(
 
         # Still down: a new scheduled run is refused cleanly (no ticket, no fault, no hang).
         refused = web_connector(server.url, "restart", fake).run()
-        assert refused.outcome in ("auth-failed", "busy"), (refused.outcome, refused.failure)
+        assert refused.outcome == "busy", (refused.outcome, refused.failure)  # try later
         assert not refused.ticket_issued, refused
         assert all(t.seconds < CALL_LIMIT for t in refused.timings), refused.timings
         _assert_health(server.base, 503, "database unreachable")
