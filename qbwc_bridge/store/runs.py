@@ -38,6 +38,10 @@ _SET_ERROR = update(r).where(r.c.id == bindparam("b_id")).values(last_error=bind
 _UPDATES: dict[tuple[str, ...], Any] = {}
 
 
+# How each database names a conflict with uq_runs_one_open_per_company.
+_ONE_OPEN_RUN = ("uq_runs_one_open_per_company", "runs.company_id")
+
+
 class CompanyBusy(Exception):
     """Another run holds this company."""
 
@@ -90,7 +94,10 @@ def open_run(
                     summary={},
                 )
             )
-    except IntegrityError:
+    except IntegrityError as error:
+        # Only the one-open-run index means "busy"; any other conflict is a real fault.
+        if not any(mark in str(error.orig) for mark in _ONE_OPEN_RUN):
+            raise
         raise CompanyBusy() from None
     assert result.inserted_primary_key is not None
     return get(tx, int(result.inserted_primary_key[0]))

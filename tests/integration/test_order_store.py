@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 from factories import make_order_json, make_payment
+from sqlalchemy.exc import IntegrityError
 
 from qbwc_bridge import queue
 from qbwc_bridge.domain import passwords
@@ -222,3 +223,13 @@ def test_a_bulk_load_refreshes_the_planner_statistics(store: Store) -> None:
         )
     assert rows["orders"] >= queue.BULK_LOAD
     assert rows["payments"] >= 0  # -1 until a table is first analyzed (these orders have none)
+
+
+def test_only_the_one_open_run_rule_reads_as_busy(store: Store) -> None:
+    """Another conflict (here a repeated ticket) is a fault to see, not a busy company."""
+    ticket = passwords.ticket_digest(passwords.new_ticket())
+    acme, globex = _company(store, "acme"), _company(store, "globex")
+    with store.transaction() as tx:
+        store.runs.open_run(tx, acme, ticket, NOW, LATER, inventory_due=False)
+    with pytest.raises(IntegrityError), store.transaction() as tx:
+        store.runs.open_run(tx, globex, ticket, NOW, LATER, inventory_due=False)
