@@ -370,9 +370,13 @@ def bench_concurrency(options: LoadOptions, postgres: str | None) -> dict[str, A
     """Exchange callbacks per second and their latency, ``options.runs`` Web Connectors at once.
 
     The connectors are loadgen's (own processes, real envelopes, keep-alive HTTP); the
-    service is gunicorn with deploy/gunicorn.conf.py on PostgreSQL, or without --postgres
-    the threaded development server on SQLite (labelled: not the production figure).
-    Every company queues the same orders, claimed ``orders_per_run`` per run.
+    service is gunicorn with deploy/gunicorn.conf.py on PostgreSQL, or (--quick without
+    --postgres) the threaded development server on SQLite, labelled as not the production
+    figure. callbacks_per_s counts the exchange callbacks (sendRequestXML,
+    receiveResponseXML, closeConnection, getLastError) answered inside the window; the
+    calls that open a run (serverVersion, clientVersion, authenticate and its scrypt) are
+    counted apart, though their CPU is spent in the same window. Every company queues the
+    same orders, so the generator computes each stand-in QuickBooks answer once.
     """
     from qbwc_bridge.tools import loadgen
 
