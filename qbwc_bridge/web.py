@@ -24,7 +24,6 @@ from qbwc_bridge.domain.company import Company
 from qbwc_bridge.engine.run import RunEngine
 from qbwc_bridge.errors import BridgeError, MalformedQbxml, OrderRejected
 from qbwc_bridge.qbxml.parsing import parse_xml
-from qbwc_bridge.soap import fast
 from qbwc_bridge.soap.app import PARSED_ENVELOPE, make_soap_app
 from qbwc_bridge.store import Store, stats
 
@@ -77,8 +76,21 @@ def _json_default(value: object) -> object:
     raise TypeError(type(value).__name__)
 
 
+SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+
+
+def _soap_operation(envelope: etree._Element) -> etree._Element | None:
+    """The operation element of a SOAP 1.1 request, or None (spyne fails on such shapes)."""
+    if envelope.tag != f"{{{SOAP_ENV}}}Envelope":
+        return None
+    body = envelope.find(f"{{{SOAP_ENV}}}Body")
+    if body is None:
+        return None
+    return next((child for child in body if isinstance(child.tag, str)), None)
+
+
 def _soap_fault(start_response: StartResponse, status: str, message: str) -> list[bytes]:
-    env = "http://schemas.xmlsoap.org/soap/envelope/"
+    env = SOAP_ENV
     envelope = etree.Element(f"{{{env}}}Envelope", nsmap={"soap": env})
     fault = etree.SubElement(etree.SubElement(envelope, f"{{{env}}}Body"), f"{{{env}}}Fault")
     etree.SubElement(fault, "faultcode").text = "soap:Client"
@@ -110,7 +122,6 @@ class BridgeApp:
         self.store = store or Store.from_url(settings.database_url)
         self.engine = RunEngine(self.store, settings)
         self.soap = make_soap_app(self.engine)
-        self.fast = fast.FastPath(self.soap.app)
         self.trusted_proxies = frozenset(
             address.strip() for address in settings.trusted_proxies.split(",") if address.strip()
         )
@@ -164,13 +175,15 @@ class BridgeApp:
             return _soap_fault(
                 start_response, "400 Bad Request", f"Malformed SOAP request: {error.message}"
             )
-        environ = dict(environ)
-        answer = self.fast.answer(envelope, environ)
-        if answer is not None:
-            start_response("200 OK", [*fast.HEADERS, ("Content-Length", str(len(answer)))])
-            return [answer]
+        if _soap_operation(envelope) is None:
+            return _soap_fault(
+                start_response,
+                "400 Bad Request",
+                "Malformed SOAP request: a SOAP 1.1 Envelope whose Body holds the operation",
+            )
         # spyne takes the envelope as we parsed it (soap.app.ParsedSoap11) and reads no
         # bytes: a charset header that lies about the body cannot make it decode garbage.
+        environ = dict(environ)
         environ[PARSED_ENVELOPE] = envelope
         environ["wsgi.input"] = io.BytesIO(b"")
         environ["CONTENT_LENGTH"] = "0"

@@ -21,8 +21,6 @@ log = logging.getLogger("qbwc_bridge.soap")
 T = TypeVar("T")
 
 ENGINE_ATTRIBUTE = "qbwc_engine"
-# The WSGI environ key of a result soap.fast computed (and logged) but left spyne to write.
-PRECOMPUTED_RESULT = "qbwc_bridge.precomputed_result"
 
 
 def remote_address(ctx: Any) -> str:
@@ -45,10 +43,6 @@ def guarded(
     explain: Callable[[str], T] | None = None,
 ) -> T:
     """Run one callback against the engine; any failure becomes ``failure`` and a log line."""
-    environ = getattr(ctx.transport, "req_env", None) or {}
-    if PRECOMPUTED_RESULT in environ:
-        result: T = environ.pop(PRECOMPUTED_RESULT)
-        return result  # this callback already ran once, in soap.fast
     engine = getattr(ctx.app, ENGINE_ATTRIBUTE)
     started = time.perf_counter()
     outcome = "ok"

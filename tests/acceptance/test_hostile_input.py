@@ -226,6 +226,9 @@ ENVELOPE_ATTACKS = {
     "binary-noise": bytes(range(256)) * 64,
     "empty-document": b'<?xml version="1.0"?>',
     "json-instead-of-xml": b'{"authenticate": {"strUserName": "acme-user"}}',
+    "empty-body": f'<soap:Envelope xmlns:soap="{SOAP}"><soap:Body/></soap:Envelope>'.encode(),
+    "no-body": f'<soap:Envelope xmlns:soap="{SOAP}"><soap:Header/></soap:Envelope>'.encode(),
+    "not-an-envelope": b"<authenticate><strUserName>acme-user</strUserName></authenticate>",
 }
 
 
