@@ -157,12 +157,6 @@ class LazyOrder:
         self._decode: Callable[[], Order] | None = decode
         self._order: Order | None = None
 
-    @classmethod
-    def of(cls, order: Order) -> LazyOrder:
-        lazy = cls(lambda: order)
-        lazy._order = order
-        return lazy
-
     def get(self) -> Order:
         if self._order is None:
             assert self._decode is not None
