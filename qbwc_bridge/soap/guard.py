@@ -44,7 +44,7 @@ def guarded(
 ) -> T:
     """Run one callback against the engine; any failure becomes ``failure`` and a log line."""
     engine = getattr(ctx.app, ENGINE_ATTRIBUTE)
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.thread_time()
     outcome = "ok"
     noted: dict[str, object] = {}
     token = current_call.set(noted)
@@ -70,11 +70,14 @@ def guarded(
         # run= is a tag of the ticket, run_id and company as the engine found them: never
         # the ticket itself or a password.
         log.info(
-            "callback=%s run=%s company=%s run_id=%s duration_ms=%.1f outcome=%s",
+            "callback=%s run=%s company=%s run_id=%s cpu_ms=%.1f duration_ms=%.1f outcome=%s",
             name,
             run_ref(ticket),
             noted.get("company", "-"),
             noted.get("run", "-"),
+            # CPU spent by this worker thread; the rest of duration_ms was waiting (database,
+            # disk, or the machine running something else).
+            (time.thread_time() - started_cpu) * 1000,
             (time.perf_counter() - started) * 1000,
             outcome,
         )

@@ -303,23 +303,27 @@ def bench_callbacks(queued: int, postgres: str | None, runs: int = 4) -> dict[st
                 ).run()
                 for _ in range(runs)
             ]
-        timings = [
-            float(match.group(2))
+        data_callbacks = [
+            match
             for match in _CALLBACK_LINE.finditer(log.read_text(encoding="utf-8"))
             if match.group(1) in ("sendRequestXML", "receiveResponseXML", "closeConnection")
         ]
+        timings = [float(match.group(3)) for match in data_callbacks]
+        cpu = [float(match.group(2)) for match in data_callbacks]
     return {
         "queued_orders": queued,
         "runs": runs,
         "callback_ms_p50": round(percentile(timings, 0.5), 2),
         "callback_ms_p99": round(percentile(timings, 0.99), 2),
         "callback_ms_max": round(max(timings), 2),
+        "callback_cpu_ms_p50": round(percentile(cpu, 0.5), 2),
+        "callback_cpu_ms_p99": round(percentile(cpu, 0.99), 2),
         "callbacks_timed": len(timings),
         "round_trips_per_run": round(sum(r.exchanges for r in reports) / runs, 1),
     }
 
 
-_CALLBACK_LINE = re.compile(r"callback=(\w+) .*? duration_ms=([0-9.]+)")
+_CALLBACK_LINE = re.compile(r"callback=(\w+) .*? cpu_ms=([0-9.]+) duration_ms=([0-9.]+)")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import dataclasses
 import http.client
 import json
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -246,6 +247,10 @@ def test_no_secret_in_gunicorn_output_and_its_size_limit_is_the_environment_sett
         assert status == 413 and b"65536" in body
     output = log_path.read_text(errors="replace")
     assert "callback=authenticate" in output  # the service did log, at debug level
+    # Each callback line tells time spent computing apart from time spent waiting.
+    timed = re.findall(r"callback=\w+ .*? cpu_ms=([0-9.]+) duration_ms=([0-9.]+) ", output)
+    assert len(timed) >= 10
+    assert all(float(cpu) <= float(wall) + 0.2 for cpu, wall in timed), timed
     leaked = _secrets_in(output, [PASSWORD, "wrong-secret-pw", report.ticket or "", api_key])
     assert not leaked
     store.database.dispose()
