@@ -55,7 +55,3 @@ class Exchange:
     request_map: dict[str, dict[str, Any]]
     sent_at: datetime
     received_at: datetime | None = None
-
-    @property
-    def answered(self) -> bool:
-        return self.received_at is not None

@@ -148,11 +148,11 @@ class RunEngine:
         now = self.clock()
         with self.store.transaction() as tx:
             run, company = self._open(tx, ticket, now)
-            unanswered = run_store.pending_exchange(tx, run.id)
-            if unanswered is not None:
-                # Its answer never came: whatever it carried may or may not have been applied.
-                run_store.record_response(tx, unanswered.id, "", "lost", "", now)
-                order_store.recheck(tx, run.id, _order_ids(unanswered.request_map), now)
+            # A request still waiting for its answer never got one: whatever it carried may
+            # or may not have been applied, so its orders are checked again.
+            lost = run_store.answer_pending(tx, run.id, "", "lost", "", now)
+            if lost is not None:
+                order_store.recheck(tx, run.id, _order_ids(lost.request_map), now)
             if run.stage is RunStage.NEGOTIATE:
                 try:
                     run = self._negotiate(

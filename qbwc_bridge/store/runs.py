@@ -197,22 +197,6 @@ _NEXT_SEQ = (
     .returning(r.c.exchanges)
 )
 _ADD_EXCHANGE = insert(x)
-_PENDING_EXCHANGE = (
-    select(x.c.id, x.c.run_id, x.c.seq, x.c.request_map, x.c.sent_at, x.c.received_at)
-    .where(and_(x.c.run_id == bindparam("b_run"), x.c.received_at.is_(None)))
-    .order_by(x.c.seq.desc())
-    .limit(1)
-)
-_RECORD_RESPONSE = (
-    update(x)
-    .where(x.c.id == bindparam("b_id"))
-    .values(
-        response_xml=bindparam("b_xml"),
-        hresult=bindparam("b_hresult"),
-        message=bindparam("b_message"),
-        received_at=bindparam("b_now"),
-    )
-)
 
 
 def add_exchange(
@@ -239,12 +223,6 @@ def add_exchange(
     )
 
 
-def pending_exchange(tx: Tx, run_id: int) -> Exchange | None:
-    """The last exchange sent and not yet answered, if any."""
-    row = tx.execute(_PENDING_EXCHANGE, {"b_run": run_id}).one_or_none()
-    return None if row is None else _to_exchange(row)
-
-
 # Enough of a response to diagnose a run; a full inventory page (0.4 MB) each time would
 # make the exchanges table the largest in the database. QBWC_BRIDGE_RECORD_DIR keeps all.
 STORED_RESPONSE_CHARS = 65536
@@ -252,7 +230,14 @@ STORED_RESPONSE_CHARS = 65536
 
 _ANSWER_PENDING = (
     update(x)
-    .where(x.c.id == _PENDING_EXCHANGE.with_only_columns(x.c.id).scalar_subquery())
+    .where(
+        x.c.id
+        == select(x.c.id)  # the run's last exchange still waiting for its answer
+        .where(and_(x.c.run_id == bindparam("b_run"), x.c.received_at.is_(None)))
+        .order_by(x.c.seq.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
     .values(
         response_xml=bindparam("b_xml"),
         hresult=bindparam("b_hresult"),
@@ -266,37 +251,18 @@ _ANSWER_PENDING = (
 def answer_pending(
     tx: Tx, run_id: int, response_xml: str, hresult: str, message: str, now: datetime
 ) -> Exchange | None:
-    """Record QuickBooks' answer on the run's waiting exchange and return that exchange
-    (None when nothing waits), in one statement."""
+    """Record the answer to the run's waiting exchange (QuickBooks' response, or "lost")
+    and return that exchange, in one statement; None when nothing waits."""
+    if len(response_xml) > STORED_RESPONSE_CHARS:
+        response_xml = response_xml[:STORED_RESPONSE_CHARS] + "\n<!-- truncated -->"
     row = tx.execute(
         _ANSWER_PENDING,
         {
             "b_run": run_id,
-            "b_xml": _stored(response_xml),
+            "b_xml": response_xml,
             "b_hresult": hresult,
             "b_message": message,
             "b_now": now,
         },
     ).one_or_none()
     return None if row is None else _to_exchange(row)
-
-
-def _stored(response_xml: str) -> str:
-    if len(response_xml) > STORED_RESPONSE_CHARS:
-        return response_xml[:STORED_RESPONSE_CHARS] + "\n<!-- truncated -->"
-    return response_xml
-
-
-def record_response(
-    tx: Tx, exchange_id: int, response_xml: str, hresult: str, message: str, now: datetime
-) -> None:
-    tx.execute(
-        _RECORD_RESPONSE,
-        {
-            "b_id": exchange_id,
-            "b_xml": _stored(response_xml),
-            "b_hresult": hresult,
-            "b_message": message,
-            "b_now": now,
-        },
-    )

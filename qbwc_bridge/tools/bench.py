@@ -16,7 +16,6 @@ Figures, each on a fresh temporary database unless a PostgreSQL URL is given:
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import os
@@ -387,17 +386,18 @@ def bench_concurrency(options: LoadOptions, postgres: str | None) -> dict[str, A
     with fresh_store(postgres) as (store, settings), tempfile.TemporaryDirectory() as folder:
         _load_companies(store, options)
         log = Path(folder) / "service.log"
-        plan = loadgen.LoadPlan(
-            url="",
-            accounts=tuple((f"c{n}-user", BENCH_PASSWORD) for n in range(options.runs)),
-            think_seconds=options.think_seconds,
-            warmup_seconds=options.warmup_seconds,
-            duration_seconds=options.duration_seconds,
-            processes=max(1, min(options.client_processes, options.runs)),
-        )
         server = _load_server(settings, store, options.workers, postgres, log)
         with server as (url, server_pids), _CpuSampler(server_pids, store) as cpu:
-            report = loadgen.drive(dataclasses.replace(plan, url=url))
+            report = loadgen.drive(
+                loadgen.LoadPlan(
+                    url=url,
+                    accounts=tuple((f"c{n}-user", BENCH_PASSWORD) for n in range(options.runs)),
+                    think_seconds=options.think_seconds,
+                    warmup_seconds=options.warmup_seconds,
+                    duration_seconds=options.duration_seconds,
+                    processes=max(1, min(options.client_processes, options.runs)),
+                )
+            )
         served = _served(log.read_text(encoding="utf-8"), report.window_start, report.window_end)
         with store.transaction() as tx:
             orders = Counter[str]()

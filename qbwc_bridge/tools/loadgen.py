@@ -428,10 +428,10 @@ class LoadPlan:
 
     url: str
     accounts: tuple[tuple[str, str], ...]
-    think_seconds: float = 0.5
-    warmup_seconds: float = 3.0
-    duration_seconds: float = 20.0
-    processes: int = 2
+    think_seconds: float  # defaults live in tools.bench.LoadOptions
+    warmup_seconds: float
+    duration_seconds: float
+    processes: int
     timeout_seconds: float = 120.0
     seed: int = 1
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 from factories import make_order_json, make_payment
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from qbwc_bridge import queue
@@ -233,3 +234,24 @@ def test_only_the_one_open_run_rule_reads_as_busy(store: Store) -> None:
         store.runs.open_run(tx, acme, ticket, NOW, LATER, inventory_due=False)
     with pytest.raises(IntegrityError), store.transaction() as tx:
         store.runs.open_run(tx, globex, ticket, NOW, LATER, inventory_due=False)
+
+
+def test_an_answer_is_kept_on_the_waiting_exchange_and_cut_to_a_diagnosable_size(
+    store: Store,
+) -> None:
+    run_id = _run(store, _company(store))
+    big = "<QBXML>" + "x" * (2 * store.runs.STORED_RESPONSE_CHARS) + "</QBXML>"
+    with store.transaction() as tx:
+        sent = store.runs.add_exchange(tx, run_id, "<QBXML/>", {"1": {"k": "tq", "o": 7}}, NOW)
+        answered = store.runs.answer_pending(tx, run_id, big, "", "", LATER)
+        assert answered is not None
+        assert (answered.id, answered.seq, answered.request_map) == (sent.id, 1, sent.request_map)
+        assert answered.received_at == LATER
+        # Nothing waits any more: a second answer has no exchange to land on.
+        assert store.runs.answer_pending(tx, run_id, "<QBXML/>", "", "", LATER) is None
+        stored = tx.execute(
+            text("SELECT response_xml FROM exchanges WHERE id = :id"), {"id": sent.id}
+        ).scalar_one()
+    assert len(stored) < len(big)
+    assert stored.startswith(big[: store.runs.STORED_RESPONSE_CHARS])
+    assert stored.endswith("<!-- truncated -->")
