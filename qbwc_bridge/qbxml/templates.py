@@ -5,14 +5,15 @@ in one XML file per request type instead of in code. The language (see
 ``qbxml_templates/README.md``): ``{name}`` placeholders as element text or attribute value,
 ``repeat="list"``, ``maxLength="N"``, ``minVersion="X.Y"`` and ``minVersion-ATTR="X.Y"``.
 Skeletons are parsed once (through the hardened parser) and compiled, once per qbXML version,
-to plain tuples without what that version lacks, so filling a large message stays fast.
+to plain tuples without what that version lacks; a fill works out which elements it needs,
+then copies an element tree of that shape built earlier, so filling a large message stays fast.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 
@@ -27,6 +28,7 @@ TEMPLATE_PACKAGE = "qbxml_templates"
 MIN_VERSION = "minVersion"
 _ATTRIBUTE_VERSION_PREFIX = "minVersion-"
 _DIRECTIVES = frozenset({"repeat", "maxLength"})
+SHAPES_KEPT = 256  # element trees kept per template; a rarer shape is built each time
 
 Values = Mapping[str, str | Sequence[Mapping[str, str]]]
 
@@ -46,10 +48,22 @@ class _Node:
 
 @dataclass(frozen=True, slots=True)
 class Template:
-    """A compiled skeleton of one ``…Rq`` element."""
+    """A compiled skeleton of one ``…Rq`` element.
+
+    ``nodes`` maps each node's id to the node and its parent's id (``None`` for the root);
+    ``shapes`` keeps the element trees already built, by shape (see ``_Layout``).
+    """
 
     kind: str
     root: _Node
+    nodes: dict[int, tuple[_Node, int | None]]
+    shapes: dict[tuple[int, ...], etree._Element] = field(default_factory=dict)
+
+
+def _index(node: _Node, parent: _Node | None, into: dict[int, tuple[_Node, int | None]]) -> None:
+    into[id(node)] = (node, None if parent is None else id(parent))
+    for child in node.children:
+        _index(child, node, into)
 
 
 def _slot_name(text: str | None) -> str | None:
@@ -103,10 +117,13 @@ def skeleton(kind: str) -> etree._Element:
 def load(kind: str, version: QbxmlVersion) -> Template:
     """The template of ``kind`` compiled for ``version``: what that version lacks is gone.
 
-    Compiling per version keeps filling a pure tree build: no copies or XPath per request.
+    Compiling per version keeps version checks and XPath out of every fill.
     Raises UnsupportedQuickBooks when the request type itself is newer than ``version``.
     """
-    return Template(kind=kind, root=_compile(for_version(skeleton(kind), version)))
+    root = _compile(for_version(skeleton(kind), version))
+    nodes: dict[int, tuple[_Node, int | None]] = {}
+    _index(root, None, nodes)
+    return Template(kind=kind, root=root, nodes=nodes)
 
 
 def _text(node: _Node, value: str) -> str:
@@ -119,61 +136,93 @@ def _value(values: Values, key: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _set_attributes(node: _Node, values: Values, element: etree._Element) -> None:
-    for name, raw in node.attributes:
-        element.set(name, raw)
+def _slot_attributes(node: _Node, values: Values) -> list[tuple[str, str]]:
+    found = []
     for name, key in node.attribute_slots:
         value = _text(node, _value(values, key))
         if value:
-            element.set(name, value)
+            found.append((name, value))
+    return found
 
 
-def _fill_children(node: _Node, values: Values, element: etree._Element) -> bool:
-    """Append ``node``'s children filled from ``values``; True when any placeholder got a value.
+class _Layout:
+    """What one fill creates, in document order, worked out before any element exists.
 
-    Leaves are handled inline: most placeholders are empty, and skipping those (and writing
-    literals) without a call keeps a large message cheap to build.
+    ``shape`` names the template node of every element to create. Fills with the same shape
+    differ only in ``texts`` (``None`` for literals and containers) and slot ``attributes``,
+    so each shape's element tree is built once and then copied, which lxml does in C.
     """
-    filled = False
-    for child in node.children:
-        if child.repeat is not None:
-            items = values.get(child.repeat, ())
-            for item in items if not isinstance(items, str) else ():
-                filled = _fill_once(child, item, element) or filled
-        elif child.literal is not None and not (
-            child.children or child.attributes or child.attribute_slots
-        ):
-            etree.SubElement(element, child.tag).text = child.literal
-        elif child.slot is not None and not child.children:
-            value = values.get(child.slot)
-            if value and isinstance(value, str):
-                text = _text(child, value)
-                if text:
-                    leaf = etree.SubElement(element, child.tag)
-                    leaf.text = text
-                    if child.attributes or child.attribute_slots:
-                        _set_attributes(child, values, leaf)
-                    filled = True
+
+    __slots__ = ("attributes", "shape", "texts")
+
+    def __init__(self) -> None:
+        self.shape: list[int] = []
+        self.texts: list[str | None] = []
+        self.attributes: list[tuple[int, str, str]] = []
+
+    def element(self, node: _Node, text: str | None, values: Values) -> None:
+        for name, value in _slot_attributes(node, values) if node.attribute_slots else ():
+            self.attributes.append((len(self.shape), name, value))
+        self.shape.append(id(node))
+        self.texts.append(text)
+
+    def children(self, node: _Node, values: Values) -> bool:
+        """Lay out ``node``'s children; True when any placeholder below got a value.
+
+        Leaves are handled inline: most placeholders are empty, and skipping those (and
+        laying out literals) without a call keeps a large message cheap to build.
+        """
+        filled = False
+        for child in node.children:
+            if child.repeat is not None:
+                items = values.get(child.repeat, ())
+                for item in items if not isinstance(items, str) else ():
+                    filled = self.once(child, item) or filled
+            elif child.literal is not None and not (child.children or child.attribute_slots):
+                self.shape.append(id(child))
+                self.texts.append(None)
+            elif child.slot is not None and not child.children:
+                value = values.get(child.slot)
+                if value and isinstance(value, str):
+                    text = _text(child, value)
+                    if text:
+                        self.element(child, text, values)
+                        filled = True
+            else:
+                filled = self.once(child, values) or filled
+        return filled
+
+    def once(self, node: _Node, values: Values) -> bool:
+        """Lay out ``node``; True when a placeholder at or below it got a value."""
+        value = _text(node, _value(values, node.slot)) if node.slot is not None else None
+        if value == "":
+            return False
+        elements, attributes = len(self.shape), len(self.attributes)
+        self.element(node, value, values)
+        if value is not None:
+            return True
+        filled = self.children(node, values)
+        if node.has_slots and not filled:  # a container with nothing in it is left out
+            del self.shape[elements:], self.texts[elements:], self.attributes[attributes:]
+        return filled
+
+
+def _build(template: Template, shape: tuple[int, ...]) -> etree._Element:
+    """The element tree of ``shape``, with literal texts and attributes and no slot values."""
+    latest: dict[int, etree._Element] = {}  # node → its element made last (pre-order)
+    root: etree._Element | None = None
+    for token in shape:
+        node, parent = template.nodes[token]
+        if parent is None:
+            element = root = etree.Element(node.tag)
         else:
-            filled = _fill_once(child, values, element) or filled
-    return filled
-
-
-def _fill_once(node: _Node, values: Values, parent: etree._Element) -> bool:
-    """Append ``node`` filled from ``values``; True when a placeholder below it got a value."""
-    value = _text(node, _value(values, node.slot)) if node.slot is not None else None
-    if value == "":
-        return False
-    element = etree.SubElement(parent, node.tag)
-    element.text = value if value is not None else node.literal
-    if node.attributes or node.attribute_slots:
-        _set_attributes(node, values, element)
-    if value is not None:
-        return True
-    filled = _fill_children(node, values, element)
-    if node.has_slots and not filled:
-        parent.remove(element)
-    return filled
+            element = etree.SubElement(latest[parent], node.tag)
+        element.text = node.literal
+        for name, raw in node.attributes:
+            element.set(name, raw)
+        latest[token] = element
+    assert root is not None
+    return root
 
 
 def fill(kind: str, values: Values, version: QbxmlVersion) -> etree._Element:
@@ -182,10 +231,24 @@ def fill(kind: str, values: Values, version: QbxmlVersion) -> etree._Element:
     Every text is folded to Windows-1252 and cut to its limit; elements whose placeholders are
     all empty disappear, and so does whatever ``version`` lacks.
     """
-    root = load(kind, version).root
-    element = etree.Element(root.tag)
-    _set_attributes(root, values, element)
-    _fill_children(root, values, element)
+    template = load(kind, version)
+    layout = _Layout()
+    layout.element(template.root, None, values)
+    layout.children(template.root, values)
+    shape = tuple(layout.shape)
+    skeleton = template.shapes.get(shape)
+    if skeleton is None:
+        skeleton = _build(template, shape)
+        if len(template.shapes) < SHAPES_KEPT:
+            template.shapes[shape] = skeleton
+    element = copy.deepcopy(skeleton)
+    for target, text in zip(element.iter(), layout.texts, strict=True):
+        if text is not None:
+            target.text = text
+    if layout.attributes:
+        elements = list(element.iter())
+        for index, name, value in layout.attributes:
+            elements[index].set(name, value)
     return element
 
 

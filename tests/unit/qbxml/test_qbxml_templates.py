@@ -94,3 +94,29 @@ def test_every_template_is_well_formed_and_uses_only_known_directives() -> None:
         for element in root.iter():
             for name in element.attrib:
                 assert str(name) in known or str(name).startswith("minVersion-"), (kind, name)
+
+
+def test_fills_that_share_a_shape_share_nothing_else() -> None:
+    """A shape's element tree is built once and copied: no value may leak between fills."""
+    first = templates.fill(
+        "InvoiceAdd", {"customer": "A", "memo": "first", "lines": [{"item": "X"}]}, V13
+    )
+    second = templates.fill(
+        "InvoiceAdd", {"customer": "B", "memo": "second", "lines": [{"item": "Y"}]}, V13
+    )
+    fewer = templates.fill("InvoiceAdd", {"customer": "C", "lines": [{}, {"item": "Z"}]}, V13)
+    assert etree.tostring(first) == etree.tostring(second).replace(b"B", b"A").replace(
+        b"second", b"first"
+    ).replace(b">Y<", b">X<")
+    assert first.findtext("InvoiceAdd/Memo") == "first"  # the later fills left it alone
+    assert second.findtext("InvoiceAdd/CustomerRef/FullName") == "B"
+    assert [e.text for e in second.iter("FullName")] == ["B", "Y"]
+    assert fewer.find("InvoiceAdd/Memo") is None
+    assert [e.text for e in fewer.iter("FullName")] == ["C", "Z"]
+    second.find("InvoiceAdd/Memo").text = "changed"  # type: ignore[union-attr]
+    third = templates.fill(
+        "InvoiceAdd", {"customer": "D", "memo": "third", "lines": [{"item": "W"}]}, V13
+    )
+    assert third.findtext("InvoiceAdd/Memo") == "third"
+    shapes = templates.load("InvoiceAdd", V13).shapes
+    assert all(e.text is None for tree in shapes.values() for e in tree.iter("FullName", "Memo"))
