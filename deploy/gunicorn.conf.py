@@ -29,6 +29,13 @@ loglevel = os.environ.get("QBWC_BRIDGE_LOG_LEVEL", "info").lower()
 forwarded_allow_ips = os.environ.get("QBWC_BRIDGE_FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 
+def on_starting(server):  # gunicorn calls it once, in the master, before any worker
+    """Stop here, with one line saying to run init-db, if the schema is not this release's."""
+    from qbwc_bridge import wsgi
+
+    wsgi.check_schema()
+
+
 def post_worker_init(worker):  # gunicorn calls it with the worker
     """Build the application before the first request, then freeze what exists.
 

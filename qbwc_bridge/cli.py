@@ -212,11 +212,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from qbwc_bridge.web import make_wsgi_app
 
     store = _store(settings)
-    current, head = migrate.current_revision(store.database), migrate.head_revision(store.database)
-    if current != head:
-        raise BridgeError(
-            f"The database schema is at {current or 'nothing'}, not {head}: run `qbwc-bridge init-db`"
-        )
+    problem = migrate.schema_problem(store.database)
+    if problem:
+        raise BridgeError(problem)
     app = make_wsgi_app(settings, store)
     server = make_dev_server(app, args.host, args.port)
     print(

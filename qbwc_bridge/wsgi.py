@@ -29,5 +29,32 @@ def load() -> Any:
     return _app
 
 
+def check_schema() -> None:
+    """Refuse to serve a database whose schema is not this release's (RuntimeError says why).
+
+    gunicorn's master calls it once before forking workers (deploy/gunicorn.conf.py), so
+    a forgotten ``init-db`` after an upgrade stops the start with one clear line instead of
+    failing callbacks. A database that is down does not stop the start: the workers answer
+    "busy" until it is back, as they do when it goes down later.
+    """
+    from qbwc_bridge.config import Settings
+    from qbwc_bridge.errors import StoreUnavailable
+    from qbwc_bridge.store import migrate
+    from qbwc_bridge.store.database import Database
+
+    database = Database(Settings.from_env().database_url)
+    try:
+        problem = migrate.schema_problem(database)
+    except StoreUnavailable:
+        logging.getLogger(__name__).warning(
+            "could not check the database schema: the database is unreachable"
+        )
+        return
+    finally:
+        database.dispose()  # no connection may be inherited by the forked workers
+    if problem:
+        raise RuntimeError(problem)
+
+
 def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
     return load()(environ, start_response)  # type: ignore[no-any-return]

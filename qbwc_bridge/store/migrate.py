@@ -8,7 +8,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import exc
 
+from qbwc_bridge.errors import StoreUnavailable
 from qbwc_bridge.store.database import Database
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -39,3 +41,21 @@ def head_revision(database: Database) -> str:
     head = ScriptDirectory.from_config(alembic_config(database)).get_current_head()
     assert head is not None
     return head
+
+
+def schema_problem(database: Database) -> str | None:
+    """What stops this release from serving ``database``, or None when its schema is current.
+
+    Raises StoreUnavailable when the database cannot be reached.
+    """
+    try:
+        current = current_revision(database)
+    except (exc.OperationalError, exc.InterfaceError) as error:
+        raise StoreUnavailable() from error
+    head = head_revision(database)
+    if current == head:
+        return None
+    return (
+        f"The database schema is at {current or 'nothing'}, not {head}: "
+        "run `qbwc-bridge init-db` (it creates or upgrades the schema), then start again."
+    )

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 
+import pytest
 from enginedriver import quickbooks
 from factories import make_order_json
+from servers import GUNICORN, REPO, free_port
 from soapclient import PASSWORD, Service
 
 from qbwc_bridge import queue
@@ -89,10 +94,6 @@ def test_client_address_behind_a_trusted_proxy() -> None:
 
 
 def test_serve_refuses_a_database_without_the_schema(tmp_path: Path) -> None:
-    import os
-    import subprocess
-    import sys
-
     result = subprocess.run(
         [sys.executable, "-m", "qbwc_bridge", "serve", "--port", "0"],
         capture_output=True,
@@ -102,3 +103,59 @@ def test_serve_refuses_a_database_without_the_schema(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "run `qbwc-bridge init-db`" in result.stderr
+
+
+def _gunicorn_start(database_url: str) -> subprocess.CompletedProcess[str]:
+    """gunicorn as deployed, expected to stop on its own before serving anything."""
+    return subprocess.run(
+        [
+            str(GUNICORN),
+            "-c",
+            str(REPO / "deploy" / "gunicorn.conf.py"),
+            "qbwc_bridge.wsgi:application",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        env={
+            **os.environ,
+            "QBWC_BRIDGE_DATABASE_URL": database_url,
+            "QBWC_BRIDGE_BIND": f"127.0.0.1:{free_port()}",
+            "QBWC_BRIDGE_WORKERS": "1",
+        },
+    )
+
+
+def test_gunicorn_refuses_a_database_whose_schema_is_behind(tmp_path: Path) -> None:
+    from qbwc_bridge.store import migrate
+    from qbwc_bridge.store.database import Database
+
+    url = f"sqlite:///{tmp_path}/old.db"
+    database = Database(url)
+    migrate.upgrade(database, "0001")  # the previous release's schema, never upgraded
+    database.dispose()
+    result = _gunicorn_start(url)
+    assert result.returncode == 1
+    assert "The database schema is at 0001, not" in result.stderr
+    assert "run `qbwc-bridge init-db`" in result.stderr
+    assert "Booting worker" not in result.stderr  # stopped in the master, before any worker
+
+
+def test_schema_check_lets_a_current_or_unreachable_database_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from qbwc_bridge import wsgi
+    from qbwc_bridge.store import migrate
+    from qbwc_bridge.store.database import Database
+
+    current = f"sqlite:///{tmp_path}/current.db"
+    database = Database(current)
+    migrate.upgrade(database)
+    database.dispose()
+    monkeypatch.setenv("QBWC_BRIDGE_DATABASE_URL", current)
+    wsgi.check_schema()
+    # Down at start: the workers answer "busy" until it is back, so the start goes on.
+    monkeypatch.setenv("QBWC_BRIDGE_DATABASE_URL", f"sqlite:///{tmp_path}/no-such-dir/x.db")
+    wsgi.check_schema()
+    assert "could not check the database schema" in caplog.text
