@@ -24,6 +24,7 @@ from qbwc_bridge.domain.orders import (
     PaymentStatus,
     QueuedOrder,
     QueuedPayment,
+    TxnKind,
 )
 from qbwc_bridge.domain.text import qb_text
 from qbwc_bridge.qbxml import build
@@ -441,7 +442,38 @@ def _finish(ctx: ResponseContext, order: QueuedOrder) -> None:
     """Synced when this bridge added it (in this run or a lost earlier one), else duplicate."""
     status = OrderStatus.SYNCED if order.add_sent else OrderStatus.DUPLICATE
     ctx.update_order(order.id, status=status, stage=OrderStage.DONE)
+    if not mapping.payments_apply(order.txn_kind):
+        _settle_carried_payments(ctx, order, PaymentStatus(status.value))
     ctx.orders[order.id] = _replace(order, stage=OrderStage.DONE, status=status)
+
+
+def _settle_carried_payments(
+    ctx: ResponseContext, order: QueuedOrder, status: PaymentStatus
+) -> None:
+    """Give the payments of a transaction that takes no ReceivePayment their outcome.
+
+    A sales receipt records its payment itself, so its payments share its outcome and
+    TxnID. QuickBooks applies payments to invoices only, so a payment on a sales order or a
+    credit memo needs a person.
+    """
+    for queued in order.payments:
+        if queued.status is not PaymentStatus.PENDING:
+            continue
+        if order.txn_kind is TxnKind.SALES_RECEIPT:
+            ctx.update_payment(
+                queued.id, order.id, status=status, stage=OrderStage.DONE, qb_txn_id=order.qb_txn_id
+            )
+        else:
+            ctx.update_payment(
+                queued.id,
+                order.id,
+                status=PaymentStatus.ERROR,
+                stage=OrderStage.DONE,
+                error=(
+                    f"This order became a {order.txn_kind.value}, and QuickBooks applies "
+                    "payments to invoices only: record this payment in QuickBooks by hand."
+                ),
+            )
 
 
 def _fail(ctx: ResponseContext, order: QueuedOrder, response: QbResponse) -> None:

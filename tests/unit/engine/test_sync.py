@@ -186,6 +186,44 @@ def test_transaction_types(
     assert _orders(store)["T1"]["txn_type"] == kind
 
 
+@pytest.mark.parametrize(
+    ("order_type", "kind"), [(5, "SalesReceipt"), (4, "SalesOrder"), (1, "CreditMemo")]
+)
+def test_payments_of_other_transactions_get_an_outcome(
+    engine: RunEngine, store: Store, order_type: int, kind: str
+) -> None:
+    """Only invoices take ReceivePayments; no payment may stay pending after its order."""
+    fake = quickbooks()
+    payments = [make_payment(ReferenceNumber="P-1"), make_payment(ReferenceNumber="P-2")]
+    queue.enqueue(
+        store, "acme", [make_order_json(OrderNumber="T1", OrderType=order_type, Payments=payments)]
+    )
+    run_once(engine, fake, USER, PASSWORD)
+    assert not fake.payments
+    order = _orders(store)["T1"]
+    (txn,) = fake.transactions(kind)  # type: ignore[arg-type]
+    assert order["status"] == "synced" and order["qb_txn_id"] == txn.txn_id
+    outcomes = [(p["status"], p["qb_txn_id"], p["error"]) for p in order["payments"]]  # type: ignore[attr-defined]
+    if kind == "SalesReceipt":  # the receipt records its payment itself
+        assert outcomes == [("synced", txn.txn_id, None)] * 2
+    else:
+        assert [status for status, _, _ in outcomes] == ["error", "error"]
+        assert all(f"became a {kind}" in error and "by hand" in error for _, _, error in outcomes)
+    if kind == "SalesReceipt":  # queued again after the queue lost it: a duplicate, paid
+        with store.transaction() as tx:
+            tx.exec_driver_sql("DELETE FROM payments")
+            tx.exec_driver_sql("DELETE FROM orders")
+        queue.enqueue(
+            store, "acme", [make_order_json(OrderNumber="T1", OrderType=5, Payments=payments)]
+        )
+        run_once(engine, fake, USER, PASSWORD)
+        again = _orders(store)["T1"]
+        assert again["status"] == "duplicate" and len(fake.transactions(kind)) == 1  # type: ignore[arg-type]
+        assert [(p["status"], p["qb_txn_id"]) for p in again["payments"]] == [  # type: ignore[attr-defined]
+            ("duplicate", txn.txn_id)
+        ] * 2
+
+
 def test_amazon_order_numbers(engine: RunEngine, store: Store) -> None:
     fake = quickbooks()
     first, second = "112-1234567-1234567", "113-7654321-1234567"  # same last 11 characters
