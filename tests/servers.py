@@ -51,6 +51,24 @@ def wait_until_up(
     raise RuntimeError(f"server at {base} did not come up")
 
 
+GUNICORN_COMMAND = [
+    str(GUNICORN),
+    "-c",
+    str(REPO / "deploy" / "gunicorn.conf.py"),
+    "qbwc_bridge.wsgi:application",
+]
+
+
+def gunicorn_env(database_url: str, port: int, workers: int) -> dict[str, str]:
+    """The environment gunicorn runs in, as deployed: settings come from QBWC_BRIDGE_*."""
+    return {
+        **os.environ,
+        "QBWC_BRIDGE_DATABASE_URL": database_url,
+        "QBWC_BRIDGE_BIND": f"127.0.0.1:{port}",
+        "QBWC_BRIDGE_WORKERS": str(workers),
+    }
+
+
 @contextmanager
 def gunicorn(
     database_url: str,
@@ -65,21 +83,10 @@ def gunicorn(
     service's logging once full.
     """
     port = free_port()
-    env = {
-        **os.environ,
-        "QBWC_BRIDGE_DATABASE_URL": database_url,
-        "QBWC_BRIDGE_BIND": f"127.0.0.1:{port}",
-        "QBWC_BRIDGE_WORKERS": str(workers),
-        **(extra_env or {}),
-    }
+    env = {**gunicorn_env(database_url, port, workers), **(extra_env or {})}
     with open(log or os.devnull, "ab") as output:
         process = subprocess.Popen(
-            [
-                str(GUNICORN),
-                "-c",
-                str(REPO / "deploy" / "gunicorn.conf.py"),
-                "qbwc_bridge.wsgi:application",
-            ],
+            GUNICORN_COMMAND,
             env=env,
             cwd=REPO,
             stdout=output,

@@ -25,7 +25,7 @@ from typing import Any
 
 from enginedriver import quickbooks
 from factories import make_order_json, make_payment
-from servers import GUNICORN, REPO, free_port, wait_until_up
+from servers import GUNICORN_COMMAND, REPO, free_port, gunicorn_env, wait_until_up
 from sqlalchemy import select
 
 from qbwc_bridge import queue
@@ -75,22 +75,13 @@ class ServiceProcess:
 
     def start(self) -> ServiceProcess:
         env = {
-            **os.environ,
-            "QBWC_BRIDGE_DATABASE_URL": self.database_url,
-            "QBWC_BRIDGE_BIND": f"127.0.0.1:{self.port}",
-            "QBWC_BRIDGE_WORKERS": str(self.workers),
+            **gunicorn_env(self.database_url, self.port, self.workers),
             "QBWC_BRIDGE_LOG_LEVEL": "INFO",
             **self.env,
         }
-        command = [
-            str(GUNICORN),
-            "-c",
-            str(REPO / "deploy" / "gunicorn.conf.py"),
-            "qbwc_bridge.wsgi:application",
-        ]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                command,
+                GUNICORN_COMMAND,
                 env=env,
                 cwd=REPO,
                 stdin=subprocess.DEVNULL,

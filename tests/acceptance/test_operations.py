@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from enginedriver import quickbooks
 from factories import make_order_json
-from servers import GUNICORN, REPO, free_port
+from servers import GUNICORN_COMMAND, REPO, free_port, gunicorn_env
 from soapclient import PASSWORD, Service
 
 from qbwc_bridge import queue
@@ -108,22 +108,12 @@ def test_serve_refuses_a_database_without_the_schema(tmp_path: Path) -> None:
 def _gunicorn_start(database_url: str) -> subprocess.CompletedProcess[str]:
     """gunicorn as deployed, expected to stop on its own before serving anything."""
     return subprocess.run(
-        [
-            str(GUNICORN),
-            "-c",
-            str(REPO / "deploy" / "gunicorn.conf.py"),
-            "qbwc_bridge.wsgi:application",
-        ],
+        GUNICORN_COMMAND,
         capture_output=True,
         text=True,
         timeout=60,
         cwd=REPO,
-        env={
-            **os.environ,
-            "QBWC_BRIDGE_DATABASE_URL": database_url,
-            "QBWC_BRIDGE_BIND": f"127.0.0.1:{free_port()}",
-            "QBWC_BRIDGE_WORKERS": "1",
-        },
+        env=gunicorn_env(database_url, free_port(), workers=1),
     )
 
 
