@@ -21,8 +21,6 @@ from qbwc_bridge.store import orders as order_store
 from qbwc_bridge.store.orders import EnqueueOutcome, NewOrder
 
 CHUNK = 1000
-# From this many new orders at once, the database's planner statistics are refreshed.
-BULK_LOAD = 1000
 
 
 class NothingEnqueued(BridgeError):
@@ -179,8 +177,8 @@ def enqueue(
                 progress(report.seen)
         if report.problems and not skip_invalid:
             raise NothingEnqueued(report.problems)  # rolls the transaction back
-        if report.queued >= BULK_LOAD:
-            order_store.refresh_statistics(tx)
+        if report.queued:
+            order_store.refresh_statistics(tx)  # only when the tables outgrew their statistics
     return report
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, exists, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, insert, or_, select, text, update
 
 from qbwc_bridge.domain import intake
 from qbwc_bridge.domain.orders import (
@@ -303,16 +303,34 @@ _COMPANY_PAGE = (
 _WAITING = select(func.count()).where(_HELD)
 
 
-def refresh_statistics(tx: Tx) -> None:
-    """Show PostgreSQL's planner a queue that just grew by a bulk load.
+# A table re-analysed when it grew past this many times the pages PostgreSQL last counted,
+# plus this slack (8 KB pages), so a small queue is not re-analysed at every enqueue.
+_GROWTH_FACTOR = 1.5
+_GROWTH_SLACK_PAGES = 64
+_OUTGROWN = text(
+    "SELECT count(*) FROM pg_class"
+    " WHERE oid IN ('orders'::regclass, 'payments'::regclass)"
+    " AND pg_relation_size(oid) / current_setting('block_size')::int"
+    " > :factor * relpages + :slack"
+)
 
-    Until autovacuum gets round to it, a planner that still believes the tables empty may
-    scan every payment to find a page's forty; a fresh ANALYZE keeps the first runs after
-    a large import as fast as the later ones. (SQLite plans by its indexes regardless.)
+
+def refresh_statistics(tx: Tx) -> bool:
+    """ANALYZE the queue's tables on PostgreSQL once they outgrew what the planner knows.
+
+    A planner that still believes the tables empty scans every payment to find a page's
+    forty, and a prepared statement keeps that plan. Autovacuum fixes that only when it is on
+    and gets round to it; many small enqueues grow the tables as surely as one large one.
+    Checking costs one catalogue query. True when it analysed. (SQLite plans by its indexes.)
     """
-    if tx.dialect.name == "postgresql":
-        tx.exec_driver_sql("ANALYZE orders")
-        tx.exec_driver_sql("ANALYZE payments")
+    if tx.dialect.name != "postgresql":
+        return False
+    params = {"factor": _GROWTH_FACTOR, "slack": _GROWTH_SLACK_PAGES}
+    if not tx.execute(_OUTGROWN, params).scalar():
+        return False
+    tx.exec_driver_sql("ANALYZE orders")
+    tx.exec_driver_sql("ANALYZE payments")
+    return True
 
 
 def iter_company_orders(tx: Tx, company_id: int, *, chunk: int = 1000) -> Iterable[QueuedOrder]:

@@ -210,20 +210,41 @@ def test_waiting_count_counts_what_the_run_still_holds(store: Store) -> None:
         assert store.orders.waiting_count(tx, run_id) == len(held) - 1 == 2
 
 
-def test_a_bulk_load_refreshes_the_planner_statistics(store: Store) -> None:
-    """After a large import PostgreSQL plans with real row counts, not an empty table's."""
-    _company(store)
-    queue.enqueue(store, "acme", _orders(queue.BULK_LOAD))
-    if not store.database.is_postgres:
-        return  # SQLite plans by its indexes; nothing to refresh
+def _planner_rows(store: Store) -> dict[str, float]:
     with store.transaction() as tx:
-        rows = dict(
+        return dict(
             tx.exec_driver_sql(
                 "SELECT relname, reltuples FROM pg_class WHERE relname IN ('orders', 'payments')"
             ).all()
         )
-    assert rows["orders"] >= queue.BULK_LOAD
+
+
+def test_a_bulk_load_refreshes_the_planner_statistics(store: Store) -> None:
+    """After a large import PostgreSQL plans with real row counts, not an empty table's."""
+    _company(store)
+    queue.enqueue(store, "acme", _orders(1000))
+    if not store.database.is_postgres:
+        return  # SQLite plans by its indexes; nothing to refresh
+    rows = _planner_rows(store)
+    assert rows["orders"] >= 1000
     assert rows["payments"] >= 0  # -1 until a table is first analyzed (these orders have none)
+
+
+def test_many_small_enqueues_refresh_the_statistics_too(store: Store) -> None:
+    """Fifty orders at a time add up; the planner must not keep believing the queue empty."""
+    _company(store)
+    if store.database.is_postgres:
+        with store.transaction() as tx:  # the planner has seen the queue empty
+            tx.exec_driver_sql("ANALYZE orders")
+            tx.exec_driver_sql("ANALYZE payments")
+        assert _planner_rows(store)["orders"] <= 0
+    for start in range(0, 1000, 50):
+        queue.enqueue(store, "acme", _orders(50, prefix=f"S{start:04d}-"))
+    if not store.database.is_postgres:
+        return
+    assert _planner_rows(store)["orders"] >= 500  # analysed on the way, not only at the end
+    with store.transaction() as tx:  # and a queue that has not grown since is left alone
+        assert store.orders.refresh_statistics(tx) is False
 
 
 def test_only_the_one_open_run_rule_reads_as_busy(store: Store) -> None:
