@@ -208,7 +208,8 @@ class RunEngine:
             )
             if not waiting_suspects:
                 suspects = []  # all isolated (or gone back to the queue): carry on as usual
-            orders = waiting_suspects or _pages(tx, run.id)
+            first_page = company.settings.orders_per_message or PAGE
+            orders = waiting_suspects or _pages(tx, run.id, min(first_page, PAGE))
             plan = steps.plan_message(orders, company.settings, budget=budget, suspects=suspects)
             if plan.requests:
                 order_store.mark_adds_sent(
@@ -434,15 +435,19 @@ class RunEngine:
 PAGE = 40
 
 
-def _pages(tx: Tx, run_id: int) -> Iterator[QueuedOrder]:
-    """The run's waiting orders, read a page at a time: a message fills after a few pages."""
-    after = 0
+def _pages(tx: Tx, run_id: int, first: int = PAGE) -> Iterator[QueuedOrder]:
+    """The run's waiting orders, read a page at a time: a message fills after a few pages.
+
+    The first page holds ``first`` orders: a company that sends one order per message has
+    its message after reading one order, not forty.
+    """
+    after, size = 0, first
     while True:
-        page = order_store.claimed_by(tx, run_id, limit=PAGE, after_id=after)
+        page = order_store.claimed_by(tx, run_id, limit=size, after_id=after)
         yield from page
-        if len(page) < PAGE:
+        if len(page) < size:
             return
-        after = page[-1].id
+        after, size = page[-1].id, PAGE
 
 
 def _order_ids(request_map: dict[str, dict[str, object]]) -> list[int]:

@@ -170,13 +170,13 @@ def plan_message(
         waiting = (order for order in waiting if order.id in set(suspects))
     per_message = 1 if suspects else settings.orders_per_message
     for order in waiting:
-        if per_message and len(plan.order_ids) >= per_message:
-            break
         mark = plan.mark()
         _requests_for(order, settings, plan)
         if len(plan) > budget and mark[1] > 0:
             plan.rollback(mark)  # this order goes in the next message
             break
+        if per_message and len(plan.order_ids) >= per_message:
+            break  # before reading another order: ``orders`` may load it from the database
     plan.finish()
     return plan
 
