@@ -40,6 +40,8 @@ class Run:
     inventory_due: bool = False
     inventory_state: dict[str, Any] | None = None
     summary: dict[str, Any] = field(default_factory=dict)
+    # As the callback's lease found it: a request of this run still waits for its answer.
+    awaiting_answer: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -150,7 +150,11 @@ class RunEngine:
             run, company = self._open(tx, ticket, now)
             # A request still waiting for its answer never got one: whatever it carried may
             # or may not have been applied, so its orders are checked again.
-            lost = run_store.answer_pending(tx, run.id, "", "lost", "", now)
+            lost = (
+                run_store.answer_pending(tx, run.id, "", "lost", "", now)
+                if run.awaiting_answer
+                else None
+            )
             if lost is not None:
                 order_store.recheck(tx, run.id, _order_ids(lost.request_map), now)
             if run.stage is RunStage.NEGOTIATE:
@@ -425,10 +429,8 @@ class RunEngine:
     def _open(self, tx: Tx, ticket: str, now: datetime) -> tuple[Run, Company]:
         """The ticket's open run, locked for this callback, its lease extended."""
         expires_at = now + timedelta(seconds=self.settings.run_timeout_seconds)
-        run = run_store.lease(tx, passwords.ticket_digest(ticket), now, expires_at)
-        _note_call(run=run.id)
-        company = company_store.get(tx, run.company_id)
-        _note_call(company=company.name)
+        run, company = run_store.lease(tx, passwords.ticket_digest(ticket), now, expires_at)
+        _note_call(run=run.id, company=company.name)
         return run, company
 
 

@@ -17,20 +17,40 @@ from qbwc_bridge.store.database import Tx, as_utc, utcnow
 t = schema.companies
 
 
-def _to_company(row: Any) -> Company:
+# What a Company is made of, in from_columns' order.
+COMPANY_COLUMNS = (
+    "id", "name", "username", "settings", "owner_id", "file_id", "qbxml_version",
+    "company_file", "seconds_per_request",
+)  # fmt: skip
+
+
+def from_columns(
+    id: int,
+    name: str,
+    username: str,
+    settings: dict[str, Any] | None,
+    owner_id: str,
+    file_id: str,
+    qbxml_version: str | None,
+    company_file: str | None,
+    seconds_per_request: float | None,
+) -> Company:
+    """The Company of one row's COMPANY_COLUMNS (a run's lease reads them with the run)."""
     return Company(
-        id=row.id,
-        name=row.name,
-        username=row.username,
-        settings=CompanySettings.from_dict(dict(row.settings or {})),
-        owner_id=row.owner_id,
-        file_id=row.file_id,
-        qbxml_version=row.qbxml_version,
-        company_file=row.company_file,
-        seconds_per_request=(
-            None if row.seconds_per_request is None else float(row.seconds_per_request)
-        ),
+        id=id,
+        name=name,
+        username=username,
+        settings=CompanySettings.from_dict(dict(settings or {})),
+        owner_id=owner_id,
+        file_id=file_id,
+        qbxml_version=qbxml_version,
+        company_file=company_file,
+        seconds_per_request=None if seconds_per_request is None else float(seconds_per_request),
     )
+
+
+def _to_company(row: Any) -> Company:
+    return from_columns(*(row._mapping[name] for name in COMPANY_COLUMNS))
 
 
 def add(tx: Tx, name: str, username: str, password_hash: str) -> Company:

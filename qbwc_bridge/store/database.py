@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -37,19 +38,40 @@ def as_utc(value: datetime | None) -> datetime | None:
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
-    # pool_pre_ping: a restarted PostgreSQL costs one failed ping, not a failed callback.
     # connect_timeout: an unreachable host fails a callback in seconds, well inside the Web
     # Connector's two minutes, instead of waiting out TCP's own timeout.
-    return create_engine(
+    engine = create_engine(
         url,
-        pool_pre_ping=True,
         pool_size=5,
         max_overflow=10,
         connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
     )
 
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        # A restarted PostgreSQL costs a new connection, not a failed callback: the pool
+        # replaces a connection the server hung up on and tries again.
+        if server_hung_up(dbapi_connection):
+            raise exc.DisconnectionError("PostgreSQL closed this pooled connection")
+
+    return engine
+
 
 CONNECT_TIMEOUT_SECONDS = 5
+
+
+def server_hung_up(dbapi_connection: Any) -> bool:
+    """Has PostgreSQL closed this idle pooled connection (restart, terminated backend)?
+
+    Between transactions the server sends nothing, so anything to read on the socket is
+    its goodbye (an error message, then end of file). Looking costs one poll() call, where
+    a ping (pool_pre_ping) costs a round trip to the server on every callback.
+    """
+    if dbapi_connection.closed or dbapi_connection.broken:
+        return True
+    poller = select.poll()
+    poller.register(dbapi_connection.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
+    return bool(poller.poll(0))
 
 
 def _sqlite_engine(url: str) -> Engine:

@@ -5,23 +5,30 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy import and_, bindparam, exists, func, insert, literal_column, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.expression import ColumnClause
 
+from qbwc_bridge.domain.company import Company
 from qbwc_bridge.domain.runs import Exchange, Run, RunStage, RunStatus
 from qbwc_bridge.errors import InvalidTicket
-from qbwc_bridge.store import schema
+from qbwc_bridge.store import companies, schema
 from qbwc_bridge.store.database import Tx, as_utc
 
 r = schema.runs
 x = schema.exchanges
 o = schema.orders
+c = schema.companies
 
 
 # The statements of every callback, built once: building a statement costs several times
 # more than running it on SQLite (bind parameters carry the values).
 _BY_TICKET = select(r).where(r.c.ticket_hash == bindparam("b_ticket"))
 _BY_TICKET_LOCKED = _BY_TICKET.with_for_update()
+# The leased run's columns as its RETURNING subqueries must name them: SQLite's RETURNING
+# leaves column names unqualified, and a bare "id" inside a subquery means the subquery's own.
+_RUN_ID: ColumnClause[int] = literal_column(f"{r.name}.id")
+_RUN_COMPANY_ID: ColumnClause[int] = literal_column(f"{r.name}.company_id")
 _LEASE = (
     update(r)
     .where(
@@ -32,8 +39,20 @@ _LEASE = (
         )
     )
     .values(last_seen_at=bindparam("b_seen"), expires_at=bindparam("b_expires"))
-    .returning(*r.c)
+    .returning(
+        *r.c,
+        exists()
+        .where(and_(x.c.run_id == _RUN_ID, x.c.received_at.is_(None)))
+        .label("awaiting_answer"),
+        # The run's company comes along: one statement where a callback used to need two.
+        # (Subqueries, because SQLite's RETURNING cannot name another table's columns.)
+        *(
+            select(c.c[name]).where(c.c.id == _RUN_COMPANY_ID).scalar_subquery()
+            for name in companies.COMPANY_COLUMNS
+        ),
+    )
 )
+_LEASED_COLUMNS = len(r.c) + 1  # the run's, and awaiting_answer; then the company's
 _SET_ERROR = update(r).where(r.c.id == bindparam("b_id")).values(last_error=bindparam("b_error"))
 _UPDATES: dict[tuple[str, ...], Any] = {}
 
@@ -62,6 +81,7 @@ def _to_run(row: Any) -> Run:
         inventory_due=row.inventory_due,
         inventory_state=row.inventory_state,
         summary=dict(row.summary or {}),
+        awaiting_answer=bool(getattr(row, "awaiting_answer", False)),
     )
 
 
@@ -116,8 +136,10 @@ def by_ticket(tx: Tx, ticket_hash: bytes, *, lock: bool = False) -> Run:
     return _to_run(row)
 
 
-def lease(tx: Tx, ticket_hash: bytes, now: datetime, expires_at: datetime) -> Run:
-    """The ticket's open run, locked and its lease extended, in one statement.
+def lease(tx: Tx, ticket_hash: bytes, now: datetime, expires_at: datetime) -> tuple[Run, Company]:
+    """The ticket's open run, locked and its lease extended, and its company: one statement.
+
+    The run comes with ``awaiting_answer``: whether one of its requests still waits.
 
     Raises InvalidTicket saying why when the ticket is unknown, or its run ended or expired.
     """
@@ -125,7 +147,7 @@ def lease(tx: Tx, ticket_hash: bytes, now: datetime, expires_at: datetime) -> Ru
         _LEASE, {"b_ticket": ticket_hash, "b_now": now, "b_seen": now, "b_expires": expires_at}
     ).one_or_none()
     if row is not None:
-        return _to_run(row)
+        return _to_run(row), companies.from_columns(*row[_LEASED_COLUMNS:])
     run = by_ticket(tx, ticket_hash)
     if run.status is not RunStatus.OPEN:
         raise InvalidTicket("This run has ended: let the Web Connector start a new one.")
@@ -157,7 +179,7 @@ def close(tx: Tx, run_id: int, status: RunStatus, now: datetime) -> bool:
     result = tx.execute(
         update(r)
         .where(and_(r.c.id == run_id, r.c.status == RunStatus.OPEN.value))
-        .values(status=status.value, closed_at=now)
+        .values(status=status.value, closed_at=now, exchanges=_EXCHANGES_SENT)
     )
     return result.rowcount == 1
 
@@ -190,37 +212,33 @@ def _to_exchange(row: Any) -> Exchange:
     )
 
 
-_NEXT_SEQ = (
-    update(r)
-    .where(r.c.id == bindparam("b_id"))
-    .values(exchanges=r.c.exchanges + 1)
-    .returning(r.c.exchanges)
+# The exchange numbers itself (one after the run's last): one statement per send. The
+# callback holds the run's row locked, so no other exchange of the run is added meanwhile.
+_ADD_EXCHANGE = (
+    insert(x)
+    .values(
+        run_id=bindparam("b_run"),
+        seq=select(func.coalesce(func.max(x.c.seq), 0) + 1)
+        .where(x.c.run_id == bindparam("b_run"))
+        .scalar_subquery(),
+        request_xml=bindparam("b_xml"),
+        request_map=bindparam("b_map", type_=x.c.request_map.type),
+        sent_at=bindparam("b_now", type_=x.c.sent_at.type),
+    )
+    .returning(x.c.id, x.c.seq)
 )
-_ADD_EXCHANGE = insert(x)
+# A run's exchange count is written once, when it ends.
+_EXCHANGES_SENT = select(func.count()).where(x.c.run_id == r.c.id).scalar_subquery()
 
 
 def add_exchange(
     tx: Tx, run_id: int, request_xml: str, request_map: dict[str, dict[str, Any]], now: datetime
 ) -> Exchange:
-    seq = tx.execute(_NEXT_SEQ, {"b_id": run_id}).scalar_one()
-    result = tx.execute(
+    exchange_id, seq = tx.execute(
         _ADD_EXCHANGE,
-        {
-            "run_id": run_id,
-            "seq": seq,
-            "request_xml": request_xml,
-            "request_map": request_map,
-            "sent_at": now,
-        },
-    )
-    assert result.inserted_primary_key is not None
-    return Exchange(
-        id=result.inserted_primary_key[0],
-        run_id=run_id,
-        seq=seq,
-        request_map=request_map,
-        sent_at=now,
-    )
+        {"b_run": run_id, "b_xml": request_xml, "b_map": request_map, "b_now": now},
+    ).one()
+    return Exchange(id=exchange_id, run_id=run_id, seq=seq, request_map=request_map, sent_at=now)
 
 
 # Enough of a response to diagnose a run; a full inventory page (0.4 MB) each time would

@@ -295,6 +295,40 @@ def test_connections_cut_between_callbacks_do_not_fail_the_run(
     store.database.dispose()
 
 
+@pytest.mark.postgres
+def test_a_pooled_connection_the_server_dropped_is_replaced_and_a_live_one_kept(
+    postgres_database: str, pg_admin: Engine
+) -> None:
+    """The pool looks at the socket on checkout instead of pinging: a connection whose
+    backend PostgreSQL terminated is replaced before the transaction starts, and a live one
+    is reused (no reconnect per callback)."""
+    store = Store.from_url(postgres_database)
+    try:
+
+        def backend_pid() -> int:
+            with store.transaction() as tx:
+                return int(tx.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+
+        first = backend_pid()
+        assert backend_pid() == first  # idle and alive: the same connection again
+        with pg_admin.connect() as conn:
+            assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first}).scalar()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:  # the backend is gone once it left pg_stat_activity
+            with pg_admin.connect() as conn:
+                gone = not conn.execute(
+                    text("SELECT 1 FROM pg_stat_activity WHERE pid = :pid"), {"pid": first}
+                ).first()
+            if gone:
+                break
+            time.sleep(0.02)
+        replacement = backend_pid()  # would raise OperationalError on the dead connection
+        assert replacement != first
+        assert backend_pid() == replacement
+    finally:
+        store.database.dispose()
+
+
 @contextmanager
 def _database_closed_to_connections(url: str) -> Iterator[Callable[[], None]]:
     """A switch that makes the test database refuse connections and cuts the service's

@@ -276,3 +276,37 @@ def test_an_answer_is_kept_on_the_waiting_exchange_and_cut_to_a_diagnosable_size
     assert len(stored) < len(big)
     assert stored.startswith(big[: store.runs.STORED_RESPONSE_CHARS])
     assert stored.endswith("<!-- truncated -->")
+
+
+def test_the_lease_brings_the_company_and_whether_a_request_waits(store: Store) -> None:
+    """One statement leases the run, reads its company and tells whether an exchange waits.
+
+    The first exchange goes to the second run, so no exchange shares its id with its run:
+    a subquery that compared the wrong columns could not pass by coincidence."""
+    tickets = {name: passwords.ticket_digest(passwords.new_ticket()) for name in ("acme", "globex")}
+    companies = {name: _company(store, name) for name in tickets}
+    with store.transaction() as tx:
+        runs = {
+            name: store.runs.open_run(
+                tx, companies[name], ticket, NOW, LATER, inventory_due=False
+            ).id
+            for name, ticket in tickets.items()
+        }
+        store.runs.add_exchange(tx, runs["globex"], "<QBXML/>", {"1": {"k": "tq", "o": 1}}, NOW)
+        store.runs.add_exchange(tx, runs["acme"], "<QBXML/>", {"1": {"k": "tq", "o": 2}}, NOW)
+        second = store.runs.add_exchange(tx, runs["acme"], "<QBXML/>", {}, NOW)
+
+    def lease(name: str) -> tuple[bool, str, int]:
+        with store.transaction() as tx:
+            run, company = store.runs.lease(tx, tickets[name], NOW, LATER)
+        assert run.id == runs[name] and company.id == run.company_id
+        return run.awaiting_answer, company.name, company.settings.batch_max
+
+    assert second.seq == 2  # each run numbers its own exchanges
+    assert lease("acme") == (True, "acme", 250)
+    assert lease("globex") == (True, "globex", 250)
+    with store.transaction() as tx:
+        store.runs.answer_pending(tx, runs["acme"], "<QBXML/>", "", "", NOW)
+        assert store.runs.answer_pending(tx, runs["acme"], "<QBXML/>", "", "", NOW) is not None
+    assert lease("acme") == (False, "acme", 250)
+    assert lease("globex") == (True, "globex", 250)

@@ -8,12 +8,13 @@ from decimal import Decimal
 import pytest
 from enginedriver import quickbooks, run_once
 from factories import make_line, make_order_json, make_payment
+from sqlalchemy import select
 
 from qbwc_bridge import queue
 from qbwc_bridge.config import Settings
 from qbwc_bridge.engine.run import RunEngine
 from qbwc_bridge.simulator.quickbooks import FakeQuickBooks, QuickBooksParseError
-from qbwc_bridge.store import Store, utcnow
+from qbwc_bridge.store import Store, schema, utcnow
 
 USER, PASSWORD = "acme-user", "acme-password"
 
@@ -52,6 +53,11 @@ def test_new_orders_with_payments_land_exactly_once(engine: RunEngine, store: St
     assert result.progress[-1] == 100, result
     assert all(p1 <= p2 for p1, p2 in zip(result.progress, result.progress[1:], strict=False))
     assert result.closed.startswith("Synced 12 orders")
+    with store.transaction() as tx:  # the run's round trips are counted when it ends
+        (run,) = store.runs.recent(tx, store.companies.by_name(tx, "acme").id)
+        sequence = tx.execute(select(schema.exchanges.c.seq).order_by(schema.exchanges.c.id))
+        assert list(sequence.scalars()) == list(range(1, result.exchanges + 1))
+    assert run.exchanges == result.exchanges
     states = _orders(store)
     assert {o["status"] for o in states.values()} == {"synced"}
     assert len(fake.invoices()) == 12 and len(fake.customers) == 12 and len(fake.payments) == 12
@@ -301,6 +307,39 @@ def test_lost_response_after_add_is_found_not_repeated(engine: RunEngine, store:
         assert len(fake.invoices()) == 3 and len(fake.payments) == 3, lose_at
         assert {o["status"] for o in _orders(store).values()} == {"synced"}, lose_at
         assert {p["status"] for o in _orders(store).values() for p in o["payments"]} == {"synced"}  # type: ignore[attr-defined]
+
+
+def test_a_request_left_unanswered_is_marked_lost_and_its_orders_checked_again(
+    engine: RunEngine, store: Store
+) -> None:
+    """The Web Connector asks for the next request without answering the last one: that
+    exchange is closed as "lost" and what it carried is checked again, never re-added blind."""
+    queue.enqueue(store, "acme", [_customer_order(i) for i in range(3)])
+    fake = quickbooks()
+    auth = engine.authenticate(USER, PASSWORD)
+    fake.begin_session()
+    hcp, major = fake.hcp_response(), int(fake.max_version.split(".")[0])
+    check = engine.next_request(auth.ticket, hcp, r"C:\Company\Sample.QBW", "US", major, 0)
+    engine.record_response(auth.ticket, fake.process(check), "", "")
+    adds = engine.next_request(auth.ticket, "", "", "US", major, 0)
+    assert "InvoiceAddRq" in adds
+    fake.process(adds)  # QuickBooks applied the adds; their answer never reached the service
+    again = engine.next_request(auth.ticket, "", "", "US", major, 0)
+    assert "InvoiceQueryRq" in again and "InvoiceAddRq" not in again
+    with store.transaction() as tx:
+        answers = tx.execute(
+            select(schema.exchanges.c.seq, schema.exchanges.c.hresult).order_by(
+                schema.exchanges.c.seq
+            )
+        ).all()
+    assert [tuple(row) for row in answers] == [(1, ""), (2, "lost"), (3, None)]
+    engine.record_response(auth.ticket, fake.process(again), "", "")
+    while request := engine.next_request(auth.ticket, "", "", "US", major, 0):
+        if engine.record_response(auth.ticket, fake.process(request), "", "") >= 100:
+            break
+    engine.close(auth.ticket)
+    assert len(fake.invoices()) == 3
+    assert {o["status"] for o in _orders(store).values()} == {"synced"}
 
 
 def test_two_runs_for_one_company_do_not_overlap(engine: RunEngine, store: Store) -> None:
