@@ -13,6 +13,7 @@ DEFAULT_SECONDS_PER_REQUEST = 0.05
 MAX_REQUESTS_PER_MESSAGE = 140
 REQUESTS_PER_ORDER = 6  # customer add, check, add, and a payment check + add, roughly
 SMOOTHING = 0.3  # weight of the newest measurement in the moving average
+SPEED_CHANGE_WORTH_SAVING = 0.02  # a smaller change does not move a message's size
 
 
 def request_budget(seconds_per_request: float | None) -> int:
@@ -34,3 +35,13 @@ def updated_speed(previous: float | None, elapsed_seconds: float, requests: int)
     if previous is None:
         return measured
     return (1 - SMOOTHING) * previous + SMOOTHING * measured
+
+
+def speed_changed(previous: float | None, updated: float) -> bool:
+    """Is ``updated`` different enough from the stored speed to write it?
+
+    Every answer measures QuickBooks again; writing each tiny change would rewrite the
+    company's row at every receiveResponseXML. A drift still gets written: each
+    measurement moves the average by SMOOTHING of its distance from the stored value.
+    """
+    return previous is None or abs(updated - previous) > SPEED_CHANGE_WORTH_SAVING * previous

@@ -289,9 +289,9 @@ class RunEngine:
                 self._handle_orders(tx, run, company, exchange.request_map, responses, now)
             elapsed = (now - exchange.sent_at).total_seconds()
             speed = company.seconds_per_request
-            company_store.set_seconds_per_request(
-                tx, company.id, planning.updated_speed(speed, elapsed, len(exchange.request_map))
-            )
+            updated = planning.updated_speed(speed, elapsed, len(exchange.request_map))
+            if planning.speed_changed(speed, updated):
+                company_store.set_seconds_per_request(tx, company.id, updated)
             if run.stage is RunStage.INVENTORY:
                 run = run_store.get(tx, run.id)  # the step moved its inventory_state on
             # Handling orders changes only their rows and the run's suspects, which

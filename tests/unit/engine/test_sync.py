@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from qbwc_bridge import queue
 from qbwc_bridge.config import Settings
+from qbwc_bridge.engine import planning
 from qbwc_bridge.engine.run import RunEngine
 from qbwc_bridge.simulator.quickbooks import FakeQuickBooks, QuickBooksParseError
 from qbwc_bridge.store import Store, schema, utcnow
@@ -76,6 +77,56 @@ def test_new_orders_with_payments_land_exactly_once(engine: RunEngine, store: St
     # a second run has nothing to do and adds nothing
     assert run_once(engine, fake, USER, PASSWORD).answer in ("none", "")
     assert len(fake.invoices()) == 12 and len(fake.payments) == 12
+
+
+class QuickBooksClock:
+    """The engine's clock, moved on by QuickBooks' time for each message it answers."""
+
+    def __init__(self, seconds_per_request: float) -> None:
+        self.now = utcnow()
+        self.seconds_per_request = seconds_per_request
+        self.answers = 0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def answer(self, fake: FakeQuickBooks, request: str) -> str:
+        self.answers += 1
+        jitter = 1.01 if self.answers % 2 else 0.99  # no two measurements quite alike
+        seconds = self.seconds_per_request * jitter * request.count("requestID=")
+        self.now += timedelta(seconds=seconds)
+        return fake.process(request)
+
+
+@pytest.mark.parametrize("seconds_per_request", [0.01, 0.05, 0.5, 2.0])
+def test_messages_follow_the_measured_speed_of_quickbooks(
+    engine: RunEngine, store: Store, settings: Settings, seconds_per_request: float
+) -> None:
+    """After the first answer, a message carries what QuickBooks handles in about 30 s,
+    at most MAX_REQUESTS_PER_MESSAGE; a steady speed is written once, not at every answer."""
+    queue.enqueue(store, "acme", [_customer_order(i) for i in range(60)])
+    clock = QuickBooksClock(seconds_per_request)
+    paced = RunEngine(store, settings, clock=clock)
+    fake = quickbooks()
+    auth = paced.authenticate(USER, PASSWORD)
+    fake.begin_session()
+    hcp, major = fake.hcp_response(), int(fake.max_version.split(".")[0])
+    sizes, speeds = [], []
+    while request := paced.next_request(auth.ticket, hcp, r"C:\Sample.QBW", "US", major, 0):
+        hcp = ""
+        sizes.append(request.count("requestID="))
+        progress = paced.record_response(auth.ticket, clock.answer(fake, request), "", "")
+        with store.transaction() as tx:
+            speeds.append(store.companies.by_name(tx, "acme").seconds_per_request)
+        if progress >= 100:
+            break
+    paced.close(auth.ticket)
+    assert len(fake.invoices()) == 60
+    budget = planning.request_budget(seconds_per_request)
+    assert budget == min(planning.MAX_REQUESTS_PER_MESSAGE, int(30 / seconds_per_request))
+    assert max(sizes[1:]) <= budget, sizes
+    assert speeds[-1] == pytest.approx(seconds_per_request, rel=0.03)
+    assert len(set(speeds)) == 1, speeds  # measured once; a steady speed is not rewritten
 
 
 def test_existing_customer_is_found_not_added(engine: RunEngine, store: Store) -> None:
