@@ -40,8 +40,10 @@ class Run:
     inventory_due: bool = False
     inventory_state: dict[str, Any] | None = None
     summary: dict[str, Any] = field(default_factory=dict)
-    # As the callback's lease found it: a request of this run still waits for its answer.
+    # As the callback's lease found them: a request of this run still waits for its answer;
+    # how many of its orders are in progress (when the lease was asked to count them).
     awaiting_answer: bool = False
+    waiting_orders: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

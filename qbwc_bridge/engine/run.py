@@ -256,7 +256,7 @@ class RunEngine:
         """Progress 0-100, or -1 when the run cannot go on (last_error says why)."""
         now = self.clock()
         with self.store.transaction() as tx:
-            run, company = self._open(tx, ticket, now)
+            run, company = self._open(tx, ticket, now, count_waiting=True)
             exchange = run_store.answer_pending(
                 tx, run.id, response or "", hresult or "", message or "", now
             )
@@ -281,12 +281,15 @@ class RunEngine:
                     "the run stops and its orders will be checked again in the next run.",
                 )
                 return -1
+            waiting = None
             if run.stage is RunStage.INVENTORY:
                 InventoryStep(self.store, tx, run, company, now).handle(
                     exchange.request_map, responses
                 )
             else:
-                self._handle_orders(tx, run, company, exchange.request_map, responses, now)
+                left = self._handle_orders(tx, run, company, exchange.request_map, responses, now)
+                if run.waiting_orders is not None:
+                    waiting = run.waiting_orders - left
             elapsed = (now - exchange.sent_at).total_seconds()
             speed = company.seconds_per_request
             updated = planning.updated_speed(speed, elapsed, len(exchange.request_map))
@@ -295,8 +298,9 @@ class RunEngine:
             if run.stage is RunStage.INVENTORY:
                 run = run_store.get(tx, run.id)  # the step moved its inventory_state on
             # Handling orders changes only their rows and the run's suspects, which
-            # _progress does not read: the run as locked at the start still tells it.
-            return self._progress(tx, run)
+            # _progress does not read: the run as locked at the start still tells it, and
+            # the orders still waiting are those the lease counted less those that left.
+            return self._progress(tx, run, waiting)
 
     def _handle_orders(
         self,
@@ -306,7 +310,8 @@ class RunEngine:
         request_map: dict[str, dict[str, object]],
         responses: list[QbResponse],
         now: datetime,
-    ) -> None:
+    ) -> int:
+        """Apply one response to the run's orders; returns how many left the run's waiting set."""
         loaded = order_store.claimed_by(tx, run.id, order_ids=_order_ids(request_map))
         orders = {order.id: order for order in loaded}
         ctx = steps.ResponseContext(tx, run.id, now, orders)
@@ -318,12 +323,13 @@ class RunEngine:
             steps.handle(ctx, meta, response)
             if "o" in meta:
                 answered.add(int(str(meta["o"])))
-        ctx.flush()
+        left = ctx.flush()
         unanswered = [oid for oid in _order_ids(request_map) if oid not in answered]
         order_store.recheck(tx, run.id, unanswered, now)
         suspects = [s for s in run.summary.get("suspects", []) if s not in answered]
         if suspects != run.summary.get("suspects", []):
             run_store.update_run(tx, run.id, summary={**run.summary, "suspects": suspects})
+        return left
 
     def _quickbooks_failed(
         self,
@@ -360,9 +366,10 @@ class RunEngine:
         )
         return -1
 
-    def _progress(self, tx: Tx, run: Run) -> int:
+    def _progress(self, tx: Tx, run: Run, waiting: int | None = None) -> int:
         if run.stage is RunStage.ORDERS:
-            waiting = order_store.waiting_count(tx, run.id)
+            if waiting is None:
+                waiting = order_store.waiting_count(tx, run.id)
             if waiting == 0 and not run.inventory_due:
                 return 100
             share = 0.9 if run.inventory_due else 1.0
@@ -426,10 +433,14 @@ class RunEngine:
 
     # --- shared -------------------------------------------------------------------------
 
-    def _open(self, tx: Tx, ticket: str, now: datetime) -> tuple[Run, Company]:
+    def _open(
+        self, tx: Tx, ticket: str, now: datetime, *, count_waiting: bool = False
+    ) -> tuple[Run, Company]:
         """The ticket's open run, locked for this callback, its lease extended."""
         expires_at = now + timedelta(seconds=self.settings.run_timeout_seconds)
-        run, company = run_store.lease(tx, passwords.ticket_digest(ticket), now, expires_at)
+        run, company = run_store.lease(
+            tx, passwords.ticket_digest(ticket), now, expires_at, count_waiting=count_waiting
+        )
         _note_call(run=run.id, company=company.name)
         return run, company
 

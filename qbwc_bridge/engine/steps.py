@@ -213,9 +213,16 @@ class ResponseContext:
     def update_payment(self, payment_id: int, order_id: int, **values: Any) -> None:
         self.payment_updates.setdefault(payment_id, (order_id, {}))[1].update(values)
 
-    def flush(self) -> None:
+    def flush(self) -> int:
+        """Write the noted changes; returns how many orders left the run's waiting set
+        (finished, or back in the queue)."""
         order_store.apply_updates(
             self.tx, self.run_id, self.now, self.order_updates, self.payment_updates
+        )
+        return sum(
+            1
+            for values in self.order_updates.values()
+            if "status" in values and OrderStatus(values["status"]) is not OrderStatus.IN_PROGRESS
         )
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.expression import ColumnClause
 
 from qbwc_bridge.domain.company import Company
+from qbwc_bridge.domain.orders import OrderStatus
 from qbwc_bridge.domain.runs import Exchange, Run, RunStage, RunStatus
 from qbwc_bridge.errors import InvalidTicket
 from qbwc_bridge.store import companies, schema
@@ -29,30 +30,52 @@ _BY_TICKET_LOCKED = _BY_TICKET.with_for_update()
 # leaves column names unqualified, and a bare "id" inside a subquery means the subquery's own.
 _RUN_ID: ColumnClause[int] = literal_column(f"{r.name}.id")
 _RUN_COMPANY_ID: ColumnClause[int] = literal_column(f"{r.name}.company_id")
-_LEASE = (
-    update(r)
-    .where(
-        and_(
-            r.c.ticket_hash == bindparam("b_ticket"),
-            r.c.status == RunStatus.OPEN.value,
-            r.c.expires_at >= bindparam("b_now"),
+# What a Run is made of (the lease returns no more: every column returned costs a little).
+_RUN_COLUMNS = [
+    r.c[name]
+    for name in (
+        "id", "company_id", "status", "stage", "expires_at", "qbxml_version", "country",
+        "company_file", "last_error", "batch_size", "exchanges", "inventory_due",
+        "inventory_state", "summary",
+    )
+]  # fmt: skip
+_COMPANY_OF_RUN = [
+    select(c.c[name]).where(c.c.id == _RUN_COMPANY_ID).scalar_subquery()
+    for name in companies.COMPANY_COLUMNS
+]
+_WAITING_ORDERS = (
+    select(func.count())
+    .where(and_(o.c.lease_run_id == _RUN_ID, o.c.status == OrderStatus.IN_PROGRESS.value))
+    .scalar_subquery()
+)
+
+
+def _lease_statement(*, count_waiting: bool) -> Any:
+    return (
+        update(r)
+        .where(
+            and_(
+                r.c.ticket_hash == bindparam("b_ticket"),
+                r.c.status == RunStatus.OPEN.value,
+                r.c.expires_at >= bindparam("b_now"),
+            )
+        )
+        .values(last_seen_at=bindparam("b_seen"), expires_at=bindparam("b_expires"))
+        .returning(
+            *_RUN_COLUMNS,
+            exists()
+            .where(and_(x.c.run_id == _RUN_ID, x.c.received_at.is_(None)))
+            .label("awaiting_answer"),
+            *([_WAITING_ORDERS.label("waiting_orders")] if count_waiting else []),
+            # The run's company comes along: one statement where a callback used to need
+            # two. (Subqueries: SQLite's RETURNING cannot name another table's columns.)
+            *_COMPANY_OF_RUN,
         )
     )
-    .values(last_seen_at=bindparam("b_seen"), expires_at=bindparam("b_expires"))
-    .returning(
-        *r.c,
-        exists()
-        .where(and_(x.c.run_id == _RUN_ID, x.c.received_at.is_(None)))
-        .label("awaiting_answer"),
-        # The run's company comes along: one statement where a callback used to need two.
-        # (Subqueries, because SQLite's RETURNING cannot name another table's columns.)
-        *(
-            select(c.c[name]).where(c.c.id == _RUN_COMPANY_ID).scalar_subquery()
-            for name in companies.COMPANY_COLUMNS
-        ),
-    )
-)
-_LEASED_COLUMNS = len(r.c) + 1  # the run's, and awaiting_answer; then the company's
+
+
+_LEASE = _lease_statement(count_waiting=False)
+_LEASE_COUNTING = _lease_statement(count_waiting=True)
 _SET_ERROR = update(r).where(r.c.id == bindparam("b_id")).values(last_error=bindparam("b_error"))
 _UPDATES: dict[tuple[str, ...], Any] = {}
 
@@ -82,6 +105,7 @@ def _to_run(row: Any) -> Run:
         inventory_state=row.inventory_state,
         summary=dict(row.summary or {}),
         awaiting_answer=bool(getattr(row, "awaiting_answer", False)),
+        waiting_orders=getattr(row, "waiting_orders", None),
     )
 
 
@@ -136,18 +160,22 @@ def by_ticket(tx: Tx, ticket_hash: bytes, *, lock: bool = False) -> Run:
     return _to_run(row)
 
 
-def lease(tx: Tx, ticket_hash: bytes, now: datetime, expires_at: datetime) -> tuple[Run, Company]:
+def lease(
+    tx: Tx, ticket_hash: bytes, now: datetime, expires_at: datetime, *, count_waiting: bool = False
+) -> tuple[Run, Company]:
     """The ticket's open run, locked and its lease extended, and its company: one statement.
 
-    The run comes with ``awaiting_answer``: whether one of its requests still waits.
+    The run comes with ``awaiting_answer`` (whether one of its requests still waits) and,
+    with ``count_waiting``, ``waiting_orders`` (how many of its orders are in progress).
 
     Raises InvalidTicket saying why when the ticket is unknown, or its run ended or expired.
     """
     row = tx.execute(
-        _LEASE, {"b_ticket": ticket_hash, "b_now": now, "b_seen": now, "b_expires": expires_at}
+        _LEASE_COUNTING if count_waiting else _LEASE,
+        {"b_ticket": ticket_hash, "b_now": now, "b_seen": now, "b_expires": expires_at},
     ).one_or_none()
     if row is not None:
-        return _to_run(row), companies.from_columns(*row[_LEASED_COLUMNS:])
+        return _to_run(row), companies.from_columns(*row[-len(companies.COMPANY_COLUMNS) :])
     run = by_ticket(tx, ticket_hash)
     if run.status is not RunStatus.OPEN:
         raise InvalidTicket("This run has ended: let the Web Connector start a new one.")

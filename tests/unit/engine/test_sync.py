@@ -129,6 +129,40 @@ def test_messages_follow_the_measured_speed_of_quickbooks(
     assert len(set(speeds)) == 1, speeds  # measured once; a steady speed is not rewritten
 
 
+def test_progress_counts_the_orders_still_waiting(engine: RunEngine, store: Store) -> None:
+    """Each answer's progress is the share of the batch no longer waiting (100 at the end),
+    as counted in the database, whatever the orders' outcomes: synced, error, duplicate."""
+    fake = quickbooks()
+    fake.add_invoice("Smith, John", Decimal("10.00"), ref_number="D1")
+    orders = [_customer_order(i, Payments=[make_payment(PaymentAmount="1.00")]) for i in range(9)]
+    orders += [
+        make_order_json(OrderNumber="BAD", orderDetails=[make_line(sku="SKU-9")]),
+        make_order_json(OrderNumber="D1"),
+    ]
+    queue.set_company_setting(store, "acme", "orders_per_message", "2")
+    queue.enqueue(store, "acme", orders)
+    auth = engine.authenticate(USER, PASSWORD)
+    fake.begin_session()
+    hcp, major = fake.hcp_response(), int(fake.max_version.split(".")[0])
+    seen = []
+    while request := engine.next_request(auth.ticket, hcp, r"C:\Sample.QBW", "US", major, 0):
+        hcp = ""
+        progress = engine.record_response(auth.ticket, fake.process(request), "", "")
+        with store.transaction() as tx:
+            (run,) = store.runs.recent(tx, store.companies.by_name(tx, "acme").id, limit=1)
+            waiting = store.orders.waiting_count(tx, run.id)
+        expected = (
+            100 if waiting == 0 else min(99, 100 * (run.batch_size - waiting) // run.batch_size)
+        )
+        assert progress == expected, (progress, waiting, run.batch_size)
+        seen.append(progress)
+        if progress >= 100:
+            break
+    engine.close(auth.ticket)
+    assert seen[-1] == 100 and len(set(seen)) > 3, seen
+    assert {o["status"] for o in _orders(store).values()} == {"synced", "error", "duplicate"}
+
+
 def test_existing_customer_is_found_not_added(engine: RunEngine, store: Store) -> None:
     fake = quickbooks()
     existing = fake.add_customer("Smith, John")
