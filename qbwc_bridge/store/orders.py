@@ -221,7 +221,7 @@ def _lazy(fingerprint: str, payload: str) -> LazyOrder:
 
 
 def _load(tx: Tx, query: Any, params: dict[str, Any]) -> list[QueuedOrder]:
-    """The orders ``query`` selects, with their payments (``query`` is _with_payments').
+    """The orders ``query`` (a statement of _with_payments) selects, with their payments.
 
     One row per payment (or per order without one), in order: one statement where orders
     and their payments used to take two. Rows are unpacked by position and the objects
