@@ -16,6 +16,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
+    ScalarSelect,
     Select,
     and_,
     bindparam,
@@ -308,7 +310,17 @@ def _with_payments(orders: Select[Any]) -> Select[Any]:
 
 # The statements of every callback, built once: building a statement costs several times
 # more than running it on SQLite (bind parameters carry the values).
-_HELD = and_(o.c.lease_run_id == bindparam("b_run"), o.c.status == OrderStatus.IN_PROGRESS.value)
+def held_by(run_id: ColumnElement[int]) -> ColumnElement[bool]:
+    """The orders a run holds and still works on (the run's waiting set)."""
+    return and_(o.c.lease_run_id == run_id, o.c.status == OrderStatus.IN_PROGRESS.value)
+
+
+def waiting_of(run_id: ColumnElement[int]) -> ScalarSelect[int]:
+    """How many orders ``run_id`` still works on, as a subquery (the lease's count)."""
+    return select(func.count()).where(held_by(run_id)).scalar_subquery()
+
+
+_HELD = held_by(bindparam("b_run"))
 _CLAIMED = _with_payments(select(*_ORDER_COLUMNS).where(_HELD))
 _CLAIMED_PAGE = _with_payments(
     select(*_ORDER_COLUMNS)

@@ -10,15 +10,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.expression import ColumnClause
 
 from qbwc_bridge.domain.company import Company
-from qbwc_bridge.domain.orders import OrderStatus
 from qbwc_bridge.domain.runs import Exchange, Run, RunStage, RunStatus
 from qbwc_bridge.errors import InvalidTicket
-from qbwc_bridge.store import companies, schema
+from qbwc_bridge.store import companies, orders, schema
 from qbwc_bridge.store.database import Tx, as_utc
 
 r = schema.runs
 x = schema.exchanges
-o = schema.orders
 c = schema.companies
 
 
@@ -43,11 +41,6 @@ _COMPANY_OF_RUN = [
     select(c.c[name]).where(c.c.id == _RUN_COMPANY_ID).scalar_subquery()
     for name in companies.COMPANY_COLUMNS
 ]
-_WAITING_ORDERS = (
-    select(func.count())
-    .where(and_(o.c.lease_run_id == _RUN_ID, o.c.status == OrderStatus.IN_PROGRESS.value))
-    .scalar_subquery()
-)
 
 
 def _lease_statement(*, count_waiting: bool) -> Any:
@@ -66,7 +59,7 @@ def _lease_statement(*, count_waiting: bool) -> Any:
             exists()
             .where(and_(x.c.run_id == _RUN_ID, x.c.received_at.is_(None)))
             .label("awaiting_answer"),
-            *([_WAITING_ORDERS.label("waiting_orders")] if count_waiting else []),
+            *([orders.waiting_of(_RUN_ID).label("waiting_orders")] if count_waiting else []),
             # The run's company comes along: one statement where a callback used to need
             # two. (Subqueries: SQLite's RETURNING cannot name another table's columns.)
             *_COMPANY_OF_RUN,
