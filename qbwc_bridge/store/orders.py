@@ -417,6 +417,11 @@ def claim_batch(tx: Tx, company_id: int, run_id: int, size: int, now: datetime) 
     never wait on each other; SQLite drops that clause silently, and there the
     ``status = 'pending'`` guard of the UPDATE under SQLite's single writer (BEGIN
     IMMEDIATE, store/database.py) does the same job.
+
+    The candidates are a MATERIALIZED CTE, chosen once. As a plain ``IN (subquery)``
+    PostgreSQL may plan a nested-loop semi-join that runs the subquery again for every
+    row: each rerun skips the rows this UPDATE already changed and locks the next ones,
+    so the claim swallowed the whole queue instead of ``size`` orders.
     """
     candidates = (
         select(o.c.id)
@@ -424,12 +429,18 @@ def claim_batch(tx: Tx, company_id: int, run_id: int, size: int, now: datetime) 
         .order_by(o.c.id)
         .limit(size)
         .with_for_update(skip_locked=True)
-        .scalar_subquery()
+        .cte("candidates")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
     )
     claimed = (
         tx.execute(
             update(o)
-            .where(and_(o.c.id.in_(candidates), o.c.status == OrderStatus.PENDING.value))
+            .where(
+                and_(
+                    o.c.id.in_(select(candidates.c.id)),
+                    o.c.status == OrderStatus.PENDING.value,
+                )
+            )
             .values(
                 status=OrderStatus.IN_PROGRESS.value,
                 stage=OrderStage.CHECK.value,

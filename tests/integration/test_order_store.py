@@ -100,6 +100,19 @@ def test_payments_are_queued_with_their_order(store: Store) -> None:
     ]
 
 
+def test_a_claim_takes_the_oldest_pending_orders_and_no_more(store: Store) -> None:
+    company_id = _company(store)
+    queue.enqueue(store, "acme", _orders(50))
+    run_id = _run(store, company_id)
+    with store.transaction() as tx:
+        assert store.orders.claim_batch(tx, company_id, run_id, 20, NOW) == 20
+        assert len(store.orders.claimed_by_ids(tx, run_id)) == 20
+    status = {o["order_number"]: o["status"] for o in queue.status(store, "acme")["orders"]}
+    assert sorted(n for n, s in status.items() if s != "pending") == [
+        f"A{i:04d}" for i in range(20)
+    ]
+
+
 def test_claims_never_overlap_under_concurrency(store: Store) -> None:
     company_ids = [_company(store, f"c{i}") for i in range(2)]
     for i in range(2):
@@ -107,12 +120,13 @@ def test_claims_never_overlap_under_concurrency(store: Store) -> None:
     runs = [_run(store, cid) for cid in company_ids]
     # four claimers per company race: two runs' worth of rows each
     claims: dict[int, list[int]] = {}
+    counts: list[int] = []
     errors: list[BaseException] = []
 
     def claim(company_id: int, run_id: int) -> None:
         try:
             with store.transaction() as tx:
-                store.orders.claim_batch(tx, company_id, run_id, 20, NOW)
+                counts.append(store.orders.claim_batch(tx, company_id, run_id, 20, NOW))
         except BaseException as error:  # pragma: no cover - reported below
             errors.append(error)
 
@@ -126,6 +140,7 @@ def test_claims_never_overlap_under_concurrency(store: Store) -> None:
     for thread in threads:
         thread.join()
     assert not errors
+    assert max(counts) <= 20 and sum(counts) == 120  # no claim takes more than it asked for
     with store.transaction() as tx:
         for run_id in runs:
             claims[run_id] = store.orders.claimed_by_ids(tx, run_id)
