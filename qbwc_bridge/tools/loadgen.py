@@ -3,9 +3,9 @@
 Why not the zeep-based WebConnector: it spends milliseconds of CPU per call and ran in the
 benchmark's own process, so a figure taken with it measured the client as much as the
 service. Here each connector sends the envelopes the real Web Connector sends (the shape of
-../shared/oracle/soap, built with lxml) over keep-alive HTTP/1.1 from non-blocking sockets
-on an asyncio loop, and the connectors are spread over a few processes so none of them
-shares a GIL with the service or waits on another process's loop for long.
+../shared/oracle/soap, built with lxml) over HTTP/1.1, one connection per call, from
+non-blocking sockets on an asyncio loop, and the connectors are spread over a few processes
+so none of them shares a GIL with the service or waits on another process's loop for long.
 
 One connector is one company's Web Connector: serverVersion, clientVersion and authenticate
 open a run; sendRequestXML / receiveResponseXML exchanges follow, with QuickBooks' "think
@@ -108,11 +108,16 @@ def read_result(method: str, body: bytes) -> str | list[str]:
 
 
 class _Http:
-    """One keep-alive HTTP/1.1 connection, reopened when the server closes it.
+    """HTTP/1.1 POSTs, one connection per call, half-closed as soon as the request is sent.
 
-    Plain non-blocking sockets on the event loop: gunicorn's sync workers close every
-    connection, and an asyncio stream (transport, protocol, reader) per call cost the
-    generator more CPU than everything else it does.
+    gunicorn's sync workers close every connection after one answer, and then (gunicorn 27,
+    ``util.close_graceful``) wait until the client closes its end before taking the next
+    one. In production that client is nginx (deploy/nginx.conf), which closes within
+    microseconds; a Python event loop sharing two busy cores with the service can take
+    milliseconds to get there, and the worker would sit idle meanwhile. Half-closing right
+    after the request ends the client's side before the answer is even written.
+    Plain non-blocking sockets on the event loop: an asyncio stream (transport, protocol,
+    reader) per call cost the generator more CPU than everything else it does.
     """
 
     def __init__(self, url: str, timeout: float) -> None:
@@ -122,12 +127,11 @@ class _Http:
         self.path = parts.path or "/"
         self.timeout = timeout
         self.connects = 0
-        self._sock: socket.socket | None = None
         self._head = (
             f"POST {self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n".encode()
             + b"User-Agent: "
             + _USER_AGENT
-            + b"\r\nContent-Type: text/xml; charset=utf-8\r\n"
+            + b"\r\nContent-Type: text/xml; charset=utf-8\r\nConnection: close\r\n"
         )
 
     async def post(self, action: str, body: bytes) -> bytes:
@@ -136,59 +140,38 @@ class _Http:
             + f'SOAPAction: "{INTUIT_NS}{action}"\r\nContent-Length: {len(body)}\r\n\r\n'.encode()
             + body
         )
-        reused = self._sock is not None
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setblocking(False)
         try:
             async with asyncio.timeout(self.timeout):
-                try:
-                    return await self._exchange(request)
-                except _Closed as closed:
-                    self.close()
-                    # A kept-alive connection the server had already closed: the request
-                    # never arrived (no byte of an answer came back), so resending is safe.
-                    if reused and not closed.answered:
-                        return await self._exchange(request)
-                    raise CallFailed(f"{action}: the server closed the connection") from closed
+                return await self._exchange(sock, request)
         except TimeoutError as error:
-            self.close()
             raise CallFailed(f"{action}: no answer within {self.timeout} s") from error
-        except (OSError, _Closed) as error:
-            self.close()
-            raise CallFailed(f"{action}: {type(error).__name__}: {error}") from error
-
-    async def _exchange(self, request: bytes) -> bytes:
-        loop = asyncio.get_running_loop()
-        if self._sock is None:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.setblocking(False)
-            try:
-                await loop.sock_connect(sock, (self.host, self.port))
-            except BaseException:
-                sock.close()
-                raise
-            self._sock = sock
-            self.connects += 1
-        sock = self._sock
-        try:
-            await loop.sock_sendall(sock, request)
+        except _Closed as closed:
+            raise CallFailed(f"{action}: the server closed the connection") from closed
         except OSError as error:
-            raise _Closed(answered=False) from error
+            raise CallFailed(f"{action}: {type(error).__name__}: {error}") from error
+        finally:
+            sock.close()
+
+    async def _exchange(self, sock: socket.socket, request: bytes) -> bytes:
+        loop = asyncio.get_running_loop()
+        await loop.sock_connect(sock, (self.host, self.port))
+        self.connects += 1
+        await loop.sock_sendall(sock, request)
+        sock.shutdown(socket.SHUT_WR)
         data = await self._receive(loop, sock, b"")
         while b"\r\n\r\n" not in data:
             data = await self._receive(loop, sock, data)
         head, _, body = data.partition(b"\r\n\r\n")
         status, *headers = head.split(b"\r\n")
-        length, closing = 0, status.startswith(b"HTTP/1.0")
+        length = 0
         for line in headers:
             name, _, value = line.partition(b":")
-            name = name.strip().lower()
-            if name == b"content-length":
+            if name.strip().lower() == b"content-length":
                 length = int(value)
-            elif name == b"connection":
-                closing = value.strip().lower() == b"close"
         while len(body) < length:
             body = await self._receive(loop, sock, body)
-        if closing:
-            self.close()
         code = status.split(b" ", 2)[1]
         if code != b"200":
             raise CallFailed(f"HTTP {code.decode()}: {body[:200]!r}")
@@ -196,26 +179,14 @@ class _Http:
 
     @staticmethod
     async def _receive(loop: asyncio.AbstractEventLoop, sock: socket.socket, had: bytes) -> bytes:
-        try:
-            chunk = await loop.sock_recv(sock, 262144)
-        except ConnectionResetError as error:
-            raise _Closed(answered=bool(had)) from error
+        chunk = await loop.sock_recv(sock, 262144)
         if not chunk:
-            raise _Closed(answered=bool(had))
+            raise _Closed()
         return had + chunk
-
-    def close(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-        self._sock = None
 
 
 class _Closed(Exception):
-    """The server closed the connection; ``answered`` when part of an answer had come."""
-
-    def __init__(self, *, answered: bool) -> None:
-        super().__init__("connection closed")
-        self.answered = answered
+    """The server closed the connection before a whole answer came."""
 
 
 # --- QuickBooks ------------------------------------------------------------------------------
@@ -371,7 +342,6 @@ class _Connector:
             opened = await self.open_run()
             if not opened:
                 await asyncio.sleep(self.think)  # nothing to do (or refused): ask later
-        self.http.close()
         self.out.connects += self.http.connects
 
     async def _exchanges(self) -> None:
