@@ -116,6 +116,7 @@ class _Http:
     microseconds; a Python event loop sharing two busy cores with the service can take
     milliseconds to get there, and the worker would sit idle meanwhile. Half-closing right
     after the request ends the client's side before the answer is even written.
+
     Plain non-blocking sockets on the event loop: an asyncio stream (transport, protocol,
     reader) per call cost the generator more CPU than everything else it does.
     """
