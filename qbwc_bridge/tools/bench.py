@@ -688,7 +688,7 @@ SKIPPED = (
 )
 
 
-def concurrency_figures(load: LoadOptions, args: argparse.Namespace) -> dict[str, Any]:
+def concurrency_figure(load: LoadOptions, args: argparse.Namespace) -> dict[str, Any]:
     """On PostgreSQL as asked; without it only --quick's small development-server variant:
     the threaded development server refuses connections beyond a handful at once."""
     if not args.postgres and not args.quick:
@@ -794,11 +794,11 @@ def run(args: argparse.Namespace, _settings: Settings) -> int:
             (
                 "concurrency",
                 f"concurrent runs, paced at {load.paced_rate:g} callbacks/s",
-                lambda: concurrency_figures(load.paced(), args),
+                lambda: concurrency_figure(load.paced(), args),
             )
         )
     steps.append(
-        ("concurrency", "concurrent runs, saturated", lambda: concurrency_figures(load, args))
+        ("concurrency", "concurrent runs, saturated", lambda: concurrency_figure(load, args))
     )
     problems: list[str] = []
     for key, title, step in steps:
