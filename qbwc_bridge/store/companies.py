@@ -13,6 +13,7 @@ from qbwc_bridge.domain.company import Company, CompanySettings
 from qbwc_bridge.errors import CompanyExists, UnknownCompany
 from qbwc_bridge.store import schema
 from qbwc_bridge.store.database import Tx, as_utc, utcnow
+from qbwc_bridge.store.direct import Direct
 
 t = schema.companies
 
@@ -77,7 +78,7 @@ def add(tx: Tx, name: str, username: str, password_hash: str) -> Company:
 
 
 _GET = select(t).where(t.c.id == bindparam("b_id"))  # every callback: built once
-_SET_SPEED = (
+_SET_SPEED = Direct(
     update(t).where(t.c.id == bindparam("b_id")).values(seconds_per_request=bindparam("b_speed"))
 )
 
@@ -130,7 +131,7 @@ def remember_company_file(tx: Tx, company_id: int, qbxml_version: str, company_f
 
 
 def set_seconds_per_request(tx: Tx, company_id: int, value: float) -> None:
-    tx.execute(_SET_SPEED, {"b_id": company_id, "b_speed": round(value, 4)})
+    _SET_SPEED.run(tx, [{"b_id": company_id, "b_speed": round(value, 4)}])
 
 
 def inventory_due_at(tx: Tx, company_id: int) -> datetime | None:

@@ -45,6 +45,7 @@ from qbwc_bridge.domain.orders import (
 from qbwc_bridge.errors import LeaseLost
 from qbwc_bridge.store import schema
 from qbwc_bridge.store.database import Tx
+from qbwc_bridge.store.direct import Direct, in_ids
 
 o = schema.orders
 p = schema.payments
@@ -222,7 +223,7 @@ def _lazy(fingerprint: str, payload: str) -> LazyOrder:
     return LazyOrder(lambda: _decoded(fingerprint, payload))
 
 
-def _load(tx: Tx, query: Any, params: dict[str, Any]) -> list[QueuedOrder]:
+def _load(tx: Tx, query: Direct, params: dict[str, Any]) -> list[QueuedOrder]:
     """The orders ``query`` (a statement of _with_payments) selects, with their payments.
 
     One row per payment (or per order without one), in order: one statement where orders
@@ -233,7 +234,7 @@ def _load(tx: Tx, query: Any, params: dict[str, Any]) -> list[QueuedOrder]:
     rows: list[Any] = []
     sources: dict[int, LazyOrder] = {}
     by_order: dict[int, list[QueuedPayment]] = defaultdict(list)
-    for row in tx.execute(query, params):
+    for row in query.rows(tx, params):
         order_id = row[0]
         source = sources.get(order_id)
         if source is None:
@@ -321,21 +322,25 @@ def waiting_of(run_id: ColumnElement[int]) -> ScalarSelect[int]:
 
 
 _HELD = held_by(bindparam("b_run"))
-_CLAIMED = _with_payments(select(*_ORDER_COLUMNS).where(_HELD))
-_CLAIMED_PAGE = _with_payments(
-    select(*_ORDER_COLUMNS)
-    .where(and_(_HELD, o.c.id > bindparam("b_after")))
-    .order_by(o.c.id)
-    .limit(bindparam("b_limit"))
+_CLAIMED = Direct(_with_payments(select(*_ORDER_COLUMNS).where(_HELD)))
+_CLAIMED_PAGE = Direct(
+    _with_payments(
+        select(*_ORDER_COLUMNS)
+        .where(and_(_HELD, o.c.id > bindparam("b_after")))
+        .order_by(o.c.id)
+        .limit(bindparam("b_limit"))
+    )
 )
-_CLAIMED_IDS = _with_payments(
-    select(*_ORDER_COLUMNS).where(and_(_HELD, o.c.id.in_(bindparam("b_ids", expanding=True))))
+_CLAIMED_IDS = Direct(
+    _with_payments(select(*_ORDER_COLUMNS).where(and_(_HELD, in_ids(o.c.id, "b_ids"))))
 )
-_COMPANY_PAGE = _with_payments(
-    select(*_ORDER_COLUMNS)
-    .where(and_(o.c.company_id == bindparam("b_company"), o.c.id > bindparam("b_after")))
-    .order_by(o.c.id)
-    .limit(bindparam("b_limit"))
+_COMPANY_PAGE = Direct(
+    _with_payments(
+        select(*_ORDER_COLUMNS)
+        .where(and_(o.c.company_id == bindparam("b_company"), o.c.id > bindparam("b_after")))
+        .order_by(o.c.id)
+        .limit(bindparam("b_limit"))
+    )
 )
 _WAITING = select(func.count()).where(_HELD)
 
@@ -554,11 +559,11 @@ def finish(
     advance(tx, order_id, run_id, now, status=status.value, stage=OrderStage.DONE.value, **values)
 
 
-_HELD_IDS = and_(_HELD, o.c.id.in_(bindparam("b_ids", expanding=True)))
-_RECHECK_ORDERS = (
+_HELD_IDS = and_(_HELD, in_ids(o.c.id, "b_ids"))
+_RECHECK_ORDERS = Direct(
     update(o).where(_HELD_IDS).values(stage=OrderStage.CHECK.value, updated_at=bindparam("b_now"))
 )
-_RECHECK_PAYMENTS = (
+_RECHECK_PAYMENTS = Direct(
     update(p)
     .where(
         and_(
@@ -568,16 +573,12 @@ _RECHECK_PAYMENTS = (
     )
     .values(stage=OrderStage.CHECK.value)
 )
-_ORDER_ADDS_SENT = (
+_ORDER_ADDS_SENT = Direct(
     update(o)
-    .where(
-        and_(o.c.id.in_(bindparam("b_ids", expanding=True)), o.c.lease_run_id == bindparam("b_run"))
-    )
+    .where(and_(in_ids(o.c.id, "b_ids"), o.c.lease_run_id == bindparam("b_run")))
     .values(add_sent=True)
 )
-_PAYMENT_ADDS_SENT = (
-    update(p).where(p.c.id.in_(bindparam("b_ids", expanding=True))).values(add_sent=True)
-)
+_PAYMENT_ADDS_SENT = Direct(update(p).where(in_ids(p.c.id, "b_ids")).values(add_sent=True))
 
 
 def recheck(tx: Tx, run_id: int, order_ids: Sequence[int], now: datetime) -> None:
@@ -588,9 +589,9 @@ def recheck(tx: Tx, run_id: int, order_ids: Sequence[int], now: datetime) -> Non
     """
     if not order_ids:
         return
-    params = {"b_run": run_id, "b_ids": list(order_ids)}
-    tx.execute(_RECHECK_ORDERS, {**params, "b_now": now})
-    tx.execute(_RECHECK_PAYMENTS, params)
+    params = {"b_run": run_id, "b_ids": order_ids}
+    _RECHECK_ORDERS.run(tx, [{**params, "b_now": now}])
+    _RECHECK_PAYMENTS.run(tx, [params])
 
 
 def mark_adds_sent(
@@ -598,9 +599,9 @@ def mark_adds_sent(
 ) -> None:
     """Remember, before the request leaves, that this run is about to add these."""
     if order_ids:
-        tx.execute(_ORDER_ADDS_SENT, {"b_ids": list(order_ids), "b_run": run_id})
+        _ORDER_ADDS_SENT.run(tx, [{"b_ids": order_ids, "b_run": run_id}])
     if payment_ids:
-        tx.execute(_PAYMENT_ADDS_SENT, {"b_ids": list(payment_ids)})
+        _PAYMENT_ADDS_SENT.run(tx, [{"b_ids": payment_ids}])
 
 
 def claimed_by_ids(tx: Tx, run_id: int) -> list[int]:
@@ -648,14 +649,14 @@ def apply_updates(
 
 
 _HELD_ORDER = select(o.c.id).where(and_(o.c.id == bindparam("b_order"), _HELD)).scalar_subquery()
-_UPDATES: dict[tuple[str, tuple[str, ...]], Any] = {}
+_UPDATES: dict[tuple[str, tuple[str, ...]], Direct] = {}
 
 
-def _payment_update(columns: tuple[str, ...]) -> Any:
+def _payment_update(columns: tuple[str, ...]) -> Direct:
     """The guarded UPDATE of payments setting ``columns`` (built once per column set)."""
     key = ("payments", columns)
     if key not in _UPDATES:
-        _UPDATES[key] = (
+        _UPDATES[key] = Direct(
             update(p)
             .where(and_(p.c.id == bindparam("b_id"), p.c.order_id == _HELD_ORDER))
             .values({column: bindparam(column) for column in columns})
@@ -663,11 +664,11 @@ def _payment_update(columns: tuple[str, ...]) -> Any:
     return _UPDATES[key]
 
 
-def _order_update(columns: tuple[str, ...]) -> Any:
+def _order_update(columns: tuple[str, ...]) -> Direct:
     """The guarded UPDATE of orders setting ``columns`` (built once per column set)."""
     key = ("orders", columns)
     if key not in _UPDATES:
-        _UPDATES[key] = (
+        _UPDATES[key] = Direct(
             update(o)
             .where(and_(o.c.id == bindparam("b_id"), _HELD))
             .values({column: bindparam(column) for column in columns})
@@ -685,7 +686,6 @@ def _grouped(rows: dict[int, dict[str, Any]]) -> dict[tuple[str, ...], list[dict
     return groups
 
 
-def _execute_counted(tx: Tx, statement: Any, rows: list[dict[str, Any]], run_id: int) -> None:
-    result = tx.execute(statement, rows)
-    if result.rowcount != len(rows):
+def _execute_counted(tx: Tx, statement: Direct, rows: list[dict[str, Any]], run_id: int) -> None:
+    if statement.run(tx, rows) != len(rows):
         raise LeaseLost(f"run {run_id} no longer holds some of its orders")

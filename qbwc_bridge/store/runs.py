@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +15,7 @@ from qbwc_bridge.domain.runs import Exchange, Run, RunStage, RunStatus
 from qbwc_bridge.errors import InvalidTicket
 from qbwc_bridge.store import companies, orders, schema
 from qbwc_bridge.store.database import Tx, as_utc
+from qbwc_bridge.store.direct import Direct
 
 r = schema.runs
 x = schema.exchanges
@@ -22,8 +24,6 @@ c = schema.companies
 
 # The statements of every callback, built once: building a statement costs several times
 # more than running it on SQLite (bind parameters carry the values).
-_BY_TICKET = select(r).where(r.c.ticket_hash == bindparam("b_ticket"))
-_BY_TICKET_LOCKED = _BY_TICKET.with_for_update()
 # The leased run's columns as its RETURNING subqueries must name them: SQLite's RETURNING
 # leaves column names unqualified, and a bare "id" inside a subquery means the subquery's own.
 _RUN_ID: ColumnClause[int] = literal_column(f"{r.name}.id")
@@ -37,6 +37,8 @@ _RUN_COLUMNS = [
         "inventory_state", "summary",
     )
 ]  # fmt: skip
+_BY_TICKET = select(*_RUN_COLUMNS).where(r.c.ticket_hash == bindparam("b_ticket"))
+_BY_TICKET_LOCKED = _BY_TICKET.with_for_update()
 _COMPANY_OF_RUN = [
     select(c.c[name]).where(c.c.id == _RUN_COMPANY_ID).scalar_subquery()
     for name in companies.COMPANY_COLUMNS
@@ -67,8 +69,8 @@ def _lease_statement(*, count_waiting: bool) -> Any:
     )
 
 
-_LEASE = _lease_statement(count_waiting=False)
-_LEASE_COUNTING = _lease_statement(count_waiting=True)
+_LEASE = Direct(_lease_statement(count_waiting=False))
+_LEASE_COUNTING = Direct(_lease_statement(count_waiting=True))
 _SET_ERROR = update(r).where(r.c.id == bindparam("b_id")).values(last_error=bindparam("b_error"))
 _UPDATES: dict[tuple[str, ...], Any] = {}
 
@@ -81,24 +83,31 @@ class CompanyBusy(Exception):
     """Another run holds this company."""
 
 
-def _to_run(row: Any) -> Run:
+def _to_run(
+    row: Sequence[Any], *, awaiting_answer: bool = False, waiting_orders: int | None = None
+) -> Run:
+    """The Run of a row that starts with _RUN_COLUMNS, in their order."""
+    (
+        run_id, company_id, status, stage, expires_at, qbxml_version, country, company_file,
+        last_error, batch_size, exchanges, inventory_due, inventory_state, summary,
+    ) = row[: len(_RUN_COLUMNS)]  # fmt: skip
     return Run(
-        id=row.id,
-        company_id=row.company_id,
-        status=RunStatus(row.status),
-        stage=RunStage(row.stage),
-        expires_at=as_utc(row.expires_at),
-        qbxml_version=row.qbxml_version,
-        country=row.country,
-        company_file=row.company_file,
-        last_error=row.last_error,
-        batch_size=row.batch_size,
-        exchanges=row.exchanges,
-        inventory_due=row.inventory_due,
-        inventory_state=row.inventory_state,
-        summary=dict(row.summary or {}),
-        awaiting_answer=bool(getattr(row, "awaiting_answer", False)),
-        waiting_orders=getattr(row, "waiting_orders", None),
+        id=run_id,
+        company_id=company_id,
+        status=RunStatus(status),
+        stage=RunStage(stage),
+        expires_at=as_utc(expires_at),
+        qbxml_version=qbxml_version,
+        country=country,
+        company_file=company_file,
+        last_error=last_error,
+        batch_size=batch_size,
+        exchanges=exchanges,
+        inventory_due=inventory_due,
+        inventory_state=inventory_state,
+        summary=dict(summary or {}),
+        awaiting_answer=awaiting_answer,
+        waiting_orders=waiting_orders,
     )
 
 
@@ -141,7 +150,7 @@ def open_run(
 
 
 def get(tx: Tx, run_id: int) -> Run:
-    return _to_run(tx.execute(select(r).where(r.c.id == run_id)).one())
+    return _to_run(tx.execute(select(*_RUN_COLUMNS).where(r.c.id == run_id)).one())
 
 
 def by_ticket(tx: Tx, ticket_hash: bytes, *, lock: bool = False) -> Run:
@@ -163,12 +172,17 @@ def lease(
 
     Raises InvalidTicket saying why when the ticket is unknown, or its run ended or expired.
     """
-    row = tx.execute(
-        _LEASE_COUNTING if count_waiting else _LEASE,
-        {"b_ticket": ticket_hash, "b_now": now, "b_seen": now, "b_expires": expires_at},
-    ).one_or_none()
-    if row is not None:
-        return _to_run(row), companies.from_columns(*row[-len(companies.COMPANY_COLUMNS) :])
+    rows = (_LEASE_COUNTING if count_waiting else _LEASE).rows(
+        tx, {"b_ticket": ticket_hash, "b_now": now, "b_seen": now, "b_expires": expires_at}
+    )
+    if rows:
+        row = rows[0]
+        run = _to_run(
+            row,
+            awaiting_answer=bool(row[len(_RUN_COLUMNS)]),
+            waiting_orders=row[len(_RUN_COLUMNS) + 1] if count_waiting else None,
+        )
+        return run, companies.from_columns(*row[-len(companies.COMPANY_COLUMNS) :])
     run = by_ticket(tx, ticket_hash)
     if run.status is not RunStatus.OPEN:
         raise InvalidTicket("This run has ended: let the Web Connector start a new one.")
@@ -214,7 +228,10 @@ def expired_open_runs(tx: Tx, now: datetime, company_id: int | None = None) -> l
 
 def recent(tx: Tx, company_id: int, limit: int = 10) -> list[Run]:
     rows = tx.execute(
-        select(r).where(r.c.company_id == company_id).order_by(r.c.id.desc()).limit(limit)
+        select(*_RUN_COLUMNS)
+        .where(r.c.company_id == company_id)
+        .order_by(r.c.id.desc())
+        .limit(limit)
     )
     return [_to_run(row) for row in rows]
 
@@ -222,20 +239,22 @@ def recent(tx: Tx, company_id: int, limit: int = 10) -> list[Run]:
 # --- exchanges --------------------------------------------------------------------------
 
 
-def _to_exchange(row: Any) -> Exchange:
+def _to_exchange(row: Sequence[Any]) -> Exchange:
+    """The Exchange of an _ANSWER_PENDING row."""
+    exchange_id, run_id, seq, request_map, sent_at, received_at = row
     return Exchange(
-        id=row.id,
-        run_id=row.run_id,
-        seq=row.seq,
-        request_map=dict(row.request_map),
-        sent_at=as_utc(row.sent_at),
-        received_at=as_utc(row.received_at),
+        id=exchange_id,
+        run_id=run_id,
+        seq=seq,
+        request_map=dict(request_map),
+        sent_at=as_utc(sent_at),
+        received_at=as_utc(received_at),
     )
 
 
 # The exchange numbers itself (one after the run's last): one statement per send. The
 # callback holds the run's row locked, so no other exchange of the run is added meanwhile.
-_ADD_EXCHANGE = (
+_ADD_EXCHANGE = Direct(
     insert(x)
     .values(
         run_id=bindparam("b_run"),
@@ -255,10 +274,9 @@ _EXCHANGES_SENT = select(func.count()).where(x.c.run_id == r.c.id).scalar_subque
 def add_exchange(
     tx: Tx, run_id: int, request_xml: str, request_map: dict[str, dict[str, Any]], now: datetime
 ) -> Exchange:
-    exchange_id, seq = tx.execute(
-        _ADD_EXCHANGE,
-        {"b_run": run_id, "b_xml": request_xml, "b_map": request_map, "b_now": now},
-    ).one()
+    ((exchange_id, seq),) = _ADD_EXCHANGE.rows(
+        tx, {"b_run": run_id, "b_xml": request_xml, "b_map": request_map, "b_now": now}
+    )
     return Exchange(id=exchange_id, run_id=run_id, seq=seq, request_map=request_map, sent_at=now)
 
 
@@ -267,7 +285,7 @@ def add_exchange(
 STORED_RESPONSE_CHARS = 65536
 
 
-_ANSWER_PENDING = (
+_ANSWER_PENDING = Direct(
     update(x)
     .where(
         x.c.id
@@ -294,8 +312,8 @@ def answer_pending(
     and return that exchange, in one statement; None when nothing waits."""
     if len(response_xml) > STORED_RESPONSE_CHARS:
         response_xml = response_xml[:STORED_RESPONSE_CHARS] + "\n<!-- truncated -->"
-    row = tx.execute(
-        _ANSWER_PENDING,
+    rows = _ANSWER_PENDING.rows(
+        tx,
         {
             "b_run": run_id,
             "b_xml": response_xml,
@@ -303,5 +321,5 @@ def answer_pending(
             "b_message": message,
             "b_now": now,
         },
-    ).one_or_none()
-    return None if row is None else _to_exchange(row)
+    )
+    return _to_exchange(rows[0]) if rows else None

@@ -1,0 +1,139 @@
+"""Statements run on the driver's cursor give and take exactly what SQLAlchemy would.
+
+The callbacks' hot statements skip SQLAlchemy's execution machinery (store/direct.py); a
+value that came back differently (a naive timestamp, JSON left as text, a float for a
+Numeric) or was written in another format (SQLite keeps timestamps as text, so a format
+difference breaks comparisons) would be a silent bug. Run on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from qbwc_bridge import queue
+from qbwc_bridge.domain import passwords
+from qbwc_bridge.store import Store, schema
+from qbwc_bridge.store.direct import Direct, in_ids
+
+NOW = datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
+r, c, x = schema.runs, schema.companies, schema.exchanges
+
+
+def _run(store: Store) -> int:
+    company = queue.add_company(store, "acme", "acme-user", "password-1")
+    with store.transaction() as tx:
+        run_id = store.runs.open_run(
+            tx, company.id, passwords.ticket_digest("t"), NOW, NOW, inventory_due=True
+        ).id
+        tx.execute(
+            update(r)
+            .where(r.c.id == run_id)
+            .values(summary={"suspects": [3, 1], "note": "é"}, inventory_state=None)
+        )
+        tx.execute(update(c).where(c.c.id == company.id).values(seconds_per_request=0.0512))
+    return run_id
+
+
+def test_rows_come_back_as_sqlalchemy_gives_them(store: Store) -> None:
+    run_id = _run(store)
+    statement = (
+        select(
+            r.c.id, r.c.ticket_hash, r.c.expires_at, r.c.inventory_due, r.c.inventory_state,
+            r.c.summary, r.c.qbxml_version, c.c.seconds_per_request, c.c.settings,
+        )
+        .join(c, c.c.id == r.c.company_id)
+        .where(r.c.id == bindparam("b_run"))
+    )  # fmt: skip
+    with store.transaction() as tx:
+        direct = Direct(statement).rows(tx, {"b_run": run_id})
+        expected = [tuple(row) for row in tx.execute(statement, {"b_run": run_id})]
+    assert direct == expected
+    (row,) = direct
+    assert row[1] == passwords.ticket_digest("t")
+    assert row[5] == {"suspects": [3, 1], "note": "é"}
+    assert row[7] == Decimal("0.0512")
+    assert row[3] is True and row[4] is None and row[6] is None
+
+
+def test_written_values_match_what_sqlalchemy_writes(store: Store) -> None:
+    """A timestamp written directly compares equal to the same instant bound by SQLAlchemy."""
+    run_id = _run(store)
+    add = Direct(
+        insert(x)
+        .values(
+            run_id=bindparam("b_run"),
+            seq=bindparam("b_seq"),
+            request_xml=bindparam("b_xml"),
+            request_map=bindparam("b_map", type_=x.c.request_map.type),
+            sent_at=bindparam("b_now", type_=x.c.sent_at.type),
+        )
+        .returning(x.c.id, x.c.sent_at)
+    )
+    request_map = {"1": {"k": "InvoiceAdd", "o": 7}}
+    with store.transaction() as tx:
+        ((exchange_id, sent_at),) = add.rows(
+            tx,
+            {"b_run": run_id, "b_seq": 1, "b_xml": "<QBXML/>", "b_map": request_map, "b_now": NOW},
+        )
+    with store.transaction() as tx:
+        found = tx.execute(select(x.c.id, x.c.request_map).where(x.c.sent_at == NOW)).all()
+    assert [tuple(row) for row in found] == [(exchange_id, request_map)]
+    assert sent_at.replace(tzinfo=UTC) == NOW
+
+
+@pytest.mark.parametrize("wanted", [[], [2], [1, 3, 3], list(range(0, 3000, 2))])
+def test_in_ids_selects_exactly_the_listed_ids(store: Store, wanted: list[int]) -> None:
+    company = queue.add_company(store, "acme", "acme-user", "password-1")
+    with store.transaction() as tx:
+        for n in range(1, 6):
+            store.runs.open_run(
+                tx, company.id, passwords.ticket_digest(f"t{n}"), NOW, NOW, inventory_due=False
+            )
+            tx.execute(update(r).where(r.c.company_id == company.id).values(status="closed"))
+        ids = sorted(tx.execute(select(r.c.id)).scalars())
+    chosen = [ids[i - 1] for i in wanted if 1 <= i <= len(ids)] + [10**9] * bool(wanted)
+    statement = select(r.c.id).where(in_ids(r.c.id, "b_ids")).order_by(r.c.id)
+    with store.transaction() as tx:
+        direct = [row[0] for row in Direct(statement).rows(tx, {"b_ids": chosen})]
+        through_sqlalchemy = list(tx.execute(statement, {"b_ids": chosen}).scalars())
+    assert direct == through_sqlalchemy == sorted(set(chosen) & set(ids))
+
+
+def test_executemany_counts_the_rows_of_every_parameter_set(store: Store) -> None:
+    run_id = _run(store)
+    rename = Direct(update(r).where(r.c.id == bindparam("b_id")).values(country=bindparam("b_c")))
+    with store.transaction() as tx:
+        assert rename.run(tx, [{"b_id": run_id, "b_c": "US"}]) == 1
+        many = [
+            {"b_id": run_id, "b_c": "CA"},
+            {"b_id": -1, "b_c": "UK"},
+            {"b_id": run_id, "b_c": "AU"},
+        ]
+        assert rename.run(tx, many) == 2
+        assert tx.execute(select(r.c.country)).scalar_one() == "AU"
+
+
+def test_driver_errors_are_sqlalchemy_errors(store: Store) -> None:
+    """The store's callers catch SQLAlchemy's exceptions (IntegrityError, OperationalError)."""
+    _run(store)
+    clash = Direct(update(c).values(name=bindparam("b_name")))
+    queue.add_company(store, "other", "other-user", "password-1")
+    with pytest.raises(IntegrityError), store.transaction() as tx:
+        clash.run(tx, [{"b_name": "acme"}])
+    with store.transaction() as tx:
+        assert sorted(tx.execute(select(c.c.name)).scalars()) == ["acme", "other"]
+
+
+def test_expanding_parameters_are_refused_with_the_alternative() -> None:
+    statement = select(r.c.id).where(r.c.id.in_(bindparam("b_ids", expanding=True)))
+    store = Store.from_url("sqlite://")
+    try:
+        with pytest.raises(ValueError, match="in_ids"), store.transaction() as tx:
+            Direct(statement).rows(tx, {"b_ids": [1]})
+    finally:
+        store.database.dispose()
