@@ -68,6 +68,10 @@ class Direct:
             for row in rows
         ]
 
+    def sql(self, dialect: Dialect) -> str:
+        """The statement as the driver receives it."""
+        return self._for(dialect).sql
+
     def run(self, tx: Tx, params: Sequence[dict[str, Any]]) -> int:
         """Execute for each of ``params`` (executemany); the total row count."""
         compiled = self._for(tx.dialect)
@@ -151,6 +155,9 @@ class _IdArray(TypeDecorator[list[int]]):
 
 class _InIds(ColumnElement[bool]):
     type = Boolean()
+    # A comparison already: without this, SQLite (no boolean type) would get "(… IN …) = 1",
+    # which hides the IN from the planner and scans the table.
+    _is_implicitly_boolean = True
     inherit_cache = False  # compiled once by Direct, not through SQLAlchemy's cache
 
     def __init__(self, column: ColumnElement[Any], name: str) -> None:

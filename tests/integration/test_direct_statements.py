@@ -137,3 +137,23 @@ def test_expanding_parameters_are_refused_with_the_alternative() -> None:
             Direct(statement).rows(tx, {"b_ids": [1]})
     finally:
         store.database.dispose()
+
+
+def test_in_ids_lets_sqlite_look_the_ids_up(sqlite_url: str) -> None:
+    """A boolean expression SQLite compares with 1 hides its IN from the planner: the
+    statement that marks a message's payments then read all 100 000 payments each time."""
+    store = Store.from_url(sqlite_url)
+    payments = schema.payments
+    marks = Direct(
+        update(payments).where(in_ids(payments.c.id, "b_ids")).values(add_sent=bindparam("b_sent"))
+    )
+    try:
+        with store.transaction() as tx:
+            plan = tx.exec_driver_sql(
+                "EXPLAIN QUERY PLAN " + marks.sql(tx.dialect), (1, "[1, 2]")
+            ).all()
+    finally:
+        store.database.dispose()
+    details = [str(row[-1]) for row in plan]
+    assert any("payments USING INTEGER PRIMARY KEY" in d for d in details), details
+    assert not any(d.startswith("SCAN payments") for d in details), details
