@@ -157,3 +157,18 @@ def test_in_ids_lets_sqlite_look_the_ids_up(sqlite_url: str) -> None:
     details = [str(row[-1]) for row in plan]
     assert any("payments USING INTEGER PRIMARY KEY" in d for d in details), details
     assert not any(d.startswith("SCAN payments") for d in details), details
+
+
+def test_a_replaced_connection_gets_a_cursor_of_its_own(store: Store) -> None:
+    """The cursor kept with a pooled connection must not outlive it (PostgreSQL restart)."""
+    run_id = _run(store)
+    country = Direct(select(r.c.country).where(r.c.id == bindparam("b_run")))
+    with store.transaction() as tx:
+        assert country.rows(tx, {"b_run": run_id}) == [(None,)]
+        first = tx.connection.dbapi_connection
+    with store.database.engine.connect() as conn:
+        assert conn.connection.dbapi_connection is first  # the pool hands it out again
+        conn.invalidate()  # what the pool does with a connection the server dropped
+    with store.transaction() as tx:
+        assert tx.connection.dbapi_connection is not first
+        assert country.rows(tx, {"b_run": run_id}) == [(None,)]
