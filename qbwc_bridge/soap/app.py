@@ -8,7 +8,9 @@ from typing import Any
 import spyne.const
 from lxml import etree
 from spyne import Application
+from spyne.const.xml import NS_SOAP11_ENV
 from spyne.protocol.soap import Soap11
+from spyne.protocol.xml import XmlDocument
 from spyne.server.wsgi import WsgiApplication
 
 from qbwc_bridge.soap.guard import ENGINE_ATTRIBUTE
@@ -35,7 +37,27 @@ class ParsedSoap11(Soap11):  # type: ignore[misc]
             return
         ctx.in_document = (envelope, _ids(envelope))
 
+    def decompose_incoming_envelope(self, ctx: Any, message: str = XmlDocument.REQUEST) -> None:
+        """spyne's, with the Body found by ``find`` instead of an XPath compiled per call
+        (about 30 µs a callback). Envelopes with SOAP hrefs (``id`` attributes) or without
+        an operation in their Body take spyne's own way."""
+        envelope, xmlids = ctx.in_document
+        body = envelope.find(_BODY)
+        if xmlids or envelope.tag != _ENVELOPE or body is None or not len(body):
+            super().decompose_incoming_envelope(ctx, message)
+            return
+        header = envelope.find(_HEADER)
+        ctx.in_document = envelope
+        ctx.in_header_doc = None if header is None else list(header)
+        ctx.in_body_doc = body[0]
+        if ctx.in_body_doc.tag != _FAULT:
+            ctx.method_request_string = ctx.in_body_doc.tag
+            self.validate_body(ctx, message)
 
+
+_ENVELOPE, _HEADER, _BODY, _FAULT = (
+    f"{{{NS_SOAP11_ENV}}}{name}" for name in ("Envelope", "Header", "Body", "Fault")
+)
 _WITH_ID = etree.XPath("//*[@id]")
 
 

@@ -83,3 +83,28 @@ def test_published_wsdl_matches_intuits(service: Service) -> None:
     with urllib.request.urlopen(service.url + "?wsdl") as response:
         ours = wsdl_operations(parse_xml(response.read()))
     assert ours == intuit
+
+
+def _post_envelope(url: str, body: bytes) -> str:
+    request = urllib.request.Request(
+        url, data=body, headers={"Content-Type": "text/xml; charset=utf-8"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        root = parse_xml(answer.read())
+    result = root.find(".//{http://developer.intuit.com/}clientVersionResult")
+    assert result is not None
+    return result.text or ""
+
+
+def test_envelopes_with_a_header_or_soap_ids_are_read(service: Service) -> None:
+    """The Body is found directly; a SOAP Header, or id attributes (SOAP-encoded hrefs,
+    handled by spyne's own reading), change nothing about the answer."""
+    soap, tns = "http://schemas.xmlsoap.org/soap/envelope/", "http://developer.intuit.com/"
+    call = f'<clientVersion xmlns="{tns}"{{id}}><strVersion>1.5.0.0</strVersion></clientVersion>'
+    for header, ids in (("", ""), ("<soap:Header/>", ""), ("", ' id="op1"')):
+        envelope = (
+            f'<soap:Envelope xmlns:soap="{soap}">{header}<soap:Body>'
+            + call.format(id=ids)
+            + "</soap:Body></soap:Envelope>"
+        )
+        assert _post_envelope(service.url, envelope.encode()).startswith("W:"), (header, ids)
