@@ -298,7 +298,8 @@ def test_the_lease_brings_the_company_and_whether_a_request_waits(store: Store) 
 
     The first exchange goes to the second run, so no exchange shares its id with its run:
     a subquery that compared the wrong columns could not pass by coincidence."""
-    tickets = {name: passwords.ticket_digest(passwords.new_ticket()) for name in ("acme", "globex")}
+    names = ("acme", "globex", "initech")
+    tickets = {name: passwords.ticket_digest(passwords.new_ticket()) for name in names}
     companies = {name: _company(store, name) for name in tickets}
     with store.transaction() as tx:
         runs = {
@@ -325,3 +326,4 @@ def test_the_lease_brings_the_company_and_whether_a_request_waits(store: Store) 
         assert store.runs.answer_pending(tx, runs["acme"], "<QBXML/>", "", "", NOW) is not None
     assert lease("acme") == (False, "acme", 250)
     assert lease("globex") == (True, "globex", 250)
+    assert lease("initech") == (False, "initech", 250)  # no exchange yet
