@@ -37,7 +37,7 @@ class ParsedSoap11(Soap11):  # type: ignore[misc]
             return
         ctx.in_document = (envelope, _ids(envelope))
 
-    def decompose_incoming_envelope(self, ctx: Any, message: str = XmlDocument.REQUEST) -> None:
+    def decompose_incoming_envelope(self, ctx: Any, message: Any = XmlDocument.REQUEST) -> None:
         """spyne's, with the Body found by ``find`` instead of an XPath compiled per call
         (about 30 µs a callback). Envelopes with SOAP hrefs (``id`` attributes) or without
         an operation in their Body take spyne's own way."""

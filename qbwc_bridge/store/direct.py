@@ -42,18 +42,18 @@ class Direct:
 
     def __init__(self, statement: ClauseElement) -> None:
         self.statement = statement
-        self._compiled: dict[str, _Compiled] = {}
+        self._compiled: dict[tuple[str, str], _Compiled] = {}
         # Some result processors depend on the type the driver reports: known after the first run.
-        self._results: dict[str, tuple[Processor | None, ...]] = {}
+        self._results: dict[tuple[str, str], tuple[Processor | None, ...]] = {}
 
     def rows(self, tx: Tx, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         """The rows the statement returns, converted as SQLAlchemy would."""
         compiled = self._for(tx.dialect)
         cursor = self._execute(tx, compiled, [params], many=False)
         rows = cursor.fetchall()
-        processors = self._results.get(tx.dialect.name)
+        processors = self._results.get(_key(tx.dialect))
         if processors is None:
-            processors = self._results[tx.dialect.name] = tuple(
+            processors = self._results[_key(tx.dialect)] = tuple(
                 kind.dialect_impl(tx.dialect).result_processor(tx.dialect, column[1])
                 for kind, column in zip(compiled.types, cursor.description, strict=True)
             )
@@ -102,9 +102,9 @@ class Direct:
         return tuple(values[name] for name in compiled.names)
 
     def _for(self, dialect: Dialect) -> _Compiled:
-        compiled = self._compiled.get(dialect.name)
+        compiled = self._compiled.get(_key(dialect))
         if compiled is None:
-            compiled = self._compiled[dialect.name] = self._compile(dialect)
+            compiled = self._compiled[_key(dialect)] = self._compile(dialect)
         return compiled
 
     def _compile(self, dialect: Dialect) -> _Compiled:
@@ -128,6 +128,10 @@ class Direct:
             binds=tuple(binds),
             types=tuple(column.type for column in columns),
         )
+
+
+def _key(dialect: Dialect) -> tuple[str, str]:
+    return dialect.name, dialect.driver
 
 
 _CURSOR = "qbwc_bridge.direct_cursor"
