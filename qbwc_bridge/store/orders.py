@@ -224,7 +224,7 @@ def _lazy(fingerprint: str, payload: str) -> LazyOrder:
 
 
 def _load(tx: Tx, query: Direct, params: dict[str, Any]) -> list[QueuedOrder]:
-    """The orders ``query`` (a statement of _with_payments) selects, with their payments.
+    """The orders ``query`` (a Direct of a _with_payments statement) selects, with their payments.
 
     One row per payment (or per order without one), in order: one statement where orders
     and their payments used to take two. Rows are unpacked by position and the objects
@@ -398,7 +398,7 @@ def claimed_by(
 ) -> list[QueuedOrder]:
     """The run's orders that still wait for something (those of ``order_ids`` only, if given)."""
     if order_ids is not None:
-        return _load(tx, _CLAIMED_IDS, {"b_run": run_id, "b_ids": list(order_ids)})
+        return _load(tx, _CLAIMED_IDS, {"b_run": run_id, "b_ids": order_ids})
     if limit is not None:
         return _load(tx, _CLAIMED_PAGE, {"b_run": run_id, "b_after": after_id, "b_limit": limit})
     return _load(tx, _CLAIMED, {"b_run": run_id})
