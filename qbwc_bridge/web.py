@@ -181,7 +181,7 @@ class BridgeApp:
                 "400 Bad Request",
                 "Malformed SOAP request: a SOAP 1.1 Envelope whose Body holds the operation",
             )
-        # spyne takes the envelope as we parsed it (soap.app.ParsedSoap11) and reads no
+        # spyne takes the envelope as we parsed it (soap.app.BridgeSoap11) and reads no
         # bytes: a charset header that lies about the body cannot make it decode garbage.
         environ = dict(environ)
         environ[PARSED_ENVELOPE] = envelope
