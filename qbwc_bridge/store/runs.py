@@ -299,12 +299,19 @@ STORED_RESPONSE_CHARS = 65536
 _ANSWER_PENDING = Direct(
     update(x)
     .where(
-        x.c.id
-        == select(x.c.id)  # the run's last exchange still waiting for its answer
-        .where(and_(x.c.run_id == bindparam("b_run"), x.c.received_at.is_(None)))
-        .order_by(x.c.seq.desc())
-        .limit(1)
-        .scalar_subquery()
+        and_(
+            # The run's last exchange, if it still waits (only the last one can; see
+            # _LAST_EXCHANGE_UNANSWERED). Asking the subquery for "the last unanswered
+            # one" instead made PostgreSQL's cached plan read all of the run's exchanges
+            # and sort them: it could not count on the newest matching.
+            x.c.id
+            == select(x.c.id)
+            .where(x.c.run_id == bindparam("b_run"))
+            .order_by(x.c.seq.desc())
+            .limit(1)
+            .scalar_subquery(),
+            x.c.received_at.is_(None),
+        )
     )
     .values(
         response_xml=bindparam("b_xml"),

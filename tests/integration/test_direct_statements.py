@@ -172,3 +172,37 @@ def test_a_replaced_connection_gets_a_cursor_of_its_own(store: Store) -> None:
     with store.transaction() as tx:
         assert tx.connection.dbapi_connection is not first
         assert country.rows(tx, {"b_run": run_id}) == [(None,)]
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_the_answer_finds_the_waiting_exchange_without_reading_the_others(store: Store) -> None:
+    """PostgreSQL keeps one generic plan per statement. Asked for "the run's last
+    unanswered exchange", that plan read and sorted all of a run's exchanges at every
+    receiveResponseXML (150 late in a run); asked for "the last exchange, if unanswered",
+    it is one step back along the run's index, whatever the statistics say."""
+    from sqlalchemy.dialects.postgresql import psycopg
+
+    from qbwc_bridge.store import runs
+
+    run_id = _run(store)
+    with store.transaction() as tx:
+        for seq in range(300):
+            store.runs.add_exchange(tx, run_id, "<QBXML/>" * 100, {}, NOW)
+            if seq < 299:
+                store.runs.answer_pending(tx, run_id, "<QBXML/>", "", "", NOW)
+        tx.exec_driver_sql("ANALYZE exchanges")
+        compiled = runs._ANSWER_PENDING.statement.compile(
+            dialect=psycopg.dialect(paramstyle="numeric_dollar")
+        )
+        literals = {"b_xml": "'<QBXML/>'", "b_hresult": "''", "b_message": "''"}
+        literals |= {"b_now": "now()", "b_run": str(run_id), "param_1": "1"}
+        arguments = ", ".join(literals[name] for name in compiled.positiontup or ())
+        tx.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
+        tx.exec_driver_sql(f"PREPARE answer AS {compiled}")
+        explained = tx.exec_driver_sql(f"EXPLAIN (ANALYZE, BUFFERS) EXECUTE answer({arguments})")
+        plan = "\n".join(str(row[0]) for row in explained)
+        waiting = tx.exec_driver_sql("SELECT count(*) FROM exchanges WHERE received_at IS NULL")
+        assert waiting.scalar_one() == 0  # the plan ran: the last exchange is answered
+        tx.exec_driver_sql("DEALLOCATE answer")
+    assert "Index Scan Backward" in plan, plan
+    assert "Sort" not in plan and "Bitmap" not in plan, plan

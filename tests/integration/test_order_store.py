@@ -310,6 +310,8 @@ def test_the_lease_brings_the_company_and_whether_a_request_waits(store: Store) 
         }
         store.runs.add_exchange(tx, runs["globex"], "<QBXML/>", {"1": {"k": "tq", "o": 1}}, NOW)
         store.runs.add_exchange(tx, runs["acme"], "<QBXML/>", {"1": {"k": "tq", "o": 2}}, NOW)
+        # As a send does: the waiting answer is recorded (here as lost) before the next one.
+        assert store.runs.answer_pending(tx, runs["acme"], "", "lost", "", NOW) is not None
         second = store.runs.add_exchange(tx, runs["acme"], "<QBXML/>", {}, NOW)
 
     def lease(name: str) -> tuple[bool, str, int]:
@@ -322,8 +324,9 @@ def test_the_lease_brings_the_company_and_whether_a_request_waits(store: Store) 
     assert lease("acme") == (True, "acme", 250)
     assert lease("globex") == (True, "globex", 250)
     with store.transaction() as tx:
-        store.runs.answer_pending(tx, runs["acme"], "<QBXML/>", "", "", NOW)
-        assert store.runs.answer_pending(tx, runs["acme"], "<QBXML/>", "", "", NOW) is not None
+        answered = store.runs.answer_pending(tx, runs["acme"], "<QBXML/>", "", "", NOW)
+        assert answered is not None and answered.id == second.id
+        assert store.runs.answer_pending(tx, runs["acme"], "<QBXML/>", "", "", NOW) is None
     assert lease("acme") == (False, "acme", 250)
     assert lease("globex") == (True, "globex", 250)
     assert lease("initech") == (False, "initech", 250)  # no exchange yet
