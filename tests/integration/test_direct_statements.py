@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
+from factories import make_order_json
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -174,14 +176,36 @@ def test_a_replaced_connection_gets_a_cursor_of_its_own(store: Store) -> None:
         assert country.rows(tx, {"b_run": run_id}) == [(None,)]
 
 
+def _generic_plan(tx: Any, direct: Direct, literals: dict[str, str]) -> str:
+    """EXPLAIN ANALYZE of the plan PostgreSQL caches for ``direct`` (its generic plan), run
+    with ``literals`` (SQL text per bind parameter name; the statement's constants as they
+    are)."""
+    from sqlalchemy.dialects.postgresql import psycopg
+
+    compiled = direct.statement.compile(dialect=psycopg.dialect(paramstyle="numeric_dollar"))
+
+    def literal(name: str) -> str:
+        if name in literals:
+            return literals[name]
+        value = compiled.binds[name].effective_value  # a constant the statement carries
+        return str(value).lower() if isinstance(value, bool | int) else f"'{value}'"
+
+    arguments = ", ".join(literal(name) for name in compiled.positiontup or ())
+    tx.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
+    tx.exec_driver_sql(f"PREPARE generic AS {compiled}")
+    try:
+        explained = tx.exec_driver_sql(f"EXPLAIN (ANALYZE, BUFFERS) EXECUTE generic({arguments})")
+        return "\n".join(str(row[0]) for row in explained)
+    finally:
+        tx.exec_driver_sql("DEALLOCATE generic")
+
+
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 def test_the_answer_finds_the_waiting_exchange_without_reading_the_others(store: Store) -> None:
     """PostgreSQL keeps one generic plan per statement. Asked for "the run's last
     unanswered exchange", that plan read and sorted all of a run's exchanges at every
     receiveResponseXML (150 late in a run); asked for "the last exchange, if unanswered",
     it is one step back along the run's index, whatever the statistics say."""
-    from sqlalchemy.dialects.postgresql import psycopg
-
     from qbwc_bridge.store import runs
 
     run_id = _run(store)
@@ -191,18 +215,36 @@ def test_the_answer_finds_the_waiting_exchange_without_reading_the_others(store:
             if seq < 299:
                 store.runs.answer_pending(tx, run_id, "<QBXML/>", "", "", NOW)
         tx.exec_driver_sql("ANALYZE exchanges")
-        compiled = runs._ANSWER_PENDING.statement.compile(
-            dialect=psycopg.dialect(paramstyle="numeric_dollar")
-        )
         literals = {"b_xml": "'<QBXML/>'", "b_hresult": "''", "b_message": "''"}
-        literals |= {"b_now": "now()", "b_run": str(run_id), "param_1": "1"}
-        arguments = ", ".join(literals[name] for name in compiled.positiontup or ())
-        tx.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
-        tx.exec_driver_sql(f"PREPARE answer AS {compiled}")
-        explained = tx.exec_driver_sql(f"EXPLAIN (ANALYZE, BUFFERS) EXECUTE answer({arguments})")
-        plan = "\n".join(str(row[0]) for row in explained)
+        literals |= {"b_now": "now()", "b_run": str(run_id)}
+        plan = _generic_plan(tx, runs._ANSWER_PENDING, literals)
         waiting = tx.exec_driver_sql("SELECT count(*) FROM exchanges WHERE received_at IS NULL")
         assert waiting.scalar_one() == 0  # the plan ran: the last exchange is answered
-        tx.exec_driver_sql("DEALLOCATE answer")
     assert "Index Scan Backward" in plan, plan
     assert "Sort" not in plan and "Bitmap" not in plan, plan
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_orders_named_by_id_are_found_by_their_keys(store: Store) -> None:
+    """Statistics taken before any claim say no order is leased to anyone; the plans
+    PostgreSQL then caches must still fetch the one to three orders a message names by
+    primary key, not walk all of the run's orders through the lease index."""
+    from qbwc_bridge.store import orders
+
+    run_id = _run(store)
+    queue.enqueue(store, "acme", [make_order_json(OrderNumber=f"A-{n}") for n in range(400)])
+    with store.transaction() as tx:
+        tx.exec_driver_sql("ANALYZE orders")  # as at enqueue: no order leased yet
+        company_id = store.runs.get(tx, run_id).company_id
+        assert store.orders.claim_batch(tx, company_id, run_id, 250, NOW) == 250
+        named = [order.id for order in store.orders.claimed_by(tx, run_id)][100:102]
+        ids = {"b_run": str(run_id), "b_ids": f"'{{{named[0]},{named[1]}}}'"}
+        plans = {
+            "claimed": _generic_plan(tx, orders._CLAIMED_IDS, ids),
+            "adds sent": _generic_plan(tx, orders._ORDER_ADDS_SENT, ids),
+            "recheck": _generic_plan(tx, orders._RECHECK_ORDERS, {**ids, "b_now": "now()"}),
+        }
+        assert len(store.orders.claimed_by(tx, run_id, order_ids=named)) == 2
+    for name, plan in plans.items():
+        assert "Index Cond: (id = ANY" in plan, (name, plan)
+        assert "ix_orders_lease" not in plan, (name, plan)
