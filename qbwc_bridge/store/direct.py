@@ -80,7 +80,7 @@ class Direct:
         self, tx: Tx, compiled: _Compiled, params: Sequence[dict[str, Any]], *, many: bool
     ) -> Any:
         values = [self._bound(compiled, one) for one in params]
-        cursor = _cursor(tx)
+        cursor = self._cursor(tx)
         try:
             if many:
                 cursor.executemany(compiled.sql, values)
@@ -129,29 +129,32 @@ class Direct:
             types=tuple(column.type for column in columns),
         )
 
+    def _cursor(self, tx: Tx) -> Any:
+        """This statement's own cursor on the connection, kept in the pooled connection's
+        ``info``.
+
+        A new psycopg cursor starts with empty type caches and looks up a loader for every
+        column it returns (about 35 µs for the lease's 25 columns); one that ran another
+        statement last builds its adapters again (about 5 µs). Each statement's rows are
+        read before it runs again. SQLAlchemy empties ``info`` when it replaces a
+        connection (after a PostgreSQL restart, say), so no cursor outlives its connection.
+        """
+        cursors = tx.connection.info.get(_CURSORS)
+        if cursors is None:
+            cursors = tx.connection.info[_CURSORS] = {}
+        cursor = cursors.get(self)
+        if cursor is None:
+            connection = tx.connection.dbapi_connection
+            assert connection is not None
+            cursor = cursors[self] = connection.cursor()
+        return cursor
+
 
 def _key(dialect: Dialect) -> tuple[str, str]:
     return dialect.name, dialect.driver
 
 
-_CURSOR = "qbwc_bridge.direct_cursor"
-
-
-def _cursor(tx: Tx) -> Any:
-    """One cursor per DB-API connection, kept in the pooled connection's ``info``.
-
-    A new psycopg cursor starts with empty type caches and looks up a loader for every
-    column it returns (about 35 µs for the lease's 25 columns). Each statement's rows are
-    read before the next one runs, so one cursor serves them all. SQLAlchemy empties
-    ``info`` when it replaces a connection (after a PostgreSQL restart, say), so the cursor
-    never outlives its connection.
-    """
-    cursor = tx.connection.info.get(_CURSOR)
-    if cursor is None:
-        connection = tx.connection.dbapi_connection
-        assert connection is not None
-        cursor = tx.connection.info[_CURSOR] = connection.cursor()
-    return cursor
+_CURSORS = "qbwc_bridge.direct_cursors"
 
 
 class _IdArray(TypeDecorator[list[int]]):
