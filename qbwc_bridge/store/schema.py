@@ -143,7 +143,8 @@ orders = Table(
     UniqueConstraint("company_id", "order_number", name="uq_orders_company_order_number"),
 )
 Index("ix_orders_claim", orders.c.company_id, orders.c.status, orders.c.id)
-Index("ix_orders_lease", orders.c.lease_run_id, orders.c.id)  # a run reads its orders in id order
+# A run reads the orders it still works on, in id order, and counts them (revision 0004).
+Index("ix_orders_lease", orders.c.lease_run_id, orders.c.status, orders.c.id)
 
 payments = Table(
     "payments",

@@ -258,3 +258,39 @@ def test_orders_named_by_id_are_found_by_their_keys(store: Store) -> None:
     for name, plan in plans.items():
         assert "Index Cond: (id = ANY" in plan, (name, plan)
         assert "ix_orders_lease" not in plan, (name, plan)
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_run_reads_only_the_orders_it_still_works_on(store: Store) -> None:
+    """Its next page and its waiting count go straight to its orders in progress through
+    the lease index, not through every order it already finished (up to batch_max)."""
+    from qbwc_bridge.store import orders, runs
+
+    run_id = _run(store)
+    queue.enqueue(store, "acme", [make_order_json(OrderNumber=f"A-{n}") for n in range(300)])
+    with store.transaction() as tx:
+        company_id = store.runs.get(tx, run_id).company_id
+        assert store.orders.claim_batch(tx, company_id, run_id, 250, NOW) == 250
+        finished = [order.id for order in store.orders.claimed_by(tx, run_id)][:240]
+        tx.execute(
+            update(schema.orders).where(schema.orders.c.id.in_(finished)).values(status="synced")
+        )
+        tx.exec_driver_sql("ANALYZE orders")
+        page = _generic_plan(
+            tx, orders._CLAIMED_PAGE, {"b_run": str(run_id), "b_after": "0", "b_limit": "1"}
+        )
+        ticket = "'\\x" + passwords.ticket_digest("t").hex() + "'"
+        lease = _generic_plan(
+            tx,
+            runs._LEASE_COUNTING,
+            {"b_ticket": ticket, "b_now": "'2020-01-01'", "b_seen": "now()"}
+            | {"b_expires": "now() + interval '1 day'"},
+        )
+    for name, plan in {"page": page, "lease": lease}.items():
+        scans = [line for line in plan.splitlines() if "ix_orders_lease" in line]
+        assert scans, (name, plan)
+        assert "Rows Removed by Filter" not in plan, (name, plan)
+        assert "(status)::text" in plan.split("ix_orders_lease", 1)[1].split("->", 1)[0], (
+            name,
+            plan,
+        )
