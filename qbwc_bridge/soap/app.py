@@ -88,7 +88,7 @@ class BridgeSoap11(Soap11):  # type: ignore[misc]
         shape = _answer_shape(out_message)
         if shape is None or not isinstance(out_object, (list, tuple)) or len(out_object) != 1:
             return None
-        response_tag, result_tag, kind = shape
+        response_tag, result_tag, kind, item_tag = shape
         value = out_object[0]
         texts: list[Any] = value if kind is list and type(value) is list else []
         if type(value) is not kind or any(type(text) is not str for text in texts):
@@ -98,9 +98,8 @@ class BridgeSoap11(Soap11):  # type: ignore[misc]
         result = etree.SubElement(response, result_tag)
         try:
             if kind is list:
-                item = result_tag[: result_tag.index("}") + 1] + "string"
                 for text in texts:
-                    etree.SubElement(result, item).text = text
+                    etree.SubElement(result, item_tag).text = text
             else:
                 result.text = str(value)
         except ValueError:  # not XML text: spyne's way reports it
@@ -142,7 +141,7 @@ def plain_arguments(operation: etree._Element, in_message: Any) -> list[Any] | N
 
 
 _MEMBERS: dict[Any, dict[str, tuple[str, bool]]] = {}
-_SHAPES: dict[Any, tuple[str, str, type] | None] = {}
+_SHAPES: dict[Any, tuple[str, str, type, str] | None] = {}
 
 
 def _request_members(in_message: Any) -> dict[str, tuple[str, bool]]:
@@ -157,8 +156,9 @@ def _request_members(in_message: Any) -> dict[str, tuple[str, bool]]:
     return members
 
 
-def _answer_shape(out_message: Any) -> tuple[str, str, type] | None:
-    """(response tag, result tag, str | int | list) of a one-result answer message."""
+def _answer_shape(out_message: Any) -> tuple[str, str, type, str] | None:
+    """(response tag, result tag, str | int | list, a list item's tag) of a one-result
+    answer message."""
     if out_message not in _SHAPES:
         shape = None
         if len(out_message._type_info) == 1:
@@ -171,8 +171,13 @@ def _answer_shape(out_message: Any) -> tuple[str, str, type] | None:
             )  # fmt: skip
             if python_type is not None:
                 namespace = out_message.get_namespace()
-                response_tag = f"{{{namespace}}}{out_message.get_type_name()}"
-                shape = (response_tag, f"{{{namespace}}}{name}", python_type)
+                item = next(iter(kind._type_info), "") if python_type is list else ""
+                shape = (
+                    f"{{{namespace}}}{out_message.get_type_name()}",
+                    f"{{{namespace}}}{name}",
+                    python_type,
+                    f"{{{namespace}}}{item}",
+                )
         _SHAPES[out_message] = shape
     return _SHAPES[out_message]
 
