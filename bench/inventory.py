@@ -22,11 +22,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from qbwc_bridge import queue
 from qbwc_bridge.config import Settings
 from qbwc_bridge.domain.inventory import StockLevel
 from qbwc_bridge.engine import inventory as inventory_step
 from qbwc_bridge.engine.run import RunEngine
+from qbwc_bridge.services import companies as company_service
 from qbwc_bridge.simulator.quickbooks import FakeQuickBooks, ItemStock
 from qbwc_bridge.store import Database, Store, Tx, upgrade
 from qbwc_bridge.store import inventory as inventory_store
@@ -92,7 +92,7 @@ def run(items: int) -> dict[str, Any]:
     upgrade(database)
     database.dispose()
     store = Store.from_url(url)
-    queue.add_company(store, "bench", USER, PASSWORD)
+    company_service.add_company(store, "bench", USER, PASSWORD)
     engine = RunEngine(store, Settings(database_url=url))
     fake = FakeQuickBooks(validate=False)
     seed(fake, items)

@@ -1,4 +1,4 @@
-"""gunicorn settings: `gunicorn -c deploy/gunicorn.conf.py qbwc_bridge.wsgi:application`.
+"""gunicorn settings: `gunicorn -c deploy/gunicorn.conf.py qbwc_bridge.web.wsgi:application`.
 
 Every callback is a short database transaction, so sync workers are enough; run state is
 in the database, so any worker (or host) can serve any callback of any run. Sync workers
@@ -31,7 +31,7 @@ forwarded_allow_ips = os.environ.get("QBWC_BRIDGE_FORWARDED_ALLOW_IPS", "127.0.0
 
 def on_starting(server):  # gunicorn calls it once, in the master, before any worker
     """Stop here, with one line saying to run init-db, if the schema is not this release's."""
-    from qbwc_bridge import wsgi
+    from qbwc_bridge.web import wsgi
 
     wsgi.check_schema()
 
@@ -45,7 +45,7 @@ def post_worker_init(worker):  # gunicorn calls it with the worker
     """
     import gc
 
-    from qbwc_bridge import wsgi
+    from qbwc_bridge.web import wsgi
 
     wsgi.load()
     gc.freeze()

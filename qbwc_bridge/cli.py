@@ -11,10 +11,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from qbwc_bridge import __version__, queue
+from qbwc_bridge import __version__
 from qbwc_bridge.config import ENV_VARS, Settings
 from qbwc_bridge.domain.jsonstream import iter_json_array
 from qbwc_bridge.errors import BridgeError
+from qbwc_bridge.services import companies as company_service
+from qbwc_bridge.services import inventory as inventory_service
+from qbwc_bridge.services import orders as order_service
 from qbwc_bridge.store import Store, migrate, upgrade
 
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -61,7 +64,7 @@ def cmd_company_add(args: argparse.Namespace, settings: Settings) -> int:
         password = args.password
     else:
         raise BridgeError("Give --password or --password-stdin")
-    company = queue.add_company(_store(settings), args.name, args.username, password)
+    company = company_service.add_company(_store(settings), args.name, args.username, password)
     print(f"Added company {company.name!r} (Web Connector user {company.username!r}).")
     print(
         f"Next: qbwc-bridge qwc --company {company.name} --url https://YOUR-HOST/qbwc -o {company.name}.qwc"
@@ -70,14 +73,14 @@ def cmd_company_add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_company_set(args: argparse.Namespace, settings: Settings) -> int:
-    company = queue.set_company_setting(_store(settings), args.name, args.key, args.value)
+    company = company_service.set_company_setting(_store(settings), args.name, args.key, args.value)
     shown = "(hidden)" if args.key == "password" else getattr(company.settings, args.key)
     print(f"{company.name}: {args.key} = {shown}")
     return 0
 
 
 def cmd_company_show(args: argparse.Namespace, settings: Settings) -> int:
-    info = queue.show_company(_store(settings), args.name)
+    info = company_service.show_company(_store(settings), args.name)
     if args.json:
         _print_json(info)
         return 0
@@ -90,7 +93,7 @@ def cmd_company_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_company_api_key(args: argparse.Namespace, settings: Settings) -> int:
-    key = queue.new_api_key(_store(settings), args.name)
+    key = company_service.new_api_key(_store(settings), args.name)
     print(key)
     print(
         "Store it now: it is not shown again. Use it as the HTTP Basic password for /api.",
@@ -102,14 +105,14 @@ def cmd_company_api_key(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_enqueue(args: argparse.Namespace, settings: Settings) -> int:
     source: Any = sys.stdin.buffer if args.file == "-" else Path(args.file).open("rb")  # noqa: SIM115
     try:
-        report = queue.enqueue(
+        report = order_service.enqueue(
             _store(settings),
             args.company,
             iter_json_array(source),
             skip_invalid=args.skip_invalid,
             progress=_progress_printer(sys.stderr),
         )
-    except queue.NothingEnqueued as error:
+    except order_service.NothingEnqueued as error:
         _clear_progress()
         for problem in error.problems:
             print(f"error: {problem.message}", file=sys.stderr)
@@ -143,7 +146,7 @@ def _clear_progress() -> None:
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    result = queue.status(_store(settings), args.company)
+    result = order_service.status(_store(settings), args.company)
     if args.json:
         _print_json(result)
         return 0
@@ -160,7 +163,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
-    numbers = queue.retry(_store(settings), args.company, args.order_numbers)
+    numbers = order_service.retry(_store(settings), args.company, args.order_numbers)
     print(
         f"{len(numbers)} order{'s' if len(numbers) != 1 else ''} back in the queue"
         + (": " + ", ".join(numbers[:20]) if numbers else "")
@@ -169,7 +172,7 @@ def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_product_updates(args: argparse.Namespace, settings: Settings) -> int:
-    result = queue.product_updates(_store(settings), args.company, args.since, args.limit)
+    result = inventory_service.product_updates(_store(settings), args.company, args.since, args.limit)
     if args.json:
         _print_json(result["rows"])
         return 0
@@ -183,7 +186,7 @@ def cmd_product_updates(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_inventory(args: argparse.Namespace, settings: Settings) -> int:
-    queue.request_inventory_now(_store(settings), args.company)
+    inventory_service.request_inventory_now(_store(settings), args.company)
     print(f"The next Web Connector run of {args.company} will query inventory.")
     return 0
 
@@ -191,7 +194,7 @@ def cmd_inventory(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_qwc(args: argparse.Namespace, settings: Settings) -> int:
     from qbwc_bridge import qwc
 
-    company = queue.company(_store(settings), args.company)
+    company = company_service.company(_store(settings), args.company)
     document = qwc.qwc_document(
         company, args.url, support_url=args.support_url or "", run_every_minutes=args.every
     )
@@ -208,8 +211,8 @@ def cmd_qwc(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from qbwc_bridge.devserver import make_dev_server
-    from qbwc_bridge.web import make_wsgi_app
+    from qbwc_bridge.web.devserver import make_dev_server
+    from qbwc_bridge.web.app import make_wsgi_app
 
     store = _store(settings)
     problem = migrate.schema_problem(store.database)

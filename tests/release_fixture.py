@@ -186,7 +186,14 @@ def _run(engine: Any, fake: Any, company: Row, *, finish: bool = True) -> str:
 
 def build(workdir: Path) -> tuple[Row, dict[str, list[Row]]]:
     """The release's database, built through its own API; (release.json, database.json)."""
-    from qbwc_bridge import __version__, queue
+    from qbwc_bridge import __version__
+
+    try:
+        from qbwc_bridge.services import companies as company_service
+        from qbwc_bridge.services import orders as order_service
+    except ImportError:  # releases before the services package had one module for both
+        from qbwc_bridge import queue as company_service  # type: ignore[no-redef]
+        from qbwc_bridge import queue as order_service  # type: ignore[no-redef]
     from qbwc_bridge.config import Settings
     from qbwc_bridge.engine.run import RunEngine
     from qbwc_bridge.simulator.demo_company import demo_quickbooks
@@ -203,10 +210,10 @@ def build(workdir: Path) -> tuple[Row, dict[str, list[Row]]]:
     acme, globex = copy.deepcopy(ACME), copy.deepcopy(GLOBEX)
 
     for company in (acme, globex):
-        queue.add_company(store, company["name"], company["username"], company["password"])
-    acme["api_key"] = queue.new_api_key(store, "acme")
+        company_service.add_company(store, company["name"], company["username"], company["password"])
+    acme["api_key"] = company_service.new_api_key(store, "acme")
     for key, value in (("txn_type", "sales_receipt"), ("batch_min", "1"), ("batch_max", "2")):
-        queue.set_company_setting(store, "globex", key, value)
+        company_service.set_company_setting(store, "globex", key, value)
 
     # acme: a finished run syncs the samples (one duplicate, errors for the missing item),
     # with an inventory query; then more orders arrive and wait for the next run.
@@ -214,7 +221,7 @@ def build(workdir: Path) -> tuple[Row, dict[str, list[Row]]]:
         *samples,
         _variant(by_number["EB-99887766"], "EB-99887767", "20.00"),
     ]
-    queue.enqueue(store, "acme", acme["orders"])
+    order_service.enqueue(store, "acme", acme["orders"])
     fake = demo_quickbooks(missing=(MISSING_ITEM,))
     existing = by_number[ALREADY_IN_QUICKBOOKS]
     fake.add_invoice(
@@ -227,7 +234,7 @@ def build(workdir: Path) -> tuple[Row, dict[str, list[Row]]]:
         _variant(by_number["1001"], "1008", "42.80"),
         _variant(by_number["1005"], "1009", "10.00", "5.00"),
     ]
-    queue.enqueue(store, "acme", later)
+    order_service.enqueue(store, "acme", later)
     acme["orders"].extend(later)
 
     # globex: its Web Connector was mid-run at the upgrade: two orders leased to an open run
@@ -236,7 +243,7 @@ def build(workdir: Path) -> tuple[Row, dict[str, list[Row]]]:
         _variant(by_number["1001"], f"G-{n}", "42.80", CustomerName=f"Globex Buyer {n}")
         for n in range(1, 6)
     ]
-    queue.enqueue(store, "globex", globex["orders"])
+    order_service.enqueue(store, "globex", globex["orders"])
     _run(engine, demo_quickbooks(), globex, finish=False)
 
     # Failed logins: a mistyped password, and a locked-out guesser.
@@ -246,7 +253,7 @@ def build(workdir: Path) -> tuple[Row, dict[str, list[Row]]]:
         engine.authenticate("admin", "admin", "203.0.113.9")
 
     for company in (acme, globex):
-        company["status"] = queue.status(store, company["name"])
+        company["status"] = order_service.status(store, company["name"])
     with database.engine.connect() as conn:
         tables = dump(conn)
     release = {

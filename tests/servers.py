@@ -14,9 +14,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from qbwc_bridge.config import Settings
-from qbwc_bridge.devserver import BackgroundServer
+from qbwc_bridge.web.devserver import BackgroundServer
 from qbwc_bridge.store import Store
-from qbwc_bridge.web import make_wsgi_app
+from qbwc_bridge.web.app import make_wsgi_app
 
 REPO = Path(__file__).resolve().parents[1]
 GUNICORN = Path(sys.executable).with_name("gunicorn")
@@ -55,7 +55,7 @@ GUNICORN_COMMAND = [
     str(GUNICORN),
     "-c",
     str(REPO / "deploy" / "gunicorn.conf.py"),
-    "qbwc_bridge.wsgi:application",
+    "qbwc_bridge.web.wsgi:application",
 ]
 
 

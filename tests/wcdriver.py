@@ -28,8 +28,8 @@ from factories import make_order_json, make_payment
 from servers import GUNICORN_COMMAND, REPO, free_port, gunicorn_env, wait_until_up
 from sqlalchemy import select
 
-from qbwc_bridge import queue
 from qbwc_bridge.domain import passwords
+from qbwc_bridge.services import orders as order_service
 from qbwc_bridge.simulator.quickbooks import FakeQuickBooks
 from qbwc_bridge.simulator.webconnector import RunReport, WebConnector
 from qbwc_bridge.store import Store, schema, utcnow
@@ -171,7 +171,7 @@ def seed_company(
         company = company_store.add(tx, name, f"{name}-user", _HASH[0])
         if not inventory:
             company_store.set_inventory_due_at(tx, company.id, utcnow() + timedelta(days=1))
-    report = queue.enqueue(store, name, list(orders))
+    report = order_service.enqueue(store, name, list(orders))
     assert report.as_dict()["queued"] == len(orders), report.as_dict()
 
 
@@ -204,7 +204,7 @@ def runs_by_company(store: Store) -> dict[str, list[str]]:
 
 
 def statuses(store: Store, name: str) -> dict[str, str]:
-    return {o["order_number"]: o["status"] for o in queue.status(store, name)["orders"]}
+    return {o["order_number"]: o["status"] for o in order_service.status(store, name)["orders"]}
 
 
 def assert_books(fake: FakeQuickBooks, orders: Iterable[dict[str, Any]], label: str = "") -> None:

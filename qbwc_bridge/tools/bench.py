@@ -38,13 +38,14 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from qbwc_bridge import queue
 from qbwc_bridge.config import Settings
 from qbwc_bridge.domain import intake, mapping
 from qbwc_bridge.domain.company import CompanySettings
 from qbwc_bridge.engine.run import RunEngine
 from qbwc_bridge.qbxml import build
 from qbwc_bridge.qbxml.versions import QbxmlVersion
+from qbwc_bridge.services import companies as company_service
+from qbwc_bridge.services import orders as order_service
 from qbwc_bridge.simulator.demo_company import PRODUCTS, demo_quickbooks
 from qbwc_bridge.simulator.quickbooks import FakeQuickBooks, LatencyModel
 from qbwc_bridge.store import Database, Store, stats, upgrade
@@ -180,7 +181,7 @@ def fresh_store(postgres: str | None) -> Iterator[tuple[Store, Settings]]:
 
 
 def _company(store: Store, name: str = "bench") -> None:
-    queue.add_company(store, name, f"{name}-user", "bench-password")
+    company_service.add_company(store, name, f"{name}-user", "bench-password")
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -213,7 +214,7 @@ def bench_ingest(count: int, postgres: str | None) -> dict[str, float]:
     with fresh_store(postgres) as (store, _settings):
         _company(store)
         started = time.perf_counter()
-        report = queue.enqueue(store, "bench", iter(raw))
+        report = order_service.enqueue(store, "bench", iter(raw))
         seconds = time.perf_counter() - started
     assert report.queued == count
     return {
@@ -257,8 +258,8 @@ def drive_run(
 def bench_round_trips(postgres: str | None) -> dict[str, float]:
     with fresh_store(postgres) as (store, settings):
         _company(store)
-        queue.set_company_setting(store, "bench", "inventory_every_minutes", "100000")
-        queue.enqueue(store, "bench", [order_json(i) for i in range(200)])
+        company_service.set_company_setting(store, "bench", "inventory_every_minutes", "100000")
+        order_service.enqueue(store, "bench", [order_json(i) for i in range(200)])
         _not_due(store)
         fake = demo_quickbooks(
             latency=LatencyModel(per_round_trip=1.0, per_request=0.05), validate=False
@@ -266,7 +267,7 @@ def bench_round_trips(postgres: str | None) -> dict[str, float]:
         engine = RunEngine(store, settings)
         trips = drive_run(engine, fake, "bench-user")
         log = fake.request_log
-        counts = queue.status(store, "bench")["counts"]
+        counts = order_service.status(store, "bench")["counts"]
     return {
         "round_trips_200_orders": trips,
         "modelled_quickbooks_seconds": round(fake.modelled_seconds, 1),
@@ -302,7 +303,7 @@ def bench_callbacks(queued: int, postgres: str | None, runs: int = 8) -> dict[st
 
     with fresh_store(postgres) as (store, settings), tempfile.TemporaryDirectory() as folder:
         _company(store)
-        queue.enqueue(store, "bench", (order_json(i) for i in range(queued)))
+        order_service.enqueue(store, "bench", (order_json(i) for i in range(queued)))
         _not_due(store)
         log = Path(folder) / "service.log"
 
@@ -463,7 +464,7 @@ def _load_companies(store: Store, options: LoadOptions) -> None:
         with store.transaction() as tx:
             company = company_store.add(tx, f"c{number}", f"c{number}-user", password_hash)
             company_store.save_settings(tx, company.id, company_settings)
-        queue.enqueue(store, f"c{number}", orders)
+        order_service.enqueue(store, f"c{number}", orders)
     _not_due(store)
 
 
@@ -478,8 +479,8 @@ def _load_server(
         return
     import logging
 
-    from qbwc_bridge.devserver import BackgroundServer
-    from qbwc_bridge.web import make_wsgi_app
+    from qbwc_bridge.web.devserver import BackgroundServer
+    from qbwc_bridge.web.app import make_wsgi_app
 
     handler = logging.FileHandler(log, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
@@ -743,7 +744,7 @@ def _gunicorn_process(
                 str(Path(sys.executable).with_name("gunicorn")),
                 "-c",
                 str(conf),
-                "qbwc_bridge.wsgi:application",
+                "qbwc_bridge.web.wsgi:application",
             ],
             env=env,
             stdout=output,

@@ -10,14 +10,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from qbwc_bridge import __version__, queue
+from qbwc_bridge import __version__
 from qbwc_bridge.config import Settings
-from qbwc_bridge.devserver import BackgroundServer
+from qbwc_bridge.web.devserver import BackgroundServer
+from qbwc_bridge.services import companies as company_service
+from qbwc_bridge.services import inventory as inventory_service
+from qbwc_bridge.services import orders as order_service
 from qbwc_bridge.simulator.demo_company import demo_quickbooks
 from qbwc_bridge.simulator.webconnector import WebConnector
 from qbwc_bridge.store import Database, upgrade
 from qbwc_bridge.tools.simulate import describe
-from qbwc_bridge.web import make_wsgi_app
+from qbwc_bridge.web.app import make_wsgi_app
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE_ORDERS = REPO / "fixtures" / "orders" / "sample-orders.json"
@@ -64,8 +67,8 @@ def run(args: argparse.Namespace, _settings: Settings) -> int:
     database = Database(url)
     upgrade(database)
     store = _store(database)
-    queue.add_company(store, COMPANY, USERNAME, PASSWORD)
-    report = queue.enqueue(store, COMPANY, orders)
+    company_service.add_company(store, COMPANY, USERNAME, PASSWORD)
+    report = order_service.enqueue(store, COMPANY, orders)
     _step(f"queued {report.queued} sample orders from {orders_path}")
 
     fake = demo_quickbooks(missing=(MISSING_ITEM,))
@@ -105,8 +108,8 @@ def _store(database: Database) -> Any:
 
 
 def _summary(store: Any, round_trips: int, seconds: float, run_line: str) -> None:
-    status = queue.status(store, COMPANY)
-    updates = queue.product_updates(store, COMPANY, 0, 100000)["rows"]
+    status = order_service.status(store, COMPANY)
+    updates = inventory_service.product_updates(store, COMPANY, 0, 100000)["rows"]
     counts = status["counts"]
     payments = [p for o in status["orders"] for p in o["payments"]]
     rows = [

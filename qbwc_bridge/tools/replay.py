@@ -24,15 +24,16 @@ from typing import Any
 
 from lxml import etree
 
-from qbwc_bridge import queue
 from qbwc_bridge.config import Settings
-from qbwc_bridge.devserver import BackgroundServer
+from qbwc_bridge.web.devserver import BackgroundServer
 from qbwc_bridge.qbxml.parsing import parse_xml
+from qbwc_bridge.services import companies as company_service
+from qbwc_bridge.services import orders as order_service
 from qbwc_bridge.simulator.demo_company import demo_quickbooks
 from qbwc_bridge.simulator.quickbooks import FakeQuickBooks
 from qbwc_bridge.simulator.webconnector import WebConnector
 from qbwc_bridge.store import Database, Store, upgrade
-from qbwc_bridge.web import make_wsgi_app
+from qbwc_bridge.web.app import make_wsgi_app
 
 FORMAT = "qbwc-bridge-session/1"
 USERNAME, PASSWORD = "replay", "replay-password"
@@ -162,10 +163,10 @@ def _fresh_service(folder: Path, session: dict[str, Any]) -> tuple[Store, Settin
     database = Database(settings.database_url)
     upgrade(database)
     store = Store(database)
-    queue.add_company(store, "replay", USERNAME, PASSWORD)
+    company_service.add_company(store, "replay", USERNAME, PASSWORD)
     for key, value in session.get("settings", {}).items():
-        queue.set_company_setting(store, "replay", key, str(value))
-    queue.enqueue(store, "replay", session["orders"])
+        company_service.set_company_setting(store, "replay", key, str(value))
+    order_service.enqueue(store, "replay", session["orders"])
     return store, settings
 
 

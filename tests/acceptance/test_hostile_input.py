@@ -28,10 +28,12 @@ from hypothesis import strategies as st
 from servers import bridge
 from soapclient import PASSWORD, Service, intuit_client
 
-from qbwc_bridge import cli, queue
+from qbwc_bridge import cli
 from qbwc_bridge.config import Settings
 from qbwc_bridge.domain.intake import parse_order
 from qbwc_bridge.qbxml.parsing import parse_xml
+from qbwc_bridge.services import companies as company_service
+from qbwc_bridge.services import orders as order_service
 from qbwc_bridge.store import Store
 from qbwc_bridge.store import companies as company_store
 from qbwc_bridge.store import orders as order_store
@@ -147,7 +149,7 @@ def assert_soap_fault(status: int, answer: bytes) -> str:
 @pytest.fixture
 def service(store: Store, settings: Settings) -> Iterator[Service]:
     """Company acme on a dev server (the zeep client is made on first use: see ``soap``)."""
-    queue.add_company(store, "acme", "acme-user", PASSWORD)
+    company_service.add_company(store, "acme", "acme-user", PASSWORD)
     with bridge(store, settings) as url:
         yield Service(f"{url}/qbwc", store, settings, None)
 
@@ -166,16 +168,16 @@ def soap(service: Service) -> Any:
 @pytest.fixture
 def before(service: Service) -> dict[str, Any]:
     """acme with one queued order (and a payment): the state no attack may change."""
-    queue.enqueue(
+    order_service.enqueue(
         service.store, "acme", [make_order_json(OrderNumber="H-1", Payments=[make_payment()])]
     )
-    return queue.status(service.store, "acme")
+    return order_service.status(service.store, "acme")
 
 
 def assert_unharmed(base: str, store: Store, before: dict[str, Any]) -> None:
     status, body, _ = request(base, "GET", "/healthz", timeout=5)
     assert (status, json.loads(body)) == (200, {"status": "ok"})
-    assert queue.status(store, "acme") == before
+    assert order_service.status(store, "acme") == before
     with store.transaction() as tx:
         assert [c.name for c in company_store.list_all(tx)] == ["acme"]
 
@@ -318,7 +320,7 @@ def test_hostile_qbxml_stops_the_run_and_leaves_the_order_queued(
             ticket, quickbooks().hcp_response(), r"C:\Company\Sample.QBW", "US", 13, 0
         )
         assert "H-1" in qbxml  # the order is claimed: the hostile answer is about it
-        assert queue.status(service.store, "acme")["counts"]["in_progress"] == 1
+        assert order_service.status(service.store, "acme")["counts"]["in_progress"] == 1
         started = time.monotonic()
         assert soap.receiveResponseXML(ticket, qbxml_answer, "", "") == -1, name
         assert time.monotonic() - started < BOUND_SECONDS, name
@@ -384,9 +386,9 @@ def test_forged_tickets_get_failure_values_on_every_callback(
 
 
 def test_an_expired_ticket_is_refused_over_http(store: Store, settings: Settings) -> None:
-    queue.add_company(store, "acme", "acme-user", PASSWORD)
-    queue.enqueue(store, "acme", [make_order_json(OrderNumber="H-1")])
-    before = queue.status(store, "acme")
+    company_service.add_company(store, "acme", "acme-user", PASSWORD)
+    order_service.enqueue(store, "acme", [make_order_json(OrderNumber="H-1")])
+    before = order_service.status(store, "acme")
     short = Settings(database_url=settings.database_url, run_timeout_seconds=1)
     with bridge(store, short) as url:
         auth = soap_result(
@@ -423,7 +425,7 @@ def test_an_expired_ticket_is_refused_over_http(store: Store, settings: Settings
             envelope("authenticate", strUserName="acme-user", strPassword=PASSWORD),
             XML_HEADERS,
         )
-        assert queue.status(store, "acme") == before
+        assert order_service.status(store, "acme") == before
 
 
 # --- request size ------------------------------------------------------------------------------
@@ -472,7 +474,7 @@ def test_a_50_mb_body_streamed_without_a_length_is_refused(
 
 
 def test_the_size_limit_is_a_setting(store: Store, settings: Settings) -> None:
-    queue.add_company(store, "acme", "acme-user", PASSWORD)
+    company_service.add_company(store, "acme", "acme-user", PASSWORD)
     limit = 4096
     small = Settings(database_url=settings.database_url, max_request_bytes=limit)
     padded = envelope("clientVersion", strVersion="2.3.0.36 " + "p" * limit)
@@ -485,7 +487,7 @@ def test_the_size_limit_is_a_setting(store: Store, settings: Settings) -> None:
         assert status == 413 and f"limit of {limit} bytes".encode() in answer
         assert request(url, "POST", "/api/orders", big_order, JSON_HEADERS)[0] == 413
         assert request(url, "POST", "/api/orders", order, JSON_HEADERS)[0] == 200
-    assert [o["order_number"] for o in queue.status(store, "acme")["orders"]] == ["S-1"]
+    assert [o["order_number"] for o in order_service.status(store, "acme")["orders"]] == ["S-1"]
     assert Settings.from_env({"QBWC_BRIDGE_MAX_REQUEST_BYTES": "4096"}).max_request_bytes == limit
 
 
@@ -683,7 +685,7 @@ def test_sql_metacharacters_in_every_field_are_stored_verbatim(service: Service,
     assert status == 200, answer[:500]
     assert json.loads(answer)["queued"] == len(raws)
     _assert_stored_verbatim(service.store, raws)
-    numbers = [o["order_number"] for o in queue.status(service.store, "acme")["orders"]]
+    numbers = [o["order_number"] for o in order_service.status(service.store, "acme")["orders"]]
     assert numbers == [raw["OrderNumber"] for raw in raws]
     # sent again: recognised as the same orders, not queued twice
     status, answer, _ = request(
@@ -765,9 +767,9 @@ def test_enqueue_files_with_hostile_json_change_nothing(
     store: Store, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("QBWC_BRIDGE_DATABASE_URL", database_url)
-    queue.add_company(store, "acme", "acme-user", PASSWORD)
-    queue.enqueue(store, "acme", [make_order_json(OrderNumber="H-1")])
-    before = queue.status(store, "acme")
+    company_service.add_company(store, "acme", "acme-user", PASSWORD)
+    order_service.enqueue(store, "acme", [make_order_json(OrderNumber="H-1")])
+    before = order_service.status(store, "acme")
     for name, (body, _) in JSON_ATTACKS.items():
         if name == "too-many-orders":
             continue  # files may hold any number of orders
@@ -777,7 +779,7 @@ def test_enqueue_files_with_hostile_json_change_nothing(
         code = cli.main(["enqueue", "--company", "acme", str(path)])
         assert code != 0, name
         assert time.monotonic() - started < BOUND_SECONDS, name
-        assert queue.status(store, "acme") == before, name
+        assert order_service.status(store, "acme") == before, name
     raws = _sql_orders()
     path = tmp_path / "sql.json"
     path.write_text(json.dumps(raws))
@@ -823,7 +825,7 @@ def test_fuzzed_bodies_never_break_the_service(
     assert seconds < BOUND_SECONDS
     status, answer, seconds = request(base, "POST", "/qbwc", body, XML_HEADERS)
     assert_soap_fault(status, answer)
-    assert queue.status(service.store, "acme") == before
+    assert order_service.status(service.store, "acme") == before
 
 
 @FUZZ
@@ -861,4 +863,4 @@ def test_fuzzed_callback_fields_never_break_the_service(
         )
         assert status == 200 and soap_result(answer, operation) is not None, answer[:300]
         assert seconds < BOUND_SECONDS
-    assert queue.status(service.store, "acme") == before
+    assert order_service.status(service.store, "acme") == before

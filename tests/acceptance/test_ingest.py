@@ -15,7 +15,8 @@ import pytest
 from factories import make_order_json
 from soapclient import PASSWORD, Service
 
-from qbwc_bridge import queue
+from qbwc_bridge.services import companies as company_service
+from qbwc_bridge.services import orders as order_service
 from qbwc_bridge.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
@@ -180,7 +181,7 @@ def test_api_queues_orders_like_enqueue(service: Service) -> None:
     assert code == 200 and body["queued"] == 2
     code, body = _post(service, json.dumps([make_order_json(OrderNumber="A1")]).encode())
     assert code == 200 and body["unchanged"] == 1
-    assert queue.status(service.store, "acme")["counts"]["pending"] == 2
+    assert order_service.status(service.store, "acme")["counts"]["pending"] == 2
 
 
 def test_api_rejects_with_order_and_field(service: Service) -> None:
@@ -190,7 +191,7 @@ def test_api_rejects_with_order_and_field(service: Service) -> None:
     assert body["errors"] == [
         {"order_number": "B1", "field": "TotalTax", "problem": body["errors"][0]["problem"]}
     ]  # type: ignore[index]
-    assert queue.status(service.store, "acme")["counts"]["pending"] == 0
+    assert order_service.status(service.store, "acme")["counts"]["pending"] == 0
 
 
 def test_api_needs_credentials_and_limits_size(service: Service) -> None:
@@ -205,7 +206,7 @@ def test_api_needs_credentials_and_limits_size(service: Service) -> None:
 
 
 def test_api_key_works_as_password(service: Service) -> None:
-    key = queue.new_api_key(service.store, "acme")
+    key = company_service.new_api_key(service.store, "acme")
     code, _ = _post(
         service, json.dumps([make_order_json(OrderNumber="K1")]).encode(), auth=("acme-user", key)
     )

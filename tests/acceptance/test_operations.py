@@ -15,12 +15,13 @@ from factories import make_order_json
 from servers import GUNICORN_COMMAND, REPO, free_port, gunicorn_env
 from soapclient import PASSWORD, Service
 
-from qbwc_bridge import queue
 from qbwc_bridge.config import Settings
-from qbwc_bridge.devserver import BackgroundServer
+from qbwc_bridge.web.devserver import BackgroundServer
+from qbwc_bridge.services import companies as company_service
+from qbwc_bridge.services import orders as order_service
 from qbwc_bridge.simulator.webconnector import WebConnector
 from qbwc_bridge.store import Store
-from qbwc_bridge.web import make_wsgi_app
+from qbwc_bridge.web.app import make_wsgi_app
 
 
 def _get(url: str) -> tuple[int, str]:
@@ -43,7 +44,7 @@ def test_healthz_reports_an_unreachable_database(tmp_path: Path) -> None:
 
 
 def test_metrics_count_orders_runs_errors_and_callbacks(service: Service) -> None:
-    queue.enqueue(
+    order_service.enqueue(
         service.store,
         "acme",
         [
@@ -67,8 +68,8 @@ def test_metrics_count_orders_runs_errors_and_callbacks(service: Service) -> Non
 def test_exchanges_are_recorded_when_asked(
     tmp_path: Path, settings: Settings, store: Store
 ) -> None:
-    queue.add_company(store, "acme", "acme-user", PASSWORD)
-    queue.enqueue(store, "acme", [make_order_json(OrderNumber="R1")])
+    company_service.add_company(store, "acme", "acme-user", PASSWORD)
+    order_service.enqueue(store, "acme", [make_order_json(OrderNumber="R1")])
     recording = Settings(database_url=settings.database_url, record_dir=str(tmp_path / "sessions"))
     with BackgroundServer(make_wsgi_app(recording, store)) as server:
         report = WebConnector(server.url, "acme-user", PASSWORD, quickbooks()).run()
@@ -82,7 +83,7 @@ def test_exchanges_are_recorded_when_asked(
 
 
 def test_client_address_behind_a_trusted_proxy() -> None:
-    from qbwc_bridge.web import client_address
+    from qbwc_bridge.web.app import client_address
 
     trusted = frozenset({"127.0.0.1"})
     behind = {"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "198.51.100.7, 127.0.0.1"}
@@ -135,7 +136,7 @@ def test_gunicorn_refuses_a_database_whose_schema_is_behind(tmp_path: Path) -> N
 def test_schema_check_lets_a_current_or_unreachable_database_start(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from qbwc_bridge import wsgi
+    from qbwc_bridge.web import wsgi
     from qbwc_bridge.store import migrate
     from qbwc_bridge.store.database import Database
 

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from soapclient import PASSWORD, Service
 
-from qbwc_bridge import queue
+from qbwc_bridge.services import companies as company_service
 from qbwc_bridge.simulator import FakeQuickBooks, WebConnector
 from qbwc_bridge.simulator.quickbooks import ItemStock
 
@@ -137,7 +137,7 @@ def test_the_feed_needs_the_company_credentials(service: Service) -> None:
     assert status_of(service, auth=(USER, "wrong password")) == 401
     assert status_of(service, auth=("nobody", PASSWORD)) == 401
     assert status_of(service, auth=(USER, PASSWORD)) == 200
-    key = queue.new_api_key(service.store, "acme")
+    key = company_service.new_api_key(service.store, "acme")
     assert status_of(service, auth=(USER, key)) == 200
     assert status_of(service, "?since=abc", auth=(USER, PASSWORD)) == 400
     assert api(service) == {"rows": [], "next_cursor": 0}

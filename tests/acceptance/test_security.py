@@ -25,8 +25,9 @@ from oracle import require_oracle
 from servers import bridge, gunicorn
 from soapclient import PASSWORD, intuit_client
 
-from qbwc_bridge import queue
 from qbwc_bridge.config import Settings
+from qbwc_bridge.services import companies as company_service
+from qbwc_bridge.services import orders as order_service
 from qbwc_bridge.simulator import WebConnector
 from qbwc_bridge.store import Store, utcnow
 from qbwc_bridge.store import companies as company_store
@@ -65,8 +66,8 @@ def post_orders(base: str, authorization: str, orders: list[dict[str, Any]]) -> 
 def two_companies(store: Store) -> Store:
     """acme and globex, one queued order each."""
     for name in ("acme", "globex"):
-        queue.add_company(store, name, f"{name}-user", f"{name}-{PASSWORD}")
-        queue.enqueue(store, name, [make_order_json(OrderNumber=f"{name}-1")])
+        company_service.add_company(store, name, f"{name}-user", f"{name}-{PASSWORD}")
+        order_service.enqueue(store, name, [make_order_json(OrderNumber=f"{name}-1")])
     return store
 
 
@@ -87,7 +88,7 @@ def test_api_needs_valid_credentials(two_companies: Store, settings: Settings) -
 
 
 def _check_api_credentials(two_companies: Store, base: str) -> None:
-    before = queue.status(two_companies, "acme")
+    before = order_service.status(two_companies, "acme")
     order = [make_order_json(OrderNumber="acme-2")]
     refused = [
         "",
@@ -116,34 +117,34 @@ def _check_api_credentials(two_companies: Store, base: str) -> None:
         assert answer_headers.get("WWW-Authenticate", "").startswith("Basic")
         assert "Authentication required" in json.loads(body)["error"]
         assert request(base, "GET", "/api/product-updates?since=0", None, headers)[0] == 401
-    assert queue.status(two_companies, "acme") == before
+    assert order_service.status(two_companies, "acme") == before
     assert post_orders(base, basic("acme-user", f"acme-{PASSWORD}"), order) == 200
 
 
 def test_api_keys_are_hashed_work_only_for_their_company_and_rotate(
     two_companies: Store, base: str
 ) -> None:
-    acme_key = queue.new_api_key(two_companies, "acme")
-    globex_key = queue.new_api_key(two_companies, "globex")
+    acme_key = company_service.new_api_key(two_companies, "acme")
+    globex_key = company_service.new_api_key(two_companies, "globex")
     with two_companies.transaction() as tx:
         acme = company_store.by_name(tx, "acme")
         stored = company_store.api_key_hash(tx, acme.id) or ""
     assert stored.startswith("scrypt$") and acme_key not in stored
-    globex_before = queue.status(two_companies, "globex")
+    globex_before = order_service.status(two_companies, "globex")
     assert post_orders(base, basic("acme-user", globex_key), [make_order_json()]) == 401
     assert (
         post_orders(base, basic("acme-user", acme_key), [make_order_json(OrderNumber="k")]) == 200
     )
-    assert "k" in [o["order_number"] for o in queue.status(two_companies, "acme")["orders"]]
-    assert queue.status(two_companies, "globex") == globex_before  # acme's key reached only acme
-    queue.new_api_key(two_companies, "acme")
+    assert "k" in [o["order_number"] for o in order_service.status(two_companies, "acme")["orders"]]
+    assert order_service.status(two_companies, "globex") == globex_before  # acme's key reached only acme
+    company_service.new_api_key(two_companies, "acme")
     assert post_orders(base, basic("acme-user", acme_key), [make_order_json()]) == 401
 
 
 def test_api_logins_are_throttled_like_web_connector_logins(
     two_companies: Store, base: str, settings: Settings
 ) -> None:
-    """BUG: /api checks HTTP Basic with queue.api_login, which never records failures nor
+    """BUG: /api checks HTTP Basic with company_service.api_login, which never records failures nor
     looks at login_failures, so the Web Connector password can be guessed at full speed
     through /api even while authenticate has locked the username."""
     for _ in range(settings.max_failed_logins):
@@ -166,7 +167,7 @@ def test_a_ticket_of_one_company_never_reads_or_changes_another(
     globex_request = soap.sendRequestXML(globex, hcp, HCP_FILE, "US", 13, 0)
     assert "acme-1" in acme_request and "globex-1" not in acme_request
     assert "globex-1" in globex_request and "acme-1" not in globex_request
-    globex_claimed = queue.status(two_companies, "globex")
+    globex_claimed = order_service.status(two_companies, "globex")
     assert globex_claimed["counts"]["in_progress"] == 1
     # acme's ticket carries globex's answer, then fails, reads errors and closes
     fake.begin_session()
@@ -175,7 +176,7 @@ def test_a_ticket_of_one_company_never_reads_or_changes_another(
     soap.connectionError(acme, "0x80040408", "forged")
     assert "globex" not in soap.getLastError(acme)
     soap.closeConnection(acme)
-    assert queue.status(two_companies, "globex") == globex_claimed
+    assert order_service.status(two_companies, "globex") == globex_claimed
     # globex's own run goes on with its own ticket, untouched
     assert soap.receiveResponseXML(globex, globex_answer, "", "") >= 0
 
@@ -203,7 +204,7 @@ def test_no_secret_in_any_log_record(
     two_companies: Store, base: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    api_key = queue.new_api_key(two_companies, "acme")
+    api_key = company_service.new_api_key(two_companies, "acme")
     wsdl = require_oracle("wsdl", "TroubleshootWebServiceFS.intuit-hosted.wsdl")
     wrong = WebConnector(f"{base}/qbwc", "acme-user", "wrong-secret-pw", quickbooks(), wsdl=wsdl)
     assert wrong.run().auth_result == "nvu"
@@ -211,7 +212,7 @@ def test_no_secret_in_any_log_record(
         f"{base}/qbwc", "acme-user", f"acme-{PASSWORD}", quickbooks(), wsdl=wsdl
     ).run()
     assert report.outcome == "done" and report.ticket
-    assert queue.status(two_companies, "acme")["counts"]["synced"] == 1
+    assert order_service.status(two_companies, "acme")["counts"]["synced"] == 1
     assert post_orders(base, basic("acme-user", api_key), [make_order_json()]) == 200
     assert post_orders(base, basic("acme-user", "wrong-api-key"), []) == 401
     service_side = [r for r in caplog.records if not r.name.startswith(CLIENT_SIDE_LOGGERS)]
@@ -226,9 +227,9 @@ def test_no_secret_in_gunicorn_output_and_its_size_limit_is_the_environment_sett
     sqlite_url: str, tmp_path: Path
 ) -> None:
     store = Store.from_url(sqlite_url)
-    queue.add_company(store, "acme", "acme-user", PASSWORD)
-    queue.enqueue(store, "acme", [make_order_json(OrderNumber="G-1")])
-    api_key = queue.new_api_key(store, "acme")
+    company_service.add_company(store, "acme", "acme-user", PASSWORD)
+    order_service.enqueue(store, "acme", [make_order_json(OrderNumber="G-1")])
+    api_key = company_service.new_api_key(store, "acme")
     log_path = tmp_path / "gunicorn.log"
     env = {
         "QBWC_BRIDGE_LOG_LEVEL": "debug",

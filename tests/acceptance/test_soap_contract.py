@@ -10,8 +10,10 @@ from factories import make_order_json
 from oracle import require_oracle
 from soapclient import PASSWORD, Service
 
-from qbwc_bridge import __version__, queue
+from qbwc_bridge import __version__
 from qbwc_bridge.qbxml.parsing import parse_xml
+from qbwc_bridge.services import inventory as inventory_service
+from qbwc_bridge.services import orders as order_service
 from qbwc_bridge.store import companies as company_store
 from qbwc_bridge.store import utcnow
 
@@ -28,7 +30,7 @@ def test_authenticate_rejects_bad_logins(service: Service) -> None:
 
 
 def test_authenticate_with_work_returns_a_fresh_ticket(service: Service) -> None:
-    queue.enqueue(service.store, "acme", [make_order_json()])
+    order_service.enqueue(service.store, "acme", [make_order_json()])
     ticket, answer = service.soap.authenticate("acme-user", PASSWORD)
     assert answer in ("", None)
     assert len(ticket) >= 32
@@ -46,7 +48,7 @@ def test_authenticate_without_work_answers_none(service: Service) -> None:
         company = company_store.by_name(tx, "acme")
         company_store.set_inventory_due_at(tx, company.id, utcnow() + timedelta(hours=1))
     assert service.soap.authenticate("acme-user", PASSWORD)[1] == "none"
-    queue.request_inventory_now(service.store, "acme")
+    inventory_service.request_inventory_now(service.store, "acme")
     assert service.soap.authenticate("acme-user", PASSWORD)[1] in ("", None)
 
 
@@ -62,13 +64,13 @@ def test_bad_tickets_never_raise(service: Service) -> None:
 
 
 def test_connection_error_ends_the_run_and_keeps_orders(service: Service) -> None:
-    queue.enqueue(service.store, "acme", [make_order_json(OrderNumber="CE-1")])
+    order_service.enqueue(service.store, "acme", [make_order_json(OrderNumber="CE-1")])
     ticket, _ = service.soap.authenticate("acme-user", PASSWORD)
     assert (
         service.soap.connectionError(ticket, "0x80040408", "Could not start QuickBooks.") == "done"
     )
     assert "0x80040408" in service.soap.getLastError(ticket)
-    status = queue.status(service.store, "acme")
+    status = order_service.status(service.store, "acme")
     assert status["counts"]["pending"] == 1
     # the company is free again
     assert service.soap.authenticate("acme-user", PASSWORD)[1] in ("", None)

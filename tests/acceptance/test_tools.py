@@ -85,17 +85,16 @@ def test_replay_of_captured_web_connector_calls() -> None:
 def test_simulate_against_a_running_service(
     service: Service, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from qbwc_bridge import queue
-
+    from qbwc_bridge.services import orders as order_service
     orders = json.loads((REPO / "fixtures" / "orders" / "sample-orders.json").read_text())
-    queue.enqueue(service.store, "acme", orders[:3])
+    order_service.enqueue(service.store, "acme", orders[:3])
     code = main(
         ["simulate", "--url", service.url, "--username", "acme-user", "--password", PASSWORD, "-q"]
     )
     out = capsys.readouterr().out
     assert code == 0, out
     assert "Synced 3 orders" in out
-    assert queue.status(service.store, "acme")["counts"]["synced"] == 3
+    assert order_service.status(service.store, "acme")["counts"]["synced"] == 3
     assert (
         main(
             [

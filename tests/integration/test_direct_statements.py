@@ -17,8 +17,9 @@ from factories import make_order_json
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from qbwc_bridge import queue
 from qbwc_bridge.domain import passwords
+from qbwc_bridge.services import companies as company_service
+from qbwc_bridge.services import orders as order_service
 from qbwc_bridge.store import Store, schema
 from qbwc_bridge.store.direct import Direct, in_ids
 
@@ -27,7 +28,7 @@ r, c, x = schema.runs, schema.companies, schema.exchanges
 
 
 def _run(store: Store) -> int:
-    company = queue.add_company(store, "acme", "acme-user", "password-1")
+    company = company_service.add_company(store, "acme", "acme-user", "password-1")
     with store.transaction() as tx:
         run_id = store.runs.open_run(
             tx, company.id, passwords.ticket_digest("t"), NOW, NOW, inventory_due=True
@@ -90,7 +91,7 @@ def test_written_values_match_what_sqlalchemy_writes(store: Store) -> None:
 
 @pytest.mark.parametrize("wanted", [[], [2], [1, 3, 3], list(range(0, 3000, 2))])
 def test_in_ids_selects_exactly_the_listed_ids(store: Store, wanted: list[int]) -> None:
-    company = queue.add_company(store, "acme", "acme-user", "password-1")
+    company = company_service.add_company(store, "acme", "acme-user", "password-1")
     with store.transaction() as tx:
         for n in range(1, 6):
             store.runs.open_run(
@@ -124,7 +125,7 @@ def test_driver_errors_are_sqlalchemy_errors(store: Store) -> None:
     """The store's callers catch SQLAlchemy's exceptions (IntegrityError, OperationalError)."""
     _run(store)
     clash = Direct(update(c).values(name=bindparam("b_name")))
-    queue.add_company(store, "other", "other-user", "password-1")
+    company_service.add_company(store, "other", "other-user", "password-1")
     with pytest.raises(IntegrityError), store.transaction() as tx:
         clash.run(tx, [{"b_name": "acme"}])
     with store.transaction() as tx:
@@ -233,7 +234,7 @@ def test_orders_named_by_id_are_found_by_their_keys(store: Store) -> None:
     from qbwc_bridge.store import orders
 
     run_id = _run(store)
-    queue.enqueue(store, "acme", [make_order_json(OrderNumber=f"A-{n}") for n in range(400)])
+    order_service.enqueue(store, "acme", [make_order_json(OrderNumber=f"A-{n}") for n in range(400)])
     with store.transaction() as tx:
         tx.exec_driver_sql("ANALYZE orders")  # as at enqueue: no order leased yet
         company_id = store.runs.get(tx, run_id).company_id
@@ -267,7 +268,7 @@ def test_a_run_reads_only_the_orders_it_still_works_on(store: Store) -> None:
     from qbwc_bridge.store import orders, runs
 
     run_id = _run(store)
-    queue.enqueue(store, "acme", [make_order_json(OrderNumber=f"A-{n}") for n in range(300)])
+    order_service.enqueue(store, "acme", [make_order_json(OrderNumber=f"A-{n}") for n in range(300)])
     with store.transaction() as tx:
         company_id = store.runs.get(tx, run_id).company_id
         assert store.orders.claim_batch(tx, company_id, run_id, 250, NOW) == 250

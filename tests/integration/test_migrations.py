@@ -7,7 +7,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from factories import make_order_json, make_payment
 
-from qbwc_bridge import queue
+from qbwc_bridge.services import companies as company_service
+from qbwc_bridge.services import orders as order_service
 from qbwc_bridge.store import Database, Store, upgrade
 from qbwc_bridge.store.migrate import alembic_config, current_revision, head_revision
 from qbwc_bridge.store.schema import metadata
@@ -33,9 +34,9 @@ def test_init_db_from_empty(tmp_path: object) -> None:
 
 
 def test_0003_settles_payments_that_earlier_releases_left_pending(store: Store) -> None:
-    queue.add_company(store, "acme", "acme-user", "a-password")
+    company_service.add_company(store, "acme", "acme-user", "a-password")
     numbers = (("R1", 5), ("R2", 5), ("S1", 4), ("C1", 1), ("I1", 0))
-    queue.enqueue(
+    order_service.enqueue(
         store,
         "acme",
         [
@@ -50,7 +51,7 @@ def test_0003_settles_payments_that_earlier_releases_left_pending(store: Store) 
             "WHERE order_number <> 'R2'"
         )
     upgrade(store.database)
-    orders = {o["order_number"]: o for o in queue.status(store, "acme")["orders"]}
+    orders = {o["order_number"]: o for o in order_service.status(store, "acme")["orders"]}
     payment = {number: orders[number]["payments"][0] for number, _ in numbers}
     assert (payment["R1"]["status"], payment["R1"]["qb_txn_id"]) == ("synced", "TX-R1")
     assert payment["R2"]["status"] == "pending"  # its order is not finished: the engine's

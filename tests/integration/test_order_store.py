@@ -10,10 +10,11 @@ from factories import make_order_json, make_payment
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from qbwc_bridge import queue
 from qbwc_bridge.domain import passwords
 from qbwc_bridge.domain.orders import OrderStage, OrderStatus
 from qbwc_bridge.errors import LeaseLost
+from qbwc_bridge.services import companies as company_service
+from qbwc_bridge.services import orders as order_service
 from qbwc_bridge.store import Store
 from qbwc_bridge.store.runs import CompanyBusy
 
@@ -22,7 +23,7 @@ LATER = datetime(2026, 1, 5, 13, 0, tzinfo=UTC)
 
 
 def _company(store: Store, name: str = "acme") -> int:
-    return queue.add_company(store, name, f"{name}-user", "password-1").id
+    return company_service.add_company(store, name, f"{name}-user", "password-1").id
 
 
 def _run(store: Store, company_id: int) -> int:
@@ -43,30 +44,30 @@ def _orders(n: int, prefix: str = "A") -> list[dict[str, object]]:
 
 def test_enqueue_is_idempotent_per_order_number(store: Store) -> None:
     _company(store)
-    first = queue.enqueue(store, "acme", _orders(3))
+    first = order_service.enqueue(store, "acme", _orders(3))
     assert (first.queued, first.unchanged) == (3, 0)
-    again = queue.enqueue(store, "acme", _orders(3))
+    again = order_service.enqueue(store, "acme", _orders(3))
     assert (again.queued, again.unchanged, again.updated) == (0, 3, 0)
-    changed = queue.enqueue(
+    changed = order_service.enqueue(
         store, "acme", [make_order_json(OrderNumber="A0001", CustomerName="Jane Doe")]
     )
     assert changed.updated == 1
-    assert queue.status(store, "acme")["counts"]["pending"] == 3
+    assert order_service.status(store, "acme")["counts"]["pending"] == 3
 
 
 def test_a_changed_order_after_sync_is_reported_not_requeued(store: Store) -> None:
     company_id = _company(store)
-    queue.enqueue(store, "acme", _orders(1))
+    order_service.enqueue(store, "acme", _orders(1))
     run_id = _run(store, company_id)
     with store.transaction() as tx:
         assert store.orders.claim_batch(tx, company_id, run_id, 10, NOW) == 1
         order_id = store.orders.claimed_by_ids(tx, run_id)[0]
         store.orders.finish(tx, order_id, run_id, OrderStatus.SYNCED, NOW, qb_txn_id="1-1")
-    report = queue.enqueue(
+    report = order_service.enqueue(
         store, "acme", [make_order_json(OrderNumber="A0000", CustomerName="Other Person")]
     )
     assert report.conflicts == ["A0000"] and report.queued == 0
-    status = queue.status(store, "acme")
+    status = order_service.status(store, "acme")
     assert status["orders"][0]["status"] == "synced"
     assert status["orders"][0]["qb_txn_id"] == "1-1"
 
@@ -74,12 +75,12 @@ def test_a_changed_order_after_sync_is_reported_not_requeued(store: Store) -> No
 def test_invalid_file_enqueues_nothing(store: Store) -> None:
     _company(store)
     bad = make_order_json(OrderNumber="BAD-1", TotalTax="-1")
-    with pytest.raises(queue.NothingEnqueued) as raised:
-        queue.enqueue(store, "acme", [*_orders(2), bad])
+    with pytest.raises(order_service.NothingEnqueued) as raised:
+        order_service.enqueue(store, "acme", [*_orders(2), bad])
     assert raised.value.problems[0].order_number == "BAD-1"
     assert raised.value.problems[0].field == "TotalTax"
-    assert queue.status(store, "acme")["counts"]["pending"] == 0
-    report = queue.enqueue(store, "acme", [*_orders(2), bad], skip_invalid=True)
+    assert order_service.status(store, "acme")["counts"]["pending"] == 0
+    report = order_service.enqueue(store, "acme", [*_orders(2), bad], skip_invalid=True)
     assert report.queued == 2 and len(report.problems) == 1
 
 
@@ -92,8 +93,8 @@ def test_payments_are_queued_with_their_order(store: Store) -> None:
             make_payment(PaymentAmount="10.00", ReferenceNumber="R1"),
         ],
     )
-    queue.enqueue(store, "acme", [order])
-    payments = queue.status(store, "acme")["orders"][0]["payments"]
+    order_service.enqueue(store, "acme", [order])
+    payments = order_service.status(store, "acme")["orders"][0]["payments"]
     assert [(p["reference_number"], p["amount"], p["status"]) for p in payments] == [
         ("R1", "10.00", "pending"),
         ("R1", "10.00", "pending"),
@@ -102,12 +103,12 @@ def test_payments_are_queued_with_their_order(store: Store) -> None:
 
 def test_a_claim_takes_the_oldest_pending_orders_and_no_more(store: Store) -> None:
     company_id = _company(store)
-    queue.enqueue(store, "acme", _orders(50))
+    order_service.enqueue(store, "acme", _orders(50))
     run_id = _run(store, company_id)
     with store.transaction() as tx:
         assert store.orders.claim_batch(tx, company_id, run_id, 20, NOW) == 20
         assert len(store.orders.claimed_by_ids(tx, run_id)) == 20
-    status = {o["order_number"]: o["status"] for o in queue.status(store, "acme")["orders"]}
+    status = {o["order_number"]: o["status"] for o in order_service.status(store, "acme")["orders"]}
     assert sorted(n for n, s in status.items() if s != "pending") == [
         f"A{i:04d}" for i in range(20)
     ]
@@ -116,7 +117,7 @@ def test_a_claim_takes_the_oldest_pending_orders_and_no_more(store: Store) -> No
 def test_claims_never_overlap_under_concurrency(store: Store) -> None:
     company_ids = [_company(store, f"c{i}") for i in range(2)]
     for i in range(2):
-        queue.enqueue(store, f"c{i}", _orders(60, prefix=f"c{i}-"))
+        order_service.enqueue(store, f"c{i}", _orders(60, prefix=f"c{i}-"))
     runs = [_run(store, cid) for cid in company_ids]
     # four claimers per company race: two runs' worth of rows each
     claims: dict[int, list[int]] = {}
@@ -158,7 +159,7 @@ def test_one_open_run_per_company(store: Store) -> None:
 
 def test_transitions_are_guarded_by_the_lease(store: Store) -> None:
     company_id = _company(store)
-    queue.enqueue(store, "acme", _orders(2))
+    order_service.enqueue(store, "acme", _orders(2))
     run_a = _run(store, company_id)
     with store.transaction() as tx:
         store.orders.claim_batch(tx, company_id, run_a, 10, NOW)
@@ -186,7 +187,7 @@ def test_transitions_are_guarded_by_the_lease(store: Store) -> None:
 
 def test_orders_that_keep_failing_stop_after_max_attempts(store: Store) -> None:
     company_id = _company(store)
-    queue.enqueue(store, "acme", _orders(1))
+    order_service.enqueue(store, "acme", _orders(1))
     for _ in range(3):
         run_id = _run(store, company_id)
         with store.transaction() as tx:
@@ -195,27 +196,27 @@ def test_orders_that_keep_failing_stop_after_max_attempts(store: Store) -> None:
 
             store.runs.close(tx, run_id, RunStatus.ABANDONED, NOW)
             store.orders.release_run(tx, run_id, NOW, max_attempts=3)
-    order = queue.status(store, "acme")["orders"][0]
+    order = order_service.status(store, "acme")["orders"][0]
     assert order["status"] == "error"
     assert "Gave up after 3 runs" in order["error"]
 
 
 def test_retry_puts_errored_orders_back(store: Store) -> None:
     company_id = _company(store)
-    queue.enqueue(store, "acme", _orders(2))
+    order_service.enqueue(store, "acme", _orders(2))
     run_id = _run(store, company_id)
     with store.transaction() as tx:
         store.orders.claim_batch(tx, company_id, run_id, 10, NOW)
         for order_id in store.orders.claimed_by_ids(tx, run_id):
             store.orders.finish(tx, order_id, run_id, OrderStatus.ERROR, NOW, error="Item missing")
-    assert queue.retry(store, "acme", ["A0001"]) == ["A0001"]
-    counts = queue.status(store, "acme")["counts"]
+    assert order_service.retry(store, "acme", ["A0001"]) == ["A0001"]
+    counts = order_service.status(store, "acme")["counts"]
     assert counts["pending"] == 1 and counts["error"] == 1
 
 
 def test_waiting_count_counts_what_the_run_still_holds(store: Store) -> None:
     company_id = _company(store)
-    queue.enqueue(store, "acme", _orders(3))
+    order_service.enqueue(store, "acme", _orders(3))
     run_id = _run(store, company_id)
     with store.transaction() as tx:
         assert store.orders.waiting_count(tx, run_id) == 0
@@ -237,7 +238,7 @@ def _planner_rows(store: Store) -> dict[str, float]:
 def test_a_bulk_load_refreshes_the_planner_statistics(store: Store) -> None:
     """After a large import PostgreSQL plans with real row counts, not an empty table's."""
     _company(store)
-    queue.enqueue(store, "acme", _orders(1000))
+    order_service.enqueue(store, "acme", _orders(1000))
     if not store.database.is_postgres:
         return  # SQLite plans by its indexes; nothing to refresh
     rows = _planner_rows(store)
@@ -254,7 +255,7 @@ def test_many_small_enqueues_refresh_the_statistics_too(store: Store) -> None:
             tx.exec_driver_sql("ANALYZE payments")
         assert _planner_rows(store)["orders"] <= 0
     for start in range(0, 1000, 50):
-        queue.enqueue(store, "acme", _orders(50, prefix=f"S{start:04d}-"))
+        order_service.enqueue(store, "acme", _orders(50, prefix=f"S{start:04d}-"))
     if not store.database.is_postgres:
         return
     assert _planner_rows(store)["orders"] >= 500  # analysed on the way, not only at the end

@@ -37,9 +37,10 @@ from release_fixture import (
     reflect,
 )
 
-from qbwc_bridge import queue
 from qbwc_bridge.config import Settings
 from qbwc_bridge.engine.run import RunEngine
+from qbwc_bridge.services import companies as company_service
+from qbwc_bridge.services import orders as order_service
 from qbwc_bridge.simulator.demo_company import demo_quickbooks
 from qbwc_bridge.store import Database, Store, upgrade, utcnow
 from qbwc_bridge.store.migrate import current_revision, head_revision
@@ -168,14 +169,14 @@ def test_status_and_credentials_survive_the_upgrade(released: Store, release: Re
     upgrade(released.database)
     settings = Settings(database_url=released.database.url)
     for company in release.companies:
-        assert queue.status(released, company["name"]) == company["status"]
-        found = queue.api_login(released, settings, company["username"], company["password"])
+        assert order_service.status(released, company["name"]) == company["status"]
+        found = company_service.api_login(released, settings, company["username"], company["password"])
         assert found.name == company["name"]
         if company.get("api_key"):
-            by_key = queue.api_login(released, settings, company["username"], company["api_key"])
+            by_key = company_service.api_login(released, settings, company["username"], company["api_key"])
             assert by_key.name == company["name"]
-        with pytest.raises(queue.InvalidCredentials):
-            queue.api_login(released, settings, company["username"], "not-the-password")
+        with pytest.raises(company_service.InvalidCredentials):
+            company_service.api_login(released, settings, company["username"], "not-the-password")
 
 
 def test_the_queue_carries_on_after_the_upgrade(released: Store, release: Release) -> None:
@@ -191,7 +192,7 @@ def test_the_queue_carries_on_after_the_upgrade(released: Store, release: Releas
             for order in company["orders"]
             if orders[companies[company["name"]], order["OrderNumber"]]["status"] in DONE
         ]
-        report = queue.enqueue(released, company["name"], done)
+        report = order_service.enqueue(released, company["name"], done)
         assert (report.queued, report.updated, report.conflicts) == (0, 0, [])
         assert report.unchanged == len(done)
 

@@ -8,11 +8,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from factories import make_order_json
 
-from qbwc_bridge import queue
 from qbwc_bridge.config import Settings
 from qbwc_bridge.domain import passwords
 from qbwc_bridge.engine.run import RunEngine
 from qbwc_bridge.errors import InvalidTicket
+from qbwc_bridge.services import companies as company_service
+from qbwc_bridge.services import orders as order_service
 from qbwc_bridge.store import Store
 
 
@@ -32,8 +33,8 @@ def clock() -> Clock:
 @pytest.fixture
 def engine(store: Store, settings: Settings, clock: Clock) -> RunEngine:
     for name in ("acme", "globex"):
-        queue.add_company(store, name, f"{name}-user", f"{name}-password")
-        queue.enqueue(store, name, [make_order_json(OrderNumber=f"{name}-1")])
+        company_service.add_company(store, name, f"{name}-user", f"{name}-password")
+        order_service.enqueue(store, name, [make_order_json(OrderNumber=f"{name}-1")])
     return RunEngine(store, settings, clock=clock)
 
 
@@ -98,7 +99,7 @@ def test_expired_ticket_is_refused_and_its_orders_return(
 ) -> None:
     ticket = engine.authenticate("acme-user", "acme-password").ticket
     assert engine.next_request(ticket, "", "", "US", 13, 0)  # claims the order
-    assert queue.status(store, "acme")["counts"]["in_progress"] == 1
+    assert order_service.status(store, "acme")["counts"]["in_progress"] == 1
     clock.now += timedelta(seconds=settings.run_timeout_seconds + 5)
     with pytest.raises(InvalidTicket):
         engine.record_response(ticket, "<QBXML/>", "", "")
@@ -107,7 +108,7 @@ def test_expired_ticket_is_refused_and_its_orders_return(
     # a new run (the Web Connector's next attempt) finds the company free and the order queued
     result = engine.authenticate("acme-user", "acme-password")
     assert result.answer == ""
-    assert queue.status(store, "acme")["counts"]["pending"] == 1
+    assert order_service.status(store, "acme")["counts"]["pending"] == 1
 
 
 def test_a_ticket_only_reaches_its_own_company(engine: RunEngine, store: Store) -> None:
@@ -115,7 +116,7 @@ def test_a_ticket_only_reaches_its_own_company(engine: RunEngine, store: Store) 
     globex = engine.authenticate("globex-user", "globex-password").ticket
     message = engine.next_request(acme, "", "", "US", 13, 0)
     assert "acme-1" in message and "globex-1" not in message
-    assert queue.status(store, "globex")["counts"]["pending"] == 1
+    assert order_service.status(store, "globex")["counts"]["pending"] == 1
     engine.close(acme)
     assert "globex-1" in engine.next_request(globex, "", "", "US", 13, 0)
 

@@ -14,10 +14,12 @@ from enginedriver import quickbooks, run_once
 from factories import make_line, make_order_json
 from oracle import require_oracle
 
-from qbwc_bridge import queue
 from qbwc_bridge.config import Settings
 from qbwc_bridge.engine import inventory as inventory_step
 from qbwc_bridge.engine.run import RunEngine
+from qbwc_bridge.services import companies as company_service
+from qbwc_bridge.services import inventory as inventory_service
+from qbwc_bridge.services import orders as order_service
 from qbwc_bridge.simulator.quickbooks import FakeQuickBooks, ItemStock
 from qbwc_bridge.store import Store, utcnow
 
@@ -45,7 +47,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def engine(store: Store, settings: Settings, clock: Clock) -> RunEngine:
-    queue.add_company(store, "acme", USER, PASSWORD)
+    company_service.add_company(store, "acme", USER, PASSWORD)
     return RunEngine(store, settings, clock=clock)
 
 
@@ -81,7 +83,7 @@ def quickbooks_levels(fake: FakeQuickBooks) -> dict[str, tuple[Decimal, Decimal,
 
 
 def table(store: Store) -> dict[str, dict[str, Any]]:
-    rows = queue.product_updates(store, "acme", 0, 10**7)["rows"]
+    rows = inventory_service.product_updates(store, "acme", 0, 10**7)["rows"]
     found = {row["sku"]: row for row in rows}
     assert len(found) == len(rows), "one row per SKU"
     return found
@@ -238,7 +240,7 @@ def test_inventory_follows_the_order_batch_in_the_same_run(
         make_order_json(OrderNumber=f"INV{i}", orderDetails=[make_line(quantity=2)])
         for i in range(3)
     ]
-    queue.enqueue(store, "acme", orders)
+    order_service.enqueue(store, "acme", orders)
     result = run_once(engine, fake, USER, PASSWORD)
     assert result.progress[-1] == 100 and result.progress == sorted(result.progress), result
     log = list(fake.request_log)
@@ -254,13 +256,13 @@ def test_inventory_follows_the_order_batch_in_the_same_run(
 
 def test_on_demand_query_makes_authenticate_answer_work(store: Store, settings: Settings) -> None:
     clock = Clock(utcnow() + timedelta(seconds=1))
-    queue.add_company(store, "acme", USER, PASSWORD)
+    company_service.add_company(store, "acme", USER, PASSWORD)
     engine = RunEngine(store, settings, clock=clock)
     fake = quickbooks(clock=clock)
     assert run_once(engine, fake, USER, PASSWORD).progress[-1] == 100
     clock.advance(minutes=1)
     assert engine.authenticate(USER, PASSWORD).answer == "none"
-    queue.request_inventory_now(store, "acme")
+    inventory_service.request_inventory_now(store, "acme")
     clock.advance(seconds=1)
     sent_before = len(inventory_requests(fake))
     again = run_once(engine, fake, USER, PASSWORD)
@@ -271,7 +273,7 @@ def test_on_demand_query_makes_authenticate_answer_work(store: Store, settings: 
 
 
 def test_the_interval_is_the_company_setting(engine: RunEngine, store: Store, clock: Clock) -> None:
-    queue.set_company_setting(store, "acme", "inventory_every_minutes", "5")
+    company_service.set_company_setting(store, "acme", "inventory_every_minutes", "5")
     fake = quickbooks(clock=clock)
     run_once(engine, fake, USER, PASSWORD)
     clock.advance(minutes=4)

@@ -10,10 +10,11 @@ from enginedriver import quickbooks, run_once
 from factories import make_line, make_order_json, make_payment
 from sqlalchemy import select
 
-from qbwc_bridge import queue
 from qbwc_bridge.config import Settings
 from qbwc_bridge.engine import planning
 from qbwc_bridge.engine.run import RunEngine
+from qbwc_bridge.services import companies as company_service
+from qbwc_bridge.services import orders as order_service
 from qbwc_bridge.simulator.quickbooks import FakeQuickBooks, QuickBooksParseError
 from qbwc_bridge.store import Store, schema, utcnow
 
@@ -22,7 +23,7 @@ USER, PASSWORD = "acme-user", "acme-password"
 
 @pytest.fixture
 def engine(store: Store, settings: Settings) -> RunEngine:
-    queue.add_company(store, "acme", USER, PASSWORD)
+    company_service.add_company(store, "acme", USER, PASSWORD)
     # keep inventory out of these runs: they are about orders
     with store.transaction() as tx:
         company = store.companies.by_name(tx, "acme")
@@ -31,7 +32,7 @@ def engine(store: Store, settings: Settings) -> RunEngine:
 
 
 def _orders(store: Store) -> dict[str, dict[str, object]]:
-    return {o["order_number"]: o for o in queue.status(store, "acme")["orders"]}
+    return {o["order_number"]: o for o in order_service.status(store, "acme")["orders"]}
 
 
 def _customer_order(i: int, **overrides: object) -> dict[str, object]:
@@ -48,7 +49,7 @@ def test_new_orders_with_payments_land_exactly_once(engine: RunEngine, store: St
         _customer_order(i, Payments=[make_payment(PaymentAmount="10.00", ReferenceNumber=f"P{i}")])
         for i in range(12)
     ]
-    queue.enqueue(store, "acme", orders)
+    order_service.enqueue(store, "acme", orders)
     fake = quickbooks()
     result = run_once(engine, fake, USER, PASSWORD)
     assert result.progress[-1] == 100, result
@@ -104,7 +105,7 @@ def test_messages_follow_the_measured_speed_of_quickbooks(
 ) -> None:
     """After the first answer, a message carries what QuickBooks handles in about 30 s,
     at most MAX_REQUESTS_PER_MESSAGE; a steady speed is written once, not at every answer."""
-    queue.enqueue(store, "acme", [_customer_order(i) for i in range(60)])
+    order_service.enqueue(store, "acme", [_customer_order(i) for i in range(60)])
     clock = QuickBooksClock(seconds_per_request)
     paced = RunEngine(store, settings, clock=clock)
     fake = quickbooks()
@@ -139,8 +140,8 @@ def test_progress_counts_the_orders_still_waiting(engine: RunEngine, store: Stor
         make_order_json(OrderNumber="BAD", orderDetails=[make_line(sku="SKU-9")]),
         make_order_json(OrderNumber="D1"),
     ]
-    queue.set_company_setting(store, "acme", "orders_per_message", "2")
-    queue.enqueue(store, "acme", orders)
+    company_service.set_company_setting(store, "acme", "orders_per_message", "2")
+    order_service.enqueue(store, "acme", orders)
     auth = engine.authenticate(USER, PASSWORD)
     fake.begin_session()
     hcp, major = fake.hcp_response(), int(fake.max_version.split(".")[0])
@@ -166,7 +167,7 @@ def test_progress_counts_the_orders_still_waiting(engine: RunEngine, store: Stor
 def test_existing_customer_is_found_not_added(engine: RunEngine, store: Store) -> None:
     fake = quickbooks()
     existing = fake.add_customer("Smith, John")
-    queue.enqueue(store, "acme", [make_order_json(OrderNumber="E1")])
+    order_service.enqueue(store, "acme", [make_order_json(OrderNumber="E1")])
     run_once(engine, fake, USER, PASSWORD)
     assert [c.full_name for c in fake.customers] == ["Smith, John"]
     assert fake.invoices()[0].customer_list_id == existing.list_id
@@ -175,14 +176,14 @@ def test_existing_customer_is_found_not_added(engine: RunEngine, store: Store) -
 
 def test_invoice_already_in_quickbooks_is_a_duplicate(engine: RunEngine, store: Store) -> None:
     fake = quickbooks()
-    queue.enqueue(store, "acme", [make_order_json(OrderNumber="D1")])
+    order_service.enqueue(store, "acme", [make_order_json(OrderNumber="D1")])
     run_once(engine, fake, USER, PASSWORD)
     assert len(fake.invoices()) == 1
     # the same order queued in a second bridge database (e.g. after a restore) is recognised
-    queue.set_company_setting(store, "acme", "txn_type", "invoice")
+    company_service.set_company_setting(store, "acme", "txn_type", "invoice")
     with store.transaction() as tx:
         tx.exec_driver_sql("DELETE FROM orders")
-    queue.enqueue(store, "acme", [make_order_json(OrderNumber="D1")])
+    order_service.enqueue(store, "acme", [make_order_json(OrderNumber="D1")])
     run_once(engine, fake, USER, PASSWORD)
     assert len(fake.invoices()) == 1
     (order,) = _orders(store).values()
@@ -197,7 +198,7 @@ def test_identical_payments_count_by_multiplicity(engine: RunEngine, store: Stor
         OrderNumber="M1",
         Payments=[twin, twin, make_payment(PaymentAmount="1.60", ReferenceNumber="X")],
     )
-    queue.enqueue(store, "acme", [order])
+    order_service.enqueue(store, "acme", [order])
     run_once(engine, fake, USER, PASSWORD)
     assert sorted(p.total for p in fake.payments) == [
         Decimal("1.60"),
@@ -207,7 +208,7 @@ def test_identical_payments_count_by_multiplicity(engine: RunEngine, store: Stor
     # one of the twins already existed in QuickBooks: re-running the order adds only what is missing
     with store.transaction() as tx:
         tx.exec_driver_sql("DELETE FROM orders")
-    queue.enqueue(store, "acme", [order])
+    order_service.enqueue(store, "acme", [order])
     run_once(engine, fake, USER, PASSWORD)
     assert len(fake.payments) == 3
     payments = _orders(store)["M1"]["payments"]
@@ -218,7 +219,7 @@ def test_identical_payments_count_by_multiplicity(engine: RunEngine, store: Stor
 def test_missing_item_errors_that_order_only(engine: RunEngine, store: Store) -> None:
     fake = quickbooks()
     bad = make_order_json(OrderNumber="BAD", orderDetails=[make_line(sku="SKU-9")])
-    queue.enqueue(store, "acme", [_customer_order(1), bad, _customer_order(2)])
+    order_service.enqueue(store, "acme", [_customer_order(1), bad, _customer_order(2)])
     run_once(engine, fake, USER, PASSWORD)
     states = _orders(store)
     assert states["BAD"]["status"] == "error"
@@ -245,7 +246,7 @@ def test_too_long_texts_are_cut_not_rejected(engine: RunEngine, store: Store) ->
             "city": "Llanfairpwllgwyngyllgogerychwyrndrobwllllantysiliogogogoch",
         },
     )
-    queue.enqueue(store, "acme", [order])
+    order_service.enqueue(store, "acme", [order])
     run_once(engine, fake, USER, PASSWORD)
     assert _orders(store)["L1"]["status"] == "synced"
     (customer,) = fake.customers
@@ -266,10 +267,10 @@ def test_transaction_types(
     engine: RunEngine, store: Store, order_type: int, setting: str | None, kind: str
 ) -> None:
     if setting:
-        queue.set_company_setting(store, "acme", "txn_type", setting)
+        company_service.set_company_setting(store, "acme", "txn_type", setting)
     fake = quickbooks()
     order = make_order_json(OrderNumber="T1", OrderType=order_type)
-    queue.enqueue(store, "acme", [order])
+    order_service.enqueue(store, "acme", [order])
     run_once(engine, fake, USER, PASSWORD)
     (txn,) = fake.transactions(kind)  # type: ignore[arg-type]
     assert txn.total == Decimal(str(order["OrderTotal"]))
@@ -286,7 +287,7 @@ def test_payments_of_other_transactions_get_an_outcome(
     """Only invoices take ReceivePayments; no payment may stay pending after its order."""
     fake = quickbooks()
     payments = [make_payment(ReferenceNumber="P-1"), make_payment(ReferenceNumber="P-2")]
-    queue.enqueue(
+    order_service.enqueue(
         store, "acme", [make_order_json(OrderNumber="T1", OrderType=order_type, Payments=payments)]
     )
     run_once(engine, fake, USER, PASSWORD)
@@ -304,7 +305,7 @@ def test_payments_of_other_transactions_get_an_outcome(
         with store.transaction() as tx:
             tx.exec_driver_sql("DELETE FROM payments")
             tx.exec_driver_sql("DELETE FROM orders")
-        queue.enqueue(
+        order_service.enqueue(
             store, "acme", [make_order_json(OrderNumber="T1", OrderType=5, Payments=payments)]
         )
         run_once(engine, fake, USER, PASSWORD)
@@ -318,13 +319,13 @@ def test_payments_of_other_transactions_get_an_outcome(
 def test_amazon_order_numbers(engine: RunEngine, store: Store) -> None:
     fake = quickbooks()
     first, second = "112-1234567-1234567", "113-7654321-1234567"  # same last 11 characters
-    queue.enqueue(store, "acme", [make_order_json(OrderNumber=first, ChannelName="Amazon")])
+    order_service.enqueue(store, "acme", [make_order_json(OrderNumber=first, ChannelName="Amazon")])
     run_once(engine, fake, USER, PASSWORD)
     (invoice,) = fake.invoices()
     assert invoice.ref_number == first[-11:] and invoice.po_number == first
     assert first in (invoice.memo or "")
     # a different order sharing the last 11 characters is not mistaken for a duplicate
-    queue.enqueue(store, "acme", [make_order_json(OrderNumber=second, ChannelName="Amazon")])
+    order_service.enqueue(store, "acme", [make_order_json(OrderNumber=second, ChannelName="Amazon")])
     run_once(engine, fake, USER, PASSWORD)
     assert sorted(i.po_number or "" for i in fake.invoices()) == sorted([first, second])
     assert _orders(store)[second]["status"] == "synced"
@@ -332,11 +333,11 @@ def test_amazon_order_numbers(engine: RunEngine, store: Store) -> None:
 
 def test_older_quickbooks_gets_qbxml_11(engine: RunEngine, store: Store) -> None:
     fake = quickbooks(max_version="11.0")
-    queue.enqueue(store, "acme", [make_order_json(OrderNumber="O1", Payments=[make_payment()])])
+    order_service.enqueue(store, "acme", [make_order_json(OrderNumber="O1", Payments=[make_payment()])])
     result = run_once(engine, fake, USER, PASSWORD)
     assert result.progress[-1] == 100
     assert _orders(store)["O1"]["status"] == "synced"
-    assert queue.show_company(store, "acme")["qbxml_version"] == "11.0"
+    assert company_service.show_company(store, "acme")["qbxml_version"] == "11.0"
 
 
 class PoisonQuickBooks(FakeQuickBooks):
@@ -356,7 +357,7 @@ def test_unparseable_message_isolates_the_culprit(engine: RunEngine, store: Stor
         CustomerName="POISON Person",
         billingAddress={"firstName": "POISON", "lastName": "Person"},
     )
-    queue.enqueue(
+    order_service.enqueue(
         store, "acme", [_customer_order(1), poison, _customer_order(2), _customer_order(3)]
     )
     result = run_once(engine, fake, USER, PASSWORD)
@@ -372,7 +373,7 @@ def test_lost_response_after_add_is_found_not_repeated(engine: RunEngine, store:
         fake = quickbooks()
         with store.transaction() as tx:
             tx.exec_driver_sql("DELETE FROM orders")
-        queue.enqueue(
+        order_service.enqueue(
             store,
             "acme",
             [
@@ -399,7 +400,7 @@ def test_a_request_left_unanswered_is_marked_lost_and_its_orders_checked_again(
 ) -> None:
     """The Web Connector asks for the next request without answering the last one: that
     exchange is closed as "lost" and what it carried is checked again, never re-added blind."""
-    queue.enqueue(store, "acme", [_customer_order(i) for i in range(3)])
+    order_service.enqueue(store, "acme", [_customer_order(i) for i in range(3)])
     fake = quickbooks()
     auth = engine.authenticate(USER, PASSWORD)
     fake.begin_session()
@@ -428,7 +429,7 @@ def test_a_request_left_unanswered_is_marked_lost_and_its_orders_checked_again(
 
 
 def test_two_runs_for_one_company_do_not_overlap(engine: RunEngine, store: Store) -> None:
-    queue.enqueue(store, "acme", [_customer_order(1)])
+    order_service.enqueue(store, "acme", [_customer_order(1)])
     first = engine.authenticate(USER, PASSWORD)
     second = engine.authenticate(USER, PASSWORD)
     assert first.answer == "" and second.answer == "busy"
@@ -440,7 +441,7 @@ def test_payment_uses_the_customer_of_the_invoice_found(engine: RunEngine, store
     order = make_order_json(
         OrderNumber="F1", Payments=[make_payment(PaymentAmount="51.60", ReferenceNumber="PAY-F1")]
     )
-    queue.enqueue(store, "acme", [order])
+    order_service.enqueue(store, "acme", [order])
     run_once(engine, fake, USER, PASSWORD)
     state = _orders(store)["F1"]
     assert state["status"] == "duplicate"

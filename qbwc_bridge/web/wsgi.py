@@ -1,4 +1,4 @@
-"""The WSGI entry point for gunicorn: ``qbwc_bridge.wsgi:application``.
+"""The WSGI entry point for gunicorn: ``qbwc_bridge.web.wsgi:application``.
 
 Built on first use rather than at import, so importing this module opens nothing;
 deploy/gunicorn.conf.py builds it as each worker starts (``load``).
@@ -18,7 +18,7 @@ def load() -> Any:
     global _app
     if _app is None:
         from qbwc_bridge.config import Settings
-        from qbwc_bridge.web import make_wsgi_app
+        from qbwc_bridge.web.app import make_wsgi_app
 
         settings = Settings.from_env()
         logging.basicConfig(

@@ -18,12 +18,15 @@ from urllib.parse import parse_qs
 
 from lxml import etree
 
-from qbwc_bridge import metrics, queue
+from qbwc_bridge import metrics
 from qbwc_bridge.config import Settings
 from qbwc_bridge.domain.company import Company
 from qbwc_bridge.engine.run import RunEngine
 from qbwc_bridge.errors import BridgeError, MalformedQbxml, OrderRejected
 from qbwc_bridge.qbxml.parsing import parse_xml
+from qbwc_bridge.services import companies as company_service
+from qbwc_bridge.services import inventory as inventory_service
+from qbwc_bridge.services import orders as order_service
 from qbwc_bridge.soap.app import PARSED_ENVELOPE, make_soap_app
 from qbwc_bridge.store import Store, stats
 
@@ -206,10 +209,10 @@ class BridgeApp:
         if "\x00" in username or "\x00" in secret or len(username) > 100:
             return None
         try:
-            return queue.api_login(
+            return company_service.api_login(
                 self.store, self.settings, username, secret, str(environ.get("REMOTE_ADDR", ""))
             )
-        except queue.InvalidCredentials:
+        except company_service.InvalidCredentials:
             return None
 
     def _unauthorized(self, start_response: StartResponse) -> list[bytes]:
@@ -261,8 +264,8 @@ class BridgeApp:
                 },
             )
         try:
-            report = queue.enqueue(self.store, company.name, items)
-        except queue.NothingEnqueued as error:
+            report = order_service.enqueue(self.store, company.name, items)
+        except order_service.NothingEnqueued as error:
             return _json(
                 start_response,
                 "422 Unprocessable Entity",
@@ -293,7 +296,7 @@ class BridgeApp:
         return _json(
             start_response,
             "200 OK",
-            queue.product_updates_for(self.store, company, since, max(limit, 1)),
+            inventory_service.product_updates_for(self.store, company, since, max(limit, 1)),
         )
 
     def _metrics(self, start_response: StartResponse) -> list[bytes]:

@@ -1,22 +1,18 @@
-"""Use cases shared by the command line and the HTTP API, so the two cannot drift."""
+"""Order use cases shared by the command line and the HTTP API: enqueue, status, retry."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
-from qbwc_bridge.config import Settings
-from qbwc_bridge.domain import customers, intake, mapping, passwords
+from qbwc_bridge.domain import customers, intake, mapping
 from qbwc_bridge.domain.company import Company
 from qbwc_bridge.domain.orders import QueuedOrder
-from qbwc_bridge.engine import logins
 from qbwc_bridge.errors import BridgeError, OrderRejected
-from qbwc_bridge.store import Store, Tx, utcnow
+from qbwc_bridge.store import Store, utcnow
 from qbwc_bridge.store import companies as company_store
-from qbwc_bridge.store import inventory as inventory_store
 from qbwc_bridge.store import orders as order_store
 from qbwc_bridge.store.orders import EnqueueOutcome, NewOrder
 
@@ -32,78 +28,6 @@ class NothingEnqueued(BridgeError):
             f"{len(problems)} problem{'s' if len(problems) != 1 else ''} found; nothing was "
             "queued. Fix the orders (or pass --skip-invalid to queue the valid ones)."
         )
-
-
-class InvalidCredentials(BridgeError):
-    """Unknown username or wrong password."""
-
-
-# --- companies -----------------------------------------------------------------------------
-
-
-def add_company(store: Store, name: str, username: str, password: str) -> Company:
-    if not name.strip() or not username.strip():
-        raise BridgeError("Company name and username must not be empty")
-    if len(password) < 8:
-        raise BridgeError("The password must have at least 8 characters")
-    password_hash = passwords.hash_password(password)
-    with store.transaction() as tx:
-        return company_store.add(tx, name.strip(), username.strip(), password_hash)
-
-
-def company(store: Store, name: str) -> Company:
-    with store.transaction() as tx:
-        return company_store.by_name(tx, name)
-
-
-def set_company_setting(store: Store, name: str, key: str, value: str) -> Company:
-    with store.transaction() as tx:
-        found = company_store.by_name(tx, name)
-        if key == "password":
-            company_store.set_password_hash(tx, found.id, passwords.hash_password(value))
-        else:
-            company_store.save_settings(tx, found.id, found.settings.with_value(key, value))
-        return company_store.get(tx, found.id)
-
-
-def new_api_key(store: Store, name: str) -> str:
-    """Create (or replace) the company's API key for /api; shown once, stored hashed."""
-    key = secrets.token_urlsafe(32)
-    with store.transaction() as tx:
-        found = company_store.by_name(tx, name)
-        company_store.set_api_key_hash(tx, found.id, passwords.hash_password(key))
-    return key
-
-
-def api_login(
-    store: Store, settings: Settings, username: str, secret: str, client_address: str = ""
-) -> Company:
-    """The company whose Web Connector password or API key ``secret`` is.
-
-    Throttled together with the Web Connector's logins: /api is not a faster door.
-    """
-    company = logins.check_login(
-        store, settings, username, secret, client_address, utcnow(), accept_api_key=True
-    )
-    if company is None:
-        raise InvalidCredentials()
-    return company
-
-
-def show_company(store: Store, name: str) -> dict[str, Any]:
-    with store.transaction() as tx:
-        found = company_store.by_name(tx, name)
-        counts = order_store.counts(tx, found.id)
-    return {
-        "name": found.name,
-        "username": found.username,
-        "owner_id": found.owner_id,
-        "file_id": found.file_id,
-        "qbxml_version": found.qbxml_version,
-        "company_file": found.company_file,
-        "settings": found.settings.as_dict(),
-        "counts": counts,
-    }
 
 
 # --- enqueue -------------------------------------------------------------------------------
@@ -238,33 +162,3 @@ def retry(store: Store, company_name: str, order_numbers: list[str]) -> list[str
     with store.transaction() as tx:
         found = company_store.by_name(tx, company_name)
         return order_store.retry(tx, found.id, order_numbers, utcnow())
-
-
-def product_updates(
-    store: Store, company_name: str, since: int = 0, limit: int = 1000
-) -> dict[str, Any]:
-    with store.transaction() as tx:
-        found = company_store.by_name(tx, company_name)
-        return _product_updates(store, tx, found.id, since, limit)
-
-
-def product_updates_for(store: Store, found: Company, since: int, limit: int) -> dict[str, Any]:
-    with store.transaction() as tx:
-        return _product_updates(store, tx, found.id, since, limit)
-
-
-def _product_updates(
-    store: Store, tx: Tx, company_id: int, since: int, limit: int
-) -> dict[str, Any]:
-    rows = inventory_store.since(tx, company_id, since, limit)
-    return {
-        "rows": [row.as_json() for row in rows],
-        "next_cursor": rows[-1].cursor if rows else since,
-    }
-
-
-def request_inventory_now(store: Store, company_name: str) -> None:
-    """Make the next Web Connector run include an inventory query."""
-    with store.transaction() as tx:
-        found = company_store.by_name(tx, company_name)
-        company_store.set_inventory_due_at(tx, found.id, utcnow())

@@ -1,0 +1,87 @@
+"""Company use cases shared by the command line and the HTTP API: add, settings, logins."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from qbwc_bridge.config import Settings
+from qbwc_bridge.domain import passwords
+from qbwc_bridge.domain.company import Company
+from qbwc_bridge.engine import logins
+from qbwc_bridge.errors import BridgeError
+from qbwc_bridge.store import Store, utcnow
+from qbwc_bridge.store import companies as company_store
+from qbwc_bridge.store import orders as order_store
+
+
+class InvalidCredentials(BridgeError):
+    """Unknown username or wrong password."""
+
+
+# --- companies -----------------------------------------------------------------------------
+
+
+def add_company(store: Store, name: str, username: str, password: str) -> Company:
+    if not name.strip() or not username.strip():
+        raise BridgeError("Company name and username must not be empty")
+    if len(password) < 8:
+        raise BridgeError("The password must have at least 8 characters")
+    password_hash = passwords.hash_password(password)
+    with store.transaction() as tx:
+        return company_store.add(tx, name.strip(), username.strip(), password_hash)
+
+
+def company(store: Store, name: str) -> Company:
+    with store.transaction() as tx:
+        return company_store.by_name(tx, name)
+
+
+def set_company_setting(store: Store, name: str, key: str, value: str) -> Company:
+    with store.transaction() as tx:
+        found = company_store.by_name(tx, name)
+        if key == "password":
+            company_store.set_password_hash(tx, found.id, passwords.hash_password(value))
+        else:
+            company_store.save_settings(tx, found.id, found.settings.with_value(key, value))
+        return company_store.get(tx, found.id)
+
+
+def new_api_key(store: Store, name: str) -> str:
+    """Create (or replace) the company's API key for /api; shown once, stored hashed."""
+    key = secrets.token_urlsafe(32)
+    with store.transaction() as tx:
+        found = company_store.by_name(tx, name)
+        company_store.set_api_key_hash(tx, found.id, passwords.hash_password(key))
+    return key
+
+
+def api_login(
+    store: Store, settings: Settings, username: str, secret: str, client_address: str = ""
+) -> Company:
+    """The company whose Web Connector password or API key ``secret`` is.
+
+    Throttled together with the Web Connector's logins: /api is not a faster door.
+    """
+    company = logins.check_login(
+        store, settings, username, secret, client_address, utcnow(), accept_api_key=True
+    )
+    if company is None:
+        raise InvalidCredentials()
+    return company
+
+
+def show_company(store: Store, name: str) -> dict[str, Any]:
+    with store.transaction() as tx:
+        found = company_store.by_name(tx, name)
+        counts = order_store.counts(tx, found.id)
+    return {
+        "name": found.name,
+        "username": found.username,
+        "owner_id": found.owner_id,
+        "file_id": found.file_id,
+        "qbxml_version": found.qbxml_version,
+        "company_file": found.company_file,
+        "settings": found.settings.as_dict(),
+        "counts": counts,
+    }
