@@ -1,8 +1,9 @@
-"""The product.md section 5 rules: a validated Order becomes the records QuickBooks stores."""
+"""The docs/order-format.md rules: a validated Order becomes the records QuickBooks stores."""
 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import NamedTuple
 
 from qbwc_bridge.domain import customers
 from qbwc_bridge.domain.company import CompanySettings, InvalidSetting
@@ -46,20 +47,23 @@ def payments_apply(kind: TxnKind) -> bool:
     return kind is TxnKind.INVOICE
 
 
-def ref_number(order_number: str) -> str:
-    """RefNumber (11 max): the folded order number, or its last 11 characters when longer."""
-    limit = FIELD_LIMITS["RefNumber"]
-    folded = qb_text(order_number).strip()
-    return folded if len(folded) <= limit else folded[-limit:].strip()
+class TxnRefs(NamedTuple):
+    """How a transaction carries its order number: the check asks by the RefNumber and
+    confirms a hit by the PONumber the add wrote."""
+
+    ref_number: str
+    po_number: str
 
 
-def po_number(order_number: str) -> str:
-    """PONumber: empty when RefNumber holds the whole number, else the number (last 25)."""
-    limit = FIELD_LIMITS["PONumber"]
+def txn_refs(order_number: str) -> TxnRefs:
+    """RefNumber (11 max): the folded order number, or its last 11 characters when longer;
+    PONumber: empty when RefNumber holds the whole number, else the number (last 25)."""
     folded = qb_text(order_number).strip()
-    if len(folded) <= FIELD_LIMITS["RefNumber"]:
-        return ""
-    return folded if len(folded) <= limit else folded[-limit:].strip()
+    ref_limit, po_limit = FIELD_LIMITS["RefNumber"], FIELD_LIMITS["PONumber"]
+    if len(folded) <= ref_limit:
+        return TxnRefs(folded, "")
+    po_number = folded if len(folded) <= po_limit else folded[-po_limit:].strip()
+    return TxnRefs(folded[-ref_limit:].strip(), po_number)
 
 
 def order_memo(order: Order) -> str:
@@ -120,6 +124,7 @@ def _charge_lines(order: Order, settings: CompanySettings) -> list[TxnLine]:
 def txn_record(order: Order, settings: CompanySettings) -> TxnRecord:
     """The sales transaction for ``order``; its total equals OrderTotal to the cent."""
     kind = txn_kind(order, settings)
+    refs = txn_refs(order.order_number)
     payment_method = ""
     if kind is TxnKind.SALES_RECEIPT:
         payment_method = fit_line(order.credit_card_name, FIELD_LIMITS["PaymentMethod"])
@@ -128,8 +133,8 @@ def txn_record(order: Order, settings: CompanySettings) -> TxnRecord:
         order_number=order.order_number,
         customer_name=customers.customer_name(order, settings.customer_match),
         txn_date=order.order_date,
-        ref_number=ref_number(order.order_number),
-        po_number=po_number(order.order_number),
+        ref_number=refs.ref_number,
+        po_number=refs.po_number,
         memo=order_memo(order),
         lines=(*(_detail_line(line) for line in order.lines), *_charge_lines(order, settings)),
         bill_address=customers.qb_address(order.billing_address),

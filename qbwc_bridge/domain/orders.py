@@ -204,3 +204,74 @@ class QueuedOrder:
     def order(self) -> Order:
         """The order's content (decoded now if no step needed it before)."""
         return self.source.get()
+
+
+# --- what a run learns about its orders ----------------------------------------------------
+# The engine's steps decide these; the store turns them into guarded statements.
+
+
+@dataclass(frozen=True, slots=True)
+class TxnLink:
+    """The QuickBooks transaction an order is: added by the run, or found by its check."""
+
+    txn_id: str
+    ref_number: str
+    customer: str  # the transaction's customer as QuickBooks has it (payments go to it)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderOutcome:
+    """The order leaves the run: synced, duplicate, error, or pending (back in the queue)."""
+
+    status: OrderStatus
+    error: str | None = None
+    error_code: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderChange:
+    """What one message's answers taught the run about one order; None changes nothing.
+
+    An outcome is final within a message: nothing later in the message changes the order.
+    """
+
+    stage: OrderStage | None = None
+    customer_list_id: str | None = None
+    txn: TxnLink | None = None
+    outcome: OrderOutcome | None = None
+
+    def then(self, later: OrderChange) -> OrderChange:
+        """This change followed by ``later`` (what ``later`` sets wins)."""
+        return OrderChange(
+            stage=later.stage if later.stage is not None else self.stage,
+            customer_list_id=later.customer_list_id
+            if later.customer_list_id is not None
+            else self.customer_list_id,
+            txn=later.txn if later.txn is not None else self.txn,
+            outcome=later.outcome if later.outcome is not None else self.outcome,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentOutcome:
+    """The payment is done: synced or duplicate (with its TxnID), or error."""
+
+    status: PaymentStatus
+    qb_txn_id: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentChange:
+    """What the run learnt about one payment of one of its orders."""
+
+    order_id: int
+    stage: OrderStage | None = None
+    outcome: PaymentOutcome | None = None
+
+    def then(self, later: PaymentChange) -> PaymentChange:
+        return PaymentChange(
+            order_id=self.order_id,
+            stage=later.stage if later.stage is not None else self.stage,
+            outcome=later.outcome if later.outcome is not None else self.outcome,
+        )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 
 class RunStatus(enum.StrEnum):
@@ -24,6 +23,77 @@ class RunStage(enum.StrEnum):
     DONE = "done"
 
 
+class RequestKind(enum.StrEnum):
+    """What one request of a message is for (the values are what an exchange stores)."""
+
+    CUSTOMER_QUERY = "cq"
+    CUSTOMER_ADD = "ca"
+    TXN_QUERY = "tq"
+    TXN_ADD = "ta"
+    PAYMENT_QUERY = "pq"
+    PAYMENT_ADD = "pa"
+    INVENTORY = "inv"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestPurpose:
+    """Why a request was sent, so its answer can be handed to the right step.
+
+    ``customer_names`` holds every name a CustomerQuery asked for, or the one name a
+    CustomerAdd adds; ``inventory_phase`` is the inventory query's phase.
+    """
+
+    kind: RequestKind
+    order_id: int | None = None
+    payment_id: int | None = None
+    customer_names: tuple[str, ...] = ()
+    inventory_phase: str | None = None
+
+
+# A message's requests by their requestID.
+RequestMap = dict[str, RequestPurpose]
+
+
+def order_ids(request_map: RequestMap) -> list[int]:
+    """The orders a message carried requests for, each once, in the message's order."""
+    seen: dict[int, None] = {}
+    for purpose in request_map.values():
+        if purpose.order_id is not None:
+            seen[purpose.order_id] = None
+    return list(seen)
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """What a run notes about itself between callbacks.
+
+    ``suspects``: orders of a message QuickBooks could not parse, sent one per message
+    until the culprit is found; ``outcomes``: how the run's orders ended, once it has.
+    """
+
+    suspects: tuple[int, ...] = ()
+    outcomes: dict[str, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryState:
+    """The inventory query's progress within one run (the iterator never outlives it)."""
+
+    phase: str
+    started_at: datetime
+    modified_from: datetime | None  # None: a full query
+    iterator_id: str = ""
+    fetched: int = 0  # items read, over all pages and restarts
+    pass_fetched: int = 0  # items read by the current iterator
+    remaining: int = 0
+    changed: int = 0
+    pages: int = 0
+    restarts: int = 0
+    failed: bool = False
+    finished: bool = False
+    fraction: float = 0.0
+
+
 @dataclass(frozen=True, slots=True)
 class Run:
     id: int
@@ -38,8 +108,8 @@ class Run:
     batch_size: int = 0
     exchanges: int = 0
     inventory_due: bool = False
-    inventory_state: dict[str, Any] | None = None
-    summary: dict[str, Any] = field(default_factory=dict)
+    inventory_state: InventoryState | None = None
+    summary: RunSummary = field(default_factory=RunSummary)
     # As the callback's lease found them: a request of this run still waits for its answer;
     # how many of its orders are in progress (when the lease was asked to count them).
     awaiting_answer: bool = False
@@ -56,6 +126,6 @@ class Exchange:
     id: int
     run_id: int
     seq: int
-    request_map: dict[str, dict[str, Any]]
+    request_map: RequestMap
     sent_at: datetime
     received_at: datetime | None = None

@@ -7,6 +7,7 @@ callbacks loses nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
@@ -18,15 +19,22 @@ from qbwc_bridge.config import Settings
 from qbwc_bridge.domain import passwords
 from qbwc_bridge.domain.company import Company
 from qbwc_bridge.domain.orders import OrderStatus, QueuedOrder
-from qbwc_bridge.domain.runs import Run, RunStage, RunStatus
-from qbwc_bridge.engine import logins, planning, steps
-from qbwc_bridge.engine.inventory import InventoryStep
+from qbwc_bridge.domain.runs import (
+    Exchange,
+    RequestMap,
+    Run,
+    RunStage,
+    RunStatus,
+    order_ids,
+)
+from qbwc_bridge.engine import inventory, logins, planning, steps
 from qbwc_bridge.engine.recording import Recorder
 from qbwc_bridge.errors import InvalidTicket, MalformedQbxml, UnsupportedQuickBooks
 from qbwc_bridge.qbxml import build, hcp, versions
 from qbwc_bridge.qbxml.responses import QbResponse, parse_response
 from qbwc_bridge.store import Store, Tx
 from qbwc_bridge.store import companies as company_store
+from qbwc_bridge.store import inventory as inventory_store
 from qbwc_bridge.store import orders as order_store
 from qbwc_bridge.store import runs as run_store
 from qbwc_bridge.store.database import utcnow
@@ -156,7 +164,7 @@ class RunEngine:
                 else None
             )
             if lost is not None:
-                order_store.recheck(tx, run.id, _order_ids(lost.request_map), now)
+                order_store.recheck(tx, run.id, order_ids(lost.request_map), now)
             if run.stage is RunStage.NEGOTIATE:
                 try:
                     run = self._negotiate(
@@ -164,11 +172,11 @@ class RunEngine:
                     )
                 except (UnsupportedQuickBooks, MalformedQbxml) as error:
                     run_store.set_error(tx, run.id, error.message)
-                    run_store.update_run(tx, run.id, stage=RunStage.DONE)
+                    run_store.set_stage(tx, run.id, RunStage.DONE)
                     return ""
             message = self._plan(tx, run, company, now)
             if not message:
-                run_store.update_run(tx, run.id, stage=RunStage.DONE)
+                run_store.set_stage(tx, run.id, RunStage.DONE)
                 run_store.set_error(tx, run.id, "Nothing left to do in this run.")
             return message
 
@@ -190,10 +198,9 @@ class RunEngine:
         size = planning.batch_size(speed, company.settings.batch_min, company.settings.batch_max)
         claimed = order_store.claim_batch(tx, company.id, run.id, size, now)
         company_store.remember_company_file(tx, company.id, str(chosen.version), company_file)
-        run_store.update_run(
+        run_store.start_orders(
             tx,
             run.id,
-            stage=RunStage.ORDERS,
             qbxml_version=str(chosen.version),
             country=chosen.country,
             company_file=company_file,
@@ -206,42 +213,69 @@ class RunEngine:
         version = versions.QbxmlVersion.parse(run.qbxml_version or "13.0")
         if run.stage is RunStage.ORDERS:
             budget = planning.request_budget(company.seconds_per_request)
-            suspects = run.summary.get("suspects", [])
+            suspects = run.summary.suspects
             waiting_suspects = (
                 order_store.claimed_by(tx, run.id, order_ids=suspects) if suspects else []
             )
             if not waiting_suspects:
-                suspects = []  # all isolated (or gone back to the queue): carry on as usual
+                suspects = ()  # all isolated (or gone back to the queue): carry on as usual
             first_page = company.settings.orders_per_message or PAGE
             orders = waiting_suspects or _pages(tx, run.id, min(first_page, PAGE))
             plan = steps.plan_message(orders, company.settings, budget=budget, suspects=suspects)
             if plan.requests:
-                order_store.mark_adds_sent(
-                    tx, run.id, plan.adds_sent, [pid for pid, _ in plan.payment_adds_sent]
-                )
+                order_store.mark_adds_sent(tx, run.id, plan.adds_sent, plan.payment_adds_sent)
                 return self._send(
                     tx, run, build.message(plan.requests, version), plan.request_map, now
                 )
             run = self._enter_inventory(tx, run)
         if run.stage is RunStage.INVENTORY:
-            requests, request_map = InventoryStep(self.store, tx, run, company, now).next_requests(
-                version
+            state = run.inventory_state or inventory.start(
+                company_store.inventory_synced_from(tx, company.id), now
             )
+            requests, request_map = inventory.next_request(state)
             if requests:
+                run_store.set_inventory_state(tx, run.id, inventory.with_progress(state))
                 return self._send(tx, run, build.message(requests, version), request_map, now)
         return ""
 
     def _enter_inventory(self, tx: Tx, run: Run) -> Run:
         stage = RunStage.INVENTORY if run.inventory_due else RunStage.DONE
-        run_store.update_run(tx, run.id, stage=stage)
+        run_store.set_stage(tx, run.id, stage)
         return run_store.get(tx, run.id)
+
+    def _handle_inventory(
+        self,
+        tx: Tx,
+        run: Run,
+        company: Company,
+        exchange: Exchange,
+        responses: list[QbResponse],
+        now: datetime,
+    ) -> None:
+        """Write what the inventory query's answer decided: the stock levels, its state, and
+        when the query is over, when the next one is due."""
+        state = run.inventory_state or inventory.start(
+            company_store.inventory_synced_from(tx, company.id), now
+        )
+        answer = inventory.handle(state, exchange.request_map, responses)
+        changed = inventory_store.upsert(tx, company.id, answer.levels, now)
+        state = dataclasses.replace(answer.state, changed=answer.state.changed + changed)
+        if answer.error:
+            run_store.set_error(tx, run.id, answer.error)
+        if state.finished:
+            if answer.succeeded:
+                company_store.set_inventory_synced_from(tx, company.id, state.started_at)
+            every = timedelta(minutes=company.settings.inventory_every_minutes)
+            company_store.set_inventory_due_at(tx, company.id, now + every)
+            run_store.set_stage(tx, run.id, RunStage.DONE)
+        run_store.set_inventory_state(tx, run.id, state)
 
     def _send(
         self,
         tx: Tx,
         run: Run,
         message: bytes,
-        request_map: dict[str, dict[str, object]],
+        request_map: RequestMap,
         now: datetime,
     ) -> str:
         text = message.decode("utf-8")
@@ -267,13 +301,13 @@ class RunEngine:
                 self.recorder.received(
                     run.id, exchange.seq, response or "", hresult or "", message or ""
                 )
-            order_ids = _order_ids(exchange.request_map)
+            sent_for = order_ids(exchange.request_map)
             if hresult:
-                return self._quickbooks_failed(tx, run, company, order_ids, hresult, message, now)
+                return self._quickbooks_failed(tx, run, sent_for, hresult, message, now)
             try:
                 responses = parse_response(response)
             except MalformedQbxml as error:
-                order_store.recheck(tx, run.id, order_ids, now)
+                order_store.recheck(tx, run.id, sent_for, now)
                 run_store.set_error(
                     tx,
                     run.id,
@@ -283,11 +317,9 @@ class RunEngine:
                 return -1
             waiting = None
             if run.stage is RunStage.INVENTORY:
-                InventoryStep(self.store, tx, run, company, now).handle(
-                    exchange.request_map, responses
-                )
+                self._handle_inventory(tx, run, company, exchange, responses, now)
             else:
-                left = self._handle_orders(tx, run, company, exchange.request_map, responses, now)
+                left = self._handle_orders(tx, run, exchange.request_map, responses, now)
                 if run.waiting_orders is not None:
                     waiting = run.waiting_orders - left
             elapsed = (now - exchange.sent_at).total_seconds()
@@ -306,37 +338,34 @@ class RunEngine:
         self,
         tx: Tx,
         run: Run,
-        company: Company,
-        request_map: dict[str, dict[str, object]],
+        request_map: RequestMap,
         responses: list[QbResponse],
         now: datetime,
     ) -> int:
         """Apply one response to the run's orders; returns how many left the run's waiting set."""
-        loaded = order_store.claimed_by(tx, run.id, order_ids=_order_ids(request_map))
-        orders = {order.id: order for order in loaded}
-        ctx = steps.ResponseContext(tx, run.id, now, orders)
+        sent_for = order_ids(request_map)
+        loaded = order_store.claimed_by(tx, run.id, order_ids=sent_for)
+        ctx = steps.ResponseContext({order.id: order for order in loaded})
         answered: set[int] = set()
         for response in responses:
-            meta = request_map.get(response.request_id)
-            if meta is None:
+            purpose = request_map.get(response.request_id)
+            if purpose is None:
                 continue
-            steps.handle(ctx, meta, response)
-            if "o" in meta:
-                answered.add(int(str(meta["o"])))
-        left = ctx.flush()
-        unanswered = [oid for oid in _order_ids(request_map) if oid not in answered]
-        order_store.recheck(tx, run.id, unanswered, now)
-        suspects = [s for s in run.summary.get("suspects", []) if s not in answered]
-        if suspects != run.summary.get("suspects", []):
-            run_store.update_run(tx, run.id, summary={**run.summary, "suspects": suspects})
-        return left
+            steps.handle(ctx, purpose, response)
+            if purpose.order_id is not None:
+                answered.add(purpose.order_id)
+        order_store.apply_changes(tx, run.id, now, ctx.order_changes, ctx.payment_changes)
+        order_store.recheck(tx, run.id, [oid for oid in sent_for if oid not in answered], now)
+        suspects = tuple(s for s in run.summary.suspects if s not in answered)
+        if suspects != run.summary.suspects:
+            run_store.set_summary(tx, run.id, dataclasses.replace(run.summary, suspects=suspects))
+        return ctx.left_run()
 
     def _quickbooks_failed(
         self,
         tx: Tx,
         run: Run,
-        company: Company,
-        order_ids: list[int],
+        sent_for: list[int],
         hresult: str,
         message: str,
         now: datetime,
@@ -344,20 +373,21 @@ class RunEngine:
         if hresult.lower() == PARSE_ERROR_HRESULT and run.stage is RunStage.ORDERS:
             # QuickBooks rejected the whole message, so none of it was applied. Send its
             # orders one per message until the one it cannot read is found.
-            if len(order_ids) == 1:
-                orders = {o.id: o for o in order_store.claimed_by(tx, run.id)}
-                ctx = steps.ResponseContext(tx, run.id, now, orders)
-                if order_ids[0] in orders:
-                    steps.fail_unreadable(ctx, orders[order_ids[0]], hresult, message)
-                    ctx.flush()
-                suspects = [s for s in run.summary.get("suspects", []) if s != order_ids[0]]
+            earlier = run.summary.suspects
+            if len(sent_for) == 1:
+                orders = {o.id: o for o in order_store.claimed_by(tx, run.id, order_ids=sent_for)}
+                if sent_for[0] in orders:
+                    ctx = steps.ResponseContext(orders)
+                    steps.fail_unreadable(ctx, orders[sent_for[0]], hresult, message)
+                    order_store.apply_changes(
+                        tx, run.id, now, ctx.order_changes, ctx.payment_changes
+                    )
+                suspects = tuple(s for s in earlier if s != sent_for[0])
             else:
-                suspects = order_ids + [
-                    s for s in run.summary.get("suspects", []) if s not in order_ids
-                ]
-            run_store.update_run(tx, run.id, summary={**run.summary, "suspects": suspects})
+                suspects = (*sent_for, *(s for s in earlier if s not in sent_for))
+            run_store.set_summary(tx, run.id, dataclasses.replace(run.summary, suspects=suspects))
             return self._progress(tx, run_store.get(tx, run.id))
-        order_store.recheck(tx, run.id, order_ids, now)
+        order_store.recheck(tx, run.id, sent_for, now)
         run_store.set_error(
             tx,
             run.id,
@@ -376,10 +406,12 @@ class RunEngine:
             done = (run.batch_size - waiting) / max(run.batch_size, 1)
             return min(99, int(done * share * 100))
         if run.stage is RunStage.INVENTORY:
-            state = run.inventory_state or {}
-            if state.get("finished"):
+            state = run.inventory_state
+            if state is None:
+                return 90
+            if state.finished:
                 return 100
-            return min(99, 90 + int(9 * float(state.get("fraction", 0.0))))
+            return min(99, 90 + int(9 * state.fraction))
         return 100
 
     # --- connectionError / getLastError / closeConnection ------------------------------
@@ -428,7 +460,7 @@ class RunEngine:
         if run_store.close(tx, run.id, status, now):
             order_store.release_run(tx, run.id, now, max_attempts=MAX_ATTEMPTS)
         outcomes = order_store.run_outcomes(tx, run.id)
-        run_store.update_run(tx, run.id, summary={**run.summary, "outcomes": outcomes})
+        run_store.set_summary(tx, run.id, dataclasses.replace(run.summary, outcomes=outcomes))
         return outcomes
 
     # --- shared -------------------------------------------------------------------------
@@ -461,14 +493,6 @@ def _pages(tx: Tx, run_id: int, first: int = PAGE) -> Iterator[QueuedOrder]:
         if len(page) < size:
             return
         after, size = page[-1].id, PAGE
-
-
-def _order_ids(request_map: dict[str, dict[str, object]]) -> list[int]:
-    seen: dict[int, None] = {}
-    for meta in request_map.values():
-        if "o" in meta:
-            seen[int(str(meta["o"]))] = None
-    return list(seen)
 
 
 def summary_text(outcomes: dict[str, int]) -> str:

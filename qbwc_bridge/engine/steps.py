@@ -4,7 +4,9 @@ response half (what its answer means).
 An order walks CHECK → ADD → PAY_CHECK → PAY_ADD → DONE. Every add is preceded by its own
 duplicate check in an earlier exchange (or earlier in the same message, which QuickBooks
 processes in order), so a retried or interrupted run never adds anything twice. Steps hold
-no state of their own: everything lives in the store between callbacks.
+no state of their own and talk to no database: a request half returns a Plan, a response
+half notes typed changes (domain.orders.OrderChange / PaymentChange) in a ResponseContext,
+and the unit of work (engine/run.py) hands them to the store.
 """
 
 from __future__ import annotations
@@ -13,33 +15,39 @@ import dataclasses
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
 
 from qbwc_bridge.domain import customers, mapping
 from qbwc_bridge.domain.company import CompanySettings
 from qbwc_bridge.domain.orders import (
+    OrderChange,
+    OrderOutcome,
     OrderStage,
     OrderStatus,
+    PaymentChange,
+    PaymentOutcome,
     PaymentStatus,
     QueuedOrder,
     QueuedPayment,
     TxnKind,
+    TxnLink,
 )
+from qbwc_bridge.domain.runs import RequestKind, RequestMap, RequestPurpose
 from qbwc_bridge.domain.text import qb_text
 from qbwc_bridge.qbxml import build
 from qbwc_bridge.qbxml.responses import QbRecord, QbResponse
 from qbwc_bridge.qbxml.status import Outcome, classify, explain, is_transient
-from qbwc_bridge.store import Tx
-from qbwc_bridge.store import orders as order_store
 
-# Short request kinds kept in each exchange's request map.
-CUSTOMER_QUERY = "cq"
-CUSTOMER_ADD = "ca"
-TXN_QUERY = "tq"
-TXN_ADD = "ta"
-PAYMENT_QUERY = "pq"
-PAYMENT_ADD = "pa"
+
+@dataclass(frozen=True, slots=True)
+class PlanMark:
+    """How far a Plan had got, so an order that overfills the message can be taken out."""
+
+    requests: int
+    order_ids: int
+    adds_sent: int
+    payment_adds_sent: int
+    names_to_query: int
+    names_added: frozenset[str]
 
 
 @dataclass
@@ -47,45 +55,48 @@ class Plan:
     """The requests of one message and what each one is for."""
 
     requests: list[tuple[str, build.Request]] = field(default_factory=list)
-    request_map: dict[str, dict[str, Any]] = field(default_factory=dict)
+    request_map: RequestMap = field(default_factory=dict)
     order_ids: list[int] = field(default_factory=list)
     adds_sent: list[int] = field(default_factory=list)
-    payment_adds_sent: list[tuple[int, int]] = field(default_factory=list)
+    payment_adds_sent: list[int] = field(default_factory=list)
     names_to_query: list[str] = field(default_factory=list)
-    _names_added: set[str] = field(default_factory=set)
+    # Customers this message adds: a second order of the same customer must not add it again.
+    names_added: set[str] = field(default_factory=set)
 
-    def add(self, request: build.Request, **meta: Any) -> None:
+    def add(self, request: build.Request, purpose: RequestPurpose) -> None:
         request_id = str(len(self.requests) + 1)
         self.requests.append((request_id, request))
-        self.request_map[request_id] = meta
+        self.request_map[request_id] = purpose
 
-    def mark(self) -> tuple[int, int, int, int, int, frozenset[str]]:
-        return (
-            len(self.requests),
-            len(self.order_ids),
-            len(self.adds_sent),
-            len(self.payment_adds_sent),
-            len(self.names_to_query),
-            frozenset(self._names_added),
+    def mark(self) -> PlanMark:
+        return PlanMark(
+            requests=len(self.requests),
+            order_ids=len(self.order_ids),
+            adds_sent=len(self.adds_sent),
+            payment_adds_sent=len(self.payment_adds_sent),
+            names_to_query=len(self.names_to_query),
+            names_added=frozenset(self.names_added),
         )
 
-    def rollback(self, mark: tuple[int, int, int, int, int, frozenset[str]]) -> None:
+    def rollback(self, mark: PlanMark) -> None:
         """Undo everything added since ``mark``."""
-        requests, order_ids, adds, payment_adds, names, added = mark
-        for request_id, _ in self.requests[requests:]:
+        for request_id, _ in self.requests[mark.requests :]:
             del self.request_map[request_id]
-        del self.requests[requests:]
-        del self.order_ids[order_ids:]
-        del self.adds_sent[adds:]
-        del self.payment_adds_sent[payment_adds:]
-        del self.names_to_query[names:]
-        self._names_added = set(added)
+        del self.requests[mark.requests :]
+        del self.order_ids[mark.order_ids :]
+        del self.adds_sent[mark.adds_sent :]
+        del self.payment_adds_sent[mark.payment_adds_sent :]
+        del self.names_to_query[mark.names_to_query :]
+        self.names_added = set(mark.names_added)
 
     def finish(self) -> None:
         """Look up every customer of the message in one CustomerQuery (many FullNames)."""
         if self.names_to_query:
             self.add(
-                build.customer_query(*self.names_to_query), k=CUSTOMER_QUERY, n=self.names_to_query
+                build.customer_query(*self.names_to_query),
+                RequestPurpose(
+                    RequestKind.CUSTOMER_QUERY, customer_names=tuple(self.names_to_query)
+                ),
             )
 
     def __len__(self) -> int:
@@ -98,14 +109,27 @@ def _requests_for(order: QueuedOrder, settings: CompanySettings, plan: Plan) -> 
     stage = order.stage
     if stage is OrderStage.CHECK:
         _customer_query(order, plan)
-        ref_number = mapping.ref_number(order.order_number)
-        plan.add(build.txn_query(order.txn_kind, ref_number), k=TXN_QUERY, o=order.id)
+        ref_number = mapping.txn_refs(order.order_number).ref_number
+        plan.add(
+            build.txn_query(order.txn_kind, ref_number),
+            RequestPurpose(RequestKind.TXN_QUERY, order_id=order.id),
+        )
     elif stage is OrderStage.ADD:
-        if order.customer_list_id is None and order.customer_name not in plan._names_added:
-            plan._names_added.add(order.customer_name)
+        if order.customer_list_id is None and order.customer_name not in plan.names_added:
+            plan.names_added.add(order.customer_name)
             rec = customers.customer_record(order.order, settings.customer_match)
-            plan.add(build.customer_add(rec), k=CUSTOMER_ADD, o=order.id, n=order.customer_name)
-        plan.add(build.txn_add(mapping.txn_record(order.order, settings)), k=TXN_ADD, o=order.id)
+            plan.add(
+                build.customer_add(rec),
+                RequestPurpose(
+                    RequestKind.CUSTOMER_ADD,
+                    order_id=order.id,
+                    customer_names=(order.customer_name,),
+                ),
+            )
+        plan.add(
+            build.txn_add(mapping.txn_record(order.order, settings)),
+            RequestPurpose(RequestKind.TXN_ADD, order_id=order.id),
+        )
         plan.adds_sent.append(order.id)
         if mapping.payments_apply(order.txn_kind):
             # Checked right after the add, in the same message: QuickBooks runs the
@@ -127,8 +151,13 @@ def _requests_for(order: QueuedOrder, settings: CompanySettings, plan: Plan) -> 
                     customer_name=order.invoice_customer or order.customer_name,
                     applied_to_txn_id=order.qb_txn_id or "",
                 )
-                plan.add(build.payment_add(payment), k=PAYMENT_ADD, o=order.id, p=queued.id)
-                plan.payment_adds_sent.append((queued.id, order.id))
+                plan.add(
+                    build.payment_add(payment),
+                    RequestPurpose(
+                        RequestKind.PAYMENT_ADD, order_id=order.id, payment_id=queued.id
+                    ),
+                )
+                plan.payment_adds_sent.append(queued.id)
     if len(plan) > before:
         plan.order_ids.append(order.id)
     return len(plan) - before
@@ -145,9 +174,7 @@ def _payment_query(order: QueuedOrder, queued: QueuedPayment, customer: str, pla
     )
     plan.add(
         build.payment_query(customer, rec.ref_number, rec.txn_date),
-        k=PAYMENT_QUERY,
-        o=order.id,
-        p=queued.id,
+        RequestPurpose(RequestKind.PAYMENT_QUERY, order_id=order.id, payment_id=queued.id),
     )
 
 
@@ -172,7 +199,7 @@ def plan_message(
     for order in waiting:
         mark = plan.mark()
         _requests_for(order, settings, plan)
-        if len(plan) > budget and mark[1] > 0:
+        if len(plan) > budget and mark.order_ids > 0:
             plan.rollback(mark)  # this order goes in the next message
             break
         if per_message and len(plan.order_ids) >= per_message:
@@ -186,16 +213,18 @@ def plan_message(
 
 @dataclass
 class ResponseContext:
-    """What handling one message's responses needs; lives for one callback only."""
+    """What handling one message's answers needs, and the changes they lead to.
 
-    tx: Tx
-    run_id: int
-    now: datetime
+    Lives for one callback only. ``orders`` is kept up to date as answers are handled, so
+    a later answer in the message sees what an earlier one taught; ``order_changes`` and
+    ``payment_changes`` are what the unit of work hands the store.
+    """
+
     orders: dict[int, QueuedOrder]
     customer_errors: dict[str, str] = field(default_factory=dict)
     failed: set[int] = field(default_factory=set)
-    order_updates: dict[int, dict[str, Any]] = field(default_factory=dict)
-    payment_updates: dict[int, tuple[int, dict[str, Any]]] = field(default_factory=dict)
+    order_changes: dict[int, OrderChange] = field(default_factory=dict)
+    payment_changes: dict[int, PaymentChange] = field(default_factory=dict)
     _by_customer: dict[str, list[int]] | None = None
 
     def orders_of(self, customer_name: str) -> list[int]:
@@ -206,48 +235,43 @@ class ResponseContext:
                 self._by_customer.setdefault(order.customer_name, []).append(order.id)
         return self._by_customer.get(customer_name, [])
 
-    def update_order(self, order_id: int, **values: Any) -> None:
-        """Note a change; all of a message's changes are written at once by ``flush``."""
-        self.order_updates.setdefault(order_id, {}).update(values)
+    def change_order(self, order_id: int, change: OrderChange) -> None:
+        earlier = self.order_changes.get(order_id)
+        self.order_changes[order_id] = earlier.then(change) if earlier else change
 
-    def update_payment(self, payment_id: int, order_id: int, **values: Any) -> None:
-        self.payment_updates.setdefault(payment_id, (order_id, {}))[1].update(values)
+    def change_payment(self, payment_id: int, change: PaymentChange) -> None:
+        earlier = self.payment_changes.get(payment_id)
+        self.payment_changes[payment_id] = earlier.then(change) if earlier else change
 
-    def flush(self) -> int:
-        """Write the noted changes; returns how many orders left the run's waiting set
-        (finished, or back in the queue)."""
-        order_store.apply_updates(
-            self.tx, self.run_id, self.now, self.order_updates, self.payment_updates
-        )
-        return sum(
-            1
-            for values in self.order_updates.values()
-            if "status" in values and OrderStatus(values["status"]) is not OrderStatus.IN_PROGRESS
-        )
+    def left_run(self) -> int:
+        """How many orders these changes take out of the run's waiting set (an outcome:
+        finished, or back in the queue)."""
+        return sum(1 for change in self.order_changes.values() if change.outcome is not None)
 
 
-def handle(ctx: ResponseContext, meta: dict[str, Any], response: QbResponse) -> None:
-    kind = meta["k"]
-    if kind == CUSTOMER_QUERY:
-        _customers_found(ctx, list(meta["n"]), response)
+def handle(ctx: ResponseContext, purpose: RequestPurpose, response: QbResponse) -> None:
+    """The response half of one request: hand its answer to the step that asked."""
+    kind = purpose.kind
+    if kind is RequestKind.CUSTOMER_QUERY:
+        _customers_found(ctx, purpose.customer_names, response)
         return
-    if kind == CUSTOMER_ADD:
-        _customer_added(ctx, meta["n"], response)
+    if kind is RequestKind.CUSTOMER_ADD:
+        _customer_added(ctx, purpose.customer_names[0], response)
         return
-    order = ctx.orders.get(int(meta["o"]))
+    order = ctx.orders.get(purpose.order_id) if purpose.order_id is not None else None
     if order is None or order.id in ctx.failed:
         return
-    if kind == TXN_QUERY:
+    if kind is RequestKind.TXN_QUERY:
         _txn_checked(ctx, order, response)
-    elif kind == TXN_ADD:
+    elif kind is RequestKind.TXN_ADD:
         _txn_added(ctx, order, response)
-    elif kind == PAYMENT_QUERY:
-        _payment_checked(ctx, order, int(meta["p"]), response)
-    elif kind == PAYMENT_ADD:
-        _payment_added(ctx, order, int(meta["p"]), response)
+    elif kind is RequestKind.PAYMENT_QUERY and purpose.payment_id is not None:
+        _payment_checked(ctx, order, purpose.payment_id, response)
+    elif kind is RequestKind.PAYMENT_ADD and purpose.payment_id is not None:
+        _payment_added(ctx, order, purpose.payment_id, response)
 
 
-def _customers_found(ctx: ResponseContext, names: list[str], response: QbResponse) -> None:
+def _customers_found(ctx: ResponseContext, names: Sequence[str], response: QbResponse) -> None:
     wanted = {name.casefold(): name for name in names}
     for record in response.records:
         name = wanted.get(record.full_name.casefold())
@@ -267,17 +291,11 @@ def _learn_customer(ctx: ResponseContext, name: str, list_id: str) -> None:
     for order_id in ctx.orders_of(name):
         order = ctx.orders[order_id]
         if order.stage is not OrderStage.DONE:
-            ctx.orders[order_id] = _replace(order, customer_list_id=list_id)
-            ctx.update_order(order_id, customer_list_id=list_id)
+            ctx.orders[order_id] = dataclasses.replace(order, customer_list_id=list_id)
+            ctx.change_order(order_id, OrderChange(customer_list_id=list_id))
 
 
-def _replace(order: QueuedOrder, **changes: Any) -> QueuedOrder:
-    return dataclasses.replace(order, **changes)
-
-
-def confirmed_hits(
-    order: QueuedOrder, records: Sequence[QbRecord], ref_number: str
-) -> list[QbRecord]:
+def confirmed_hits(order: QueuedOrder, records: Sequence[QbRecord]) -> list[QbRecord]:
     """The query hits that really are this order.
 
     RefNumbers are not unique in QuickBooks and long order numbers share their last 11
@@ -285,11 +303,12 @@ def confirmed_hits(
     the whole order number.
     """
     number = order.order_number
-    hits = [r for r in records if r.ref_number == ref_number and r.txn_id]
-    if len(number) <= len(ref_number):
+    refs = mapping.txn_refs(number)
+    hits = [r for r in records if r.ref_number == refs.ref_number and r.txn_id]
+    if len(number) <= len(refs.ref_number):
         return hits
     folded = qb_text(number)  # what the bridge wrote into PONumber and Memo
-    return [r for r in hits if r.po_number == mapping.po_number(number) or folded in r.memo]
+    return [r for r in hits if r.po_number == refs.po_number or folded in r.memo]
 
 
 def _txn_checked(ctx: ResponseContext, order: QueuedOrder, response: QbResponse) -> None:
@@ -297,20 +316,14 @@ def _txn_checked(ctx: ResponseContext, order: QueuedOrder, response: QbResponse)
     if outcome is Outcome.FAILED:
         _fail(ctx, order, response)
         return
-    ref_number = mapping.ref_number(order.order_number)
-    hits = confirmed_hits(order, response.records, ref_number)
+    hits = confirmed_hits(order, response.records)
     if not hits:
-        ctx.update_order(order.id, stage=OrderStage.ADD)
+        ctx.change_order(order.id, OrderChange(stage=OrderStage.ADD))
         return
     hit = hits[0]
     customer = hit.customer_full_name or order.customer_name
-    ctx.update_order(
-        order.id,
-        qb_txn_id=hit.txn_id,
-        qb_ref_number=hit.ref_number,
-        invoice_customer=customer,
-    )
-    _after_txn(ctx, _replace(order, qb_txn_id=hit.txn_id, invoice_customer=customer))
+    ctx.change_order(order.id, OrderChange(txn=TxnLink(hit.txn_id, hit.ref_number, customer)))
+    _after_txn(ctx, dataclasses.replace(order, qb_txn_id=hit.txn_id, invoice_customer=customer))
 
 
 def _txn_added(ctx: ResponseContext, order: QueuedOrder, response: QbResponse) -> None:
@@ -323,13 +336,9 @@ def _txn_added(ctx: ResponseContext, order: QueuedOrder, response: QbResponse) -
             _fail(ctx, order, response)
         return
     record = response.records[0]
-    ctx.update_order(
-        order.id,
-        qb_txn_id=record.txn_id,
-        qb_ref_number=record.ref_number,
-        invoice_customer=record.customer_full_name or order.customer_name,
-    )
-    updated = _replace(order, qb_txn_id=record.txn_id, add_sent=True)
+    customer = record.customer_full_name or order.customer_name
+    ctx.change_order(order.id, OrderChange(txn=TxnLink(record.txn_id, record.ref_number, customer)))
+    updated = dataclasses.replace(order, qb_txn_id=record.txn_id, add_sent=True)
     ctx.orders[order.id] = updated
     # With payments, the checks that follow in this message decide the next stage; if
     # their answers never come, PAY_CHECK asks again rather than adding anything twice.
@@ -339,8 +348,8 @@ def _txn_added(ctx: ResponseContext, order: QueuedOrder, response: QbResponse) -
 def _after_txn(ctx: ResponseContext, order: QueuedOrder) -> None:
     """The transaction is in QuickBooks: go on to its payments, or finish."""
     if _pending_payments(order):
-        ctx.update_order(order.id, stage=OrderStage.PAY_CHECK)
-        ctx.orders[order.id] = _replace(order, stage=OrderStage.PAY_CHECK)
+        ctx.change_order(order.id, OrderChange(stage=OrderStage.PAY_CHECK))
+        ctx.orders[order.id] = dataclasses.replace(order, stage=OrderStage.PAY_CHECK)
     else:
         _finish(ctx, order)
 
@@ -392,9 +401,7 @@ def _payment_checked(
     rank = _identical_rank(order, queued)
     if rank < len(matches):
         status = PaymentStatus.SYNCED if queued.add_sent else PaymentStatus.DUPLICATE
-        _set_payment(
-            ctx, order, queued, status=status, stage=OrderStage.DONE, qb_txn_id=matches[rank].txn_id
-        )
+        _set_payment(ctx, order, queued, outcome=PaymentOutcome(status, matches[rank].txn_id))
     else:
         _set_payment(ctx, order, queued, stage=OrderStage.PAY_ADD)
     _after_payments(ctx, ctx.orders[order.id])
@@ -408,32 +415,38 @@ def _payment_added(
     if classify(response.status, response.kind) is Outcome.FAILED or not response.records:
         _payment_error(ctx, order, queued, explain(response.status, response.kind))
     else:
-        _set_payment(
-            ctx,
-            order,
-            queued,
-            status=PaymentStatus.SYNCED,
-            stage=OrderStage.DONE,
-            qb_txn_id=response.records[0].txn_id,
-        )
+        outcome = PaymentOutcome(PaymentStatus.SYNCED, response.records[0].txn_id)
+        _set_payment(ctx, order, queued, outcome=outcome)
     _after_payments(ctx, ctx.orders[order.id])
 
 
 def _set_payment(
-    ctx: ResponseContext, order: QueuedOrder, queued: QueuedPayment, **values: Any
+    ctx: ResponseContext,
+    order: QueuedOrder,
+    queued: QueuedPayment,
+    *,
+    stage: OrderStage | None = None,
+    outcome: PaymentOutcome | None = None,
 ) -> None:
-    ctx.update_payment(queued.id, order.id, **values)
-    updated = dataclasses.replace(queued, **values)
+    ctx.change_payment(queued.id, PaymentChange(order.id, stage=stage, outcome=outcome))
+    if outcome is not None:
+        updated = dataclasses.replace(
+            queued,
+            status=outcome.status,
+            stage=OrderStage.DONE,
+            qb_txn_id=outcome.qb_txn_id if outcome.qb_txn_id is not None else queued.qb_txn_id,
+            error=outcome.error if outcome.error is not None else queued.error,
+        )
+    else:
+        updated = dataclasses.replace(queued, stage=stage or queued.stage)
     payments = tuple(updated if p.id == queued.id else p for p in order.payments)
-    ctx.orders[order.id] = _replace(order, payments=payments)
+    ctx.orders[order.id] = dataclasses.replace(order, payments=payments)
 
 
 def _payment_error(
     ctx: ResponseContext, order: QueuedOrder, queued: QueuedPayment, message: str
 ) -> None:
-    _set_payment(
-        ctx, order, queued, status=PaymentStatus.ERROR, stage=OrderStage.DONE, error=message
-    )
+    _set_payment(ctx, order, queued, outcome=PaymentOutcome(PaymentStatus.ERROR, error=message))
 
 
 def _after_payments(ctx: ResponseContext, order: QueuedOrder) -> None:
@@ -441,17 +454,17 @@ def _after_payments(ctx: ResponseContext, order: QueuedOrder) -> None:
     if not stages:
         _finish(ctx, order)
     elif stages.get(OrderStage.CHECK, 0) == 0:
-        ctx.update_order(order.id, stage=OrderStage.PAY_ADD)
-        ctx.orders[order.id] = _replace(order, stage=OrderStage.PAY_ADD)
+        ctx.change_order(order.id, OrderChange(stage=OrderStage.PAY_ADD))
+        ctx.orders[order.id] = dataclasses.replace(order, stage=OrderStage.PAY_ADD)
 
 
 def _finish(ctx: ResponseContext, order: QueuedOrder) -> None:
     """Synced when this bridge added it (in this run or a lost earlier one), else duplicate."""
     status = OrderStatus.SYNCED if order.add_sent else OrderStatus.DUPLICATE
-    ctx.update_order(order.id, status=status, stage=OrderStage.DONE)
+    ctx.change_order(order.id, OrderChange(outcome=OrderOutcome(status)))
     if not mapping.payments_apply(order.txn_kind):
         _settle_carried_payments(ctx, order, PaymentStatus(status.value))
-    ctx.orders[order.id] = _replace(order, stage=OrderStage.DONE, status=status)
+    ctx.orders[order.id] = dataclasses.replace(order, stage=OrderStage.DONE, status=status)
 
 
 def _settle_carried_payments(
@@ -467,42 +480,34 @@ def _settle_carried_payments(
         if queued.status is not PaymentStatus.PENDING:
             continue
         if order.txn_kind is TxnKind.SALES_RECEIPT:
-            ctx.update_payment(
-                queued.id, order.id, status=status, stage=OrderStage.DONE, qb_txn_id=order.qb_txn_id
-            )
+            outcome = PaymentOutcome(status, order.qb_txn_id)
         else:
-            ctx.update_payment(
-                queued.id,
-                order.id,
-                status=PaymentStatus.ERROR,
-                stage=OrderStage.DONE,
+            outcome = PaymentOutcome(
+                PaymentStatus.ERROR,
                 error=(
                     f"This order became a {order.txn_kind.value}, and QuickBooks applies "
                     "payments to invoices only: record this payment in QuickBooks by hand."
                 ),
             )
+        ctx.change_payment(queued.id, PaymentChange(order.id, outcome=outcome))
 
 
 def _fail(ctx: ResponseContext, order: QueuedOrder, response: QbResponse) -> None:
     if is_transient(response.status):
         # QuickBooks busy or locked: the order goes back to the queue for a later run.
-        ctx.update_order(
-            order.id,
-            status=OrderStatus.PENDING,
-            stage=OrderStage.CHECK,
-            error=explain(response.status, response.kind),
-        )
+        message = explain(response.status, response.kind)
+        ctx.change_order(order.id, OrderChange(outcome=OrderOutcome(OrderStatus.PENDING, message)))
         ctx.failed.add(order.id)
         return
     _finish_error(ctx, order, explain(response.status, response.kind), response.status.code)
 
 
 def _finish_error(ctx: ResponseContext, order: QueuedOrder, message: str, code: int | None) -> None:
-    ctx.update_order(
-        order.id, status=OrderStatus.ERROR, stage=OrderStage.DONE, error=message, error_code=code
-    )
+    ctx.change_order(order.id, OrderChange(outcome=OrderOutcome(OrderStatus.ERROR, message, code)))
     ctx.failed.add(order.id)
-    ctx.orders[order.id] = _replace(order, stage=OrderStage.DONE, status=OrderStatus.ERROR)
+    ctx.orders[order.id] = dataclasses.replace(
+        order, stage=OrderStage.DONE, status=OrderStatus.ERROR
+    )
 
 
 def fail_unreadable(ctx: ResponseContext, order: QueuedOrder, hresult: str, message: str) -> None:

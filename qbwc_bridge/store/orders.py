@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import json
 from collections import OrderedDict, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -36,8 +36,10 @@ from qbwc_bridge.domain import intake
 from qbwc_bridge.domain.orders import (
     LazyOrder,
     Order,
+    OrderChange,
     OrderStage,
     OrderStatus,
+    PaymentChange,
     PaymentStatus,
     QueuedOrder,
     QueuedPayment,
@@ -50,8 +52,6 @@ from qbwc_bridge.store.direct import Direct, in_ids
 
 o = schema.orders
 p = schema.payments
-
-FINAL = (OrderStatus.SYNCED.value, OrderStatus.DUPLICATE.value, OrderStatus.ERROR.value)
 
 
 class EnqueueOutcome(enum.StrEnum):
@@ -541,31 +541,6 @@ def retry(tx: Tx, company_id: int, order_numbers: Sequence[str], now: datetime) 
 # --- guarded transitions within a run -------------------------------------------------------
 
 
-def _guard(order_id: int, run_id: int) -> Any:
-    return and_(
-        o.c.id == order_id,
-        o.c.lease_run_id == run_id,
-        o.c.status == OrderStatus.IN_PROGRESS.value,
-    )
-
-
-def advance(tx: Tx, order_id: int, run_id: int, now: datetime, **values: Any) -> None:
-    """Record what the run learnt about an order it holds (stage, ListID, TxnID, ...)."""
-    for key, value in list(values.items()):
-        if isinstance(value, enum.Enum):
-            values[key] = value.value
-    result = tx.execute(update(o).where(_guard(order_id, run_id)).values(updated_at=now, **values))
-    if result.rowcount != 1:
-        raise LeaseLost(f"order id {order_id} is no longer held by run {run_id}")
-
-
-def finish(
-    tx: Tx, order_id: int, run_id: int, status: OrderStatus, now: datetime, **values: Any
-) -> None:
-    """Give an order its outcome (synced / duplicate / error); it leaves the run."""
-    advance(tx, order_id, run_id, now, status=status.value, stage=OrderStage.DONE.value, **values)
-
-
 _RECHECK_ORDERS = Direct(
     update(o).where(_HELD_IDS).values(stage=OrderStage.CHECK.value, updated_at=bindparam("b_now"))
 )
@@ -608,45 +583,80 @@ def mark_adds_sent(
         _PAYMENT_ADDS_SENT.run(tx, [{"b_ids": payment_ids}])
 
 
-def claimed_by_ids(tx: Tx, run_id: int) -> list[int]:
-    """Ids of the run's orders that still wait for something (cheap: no payloads)."""
-    return list(
-        tx.execute(
-            select(o.c.id).where(
-                and_(o.c.lease_run_id == run_id, o.c.status == OrderStatus.IN_PROGRESS.value)
-            )
-        ).scalars()
-    )
-
-
 def waiting_count(tx: Tx, run_id: int) -> int:
-    """How many of the run's orders still wait for something (what claimed_by_ids counts)."""
+    """How many of the run's orders are still in progress."""
     return int(tx.execute(_WAITING, {"b_run": run_id}).scalar_one())
 
 
-def apply_updates(
+def _order_columns(change: OrderChange) -> dict[str, Any]:
+    """The columns an OrderChange sets (see docs/state-machine.md for the statuses)."""
+    columns: dict[str, Any] = {}
+    if change.stage is not None:
+        columns["stage"] = change.stage.value
+    if change.customer_list_id is not None:
+        columns["customer_list_id"] = change.customer_list_id
+    if change.txn is not None:
+        columns["qb_txn_id"] = change.txn.txn_id
+        columns["qb_ref_number"] = change.txn.ref_number
+        columns["invoice_customer"] = change.txn.customer
+    outcome = change.outcome
+    if outcome is not None:
+        columns["status"] = outcome.status.value
+        if outcome.status is OrderStatus.PENDING:
+            # Back in the queue: the next run starts with the checks again.
+            columns["stage"] = OrderStage.CHECK.value
+            columns["error"] = outcome.error
+        else:
+            columns["stage"] = OrderStage.DONE.value
+            if outcome.status is OrderStatus.ERROR:
+                columns["error"] = outcome.error
+                columns["error_code"] = outcome.error_code
+    return columns
+
+
+def _payment_columns(change: PaymentChange) -> dict[str, Any]:
+    columns: dict[str, Any] = {}
+    if change.stage is not None:
+        columns["stage"] = change.stage.value
+    outcome = change.outcome
+    if outcome is not None:
+        columns["status"] = outcome.status.value
+        columns["stage"] = OrderStage.DONE.value
+        if outcome.status is PaymentStatus.ERROR:
+            columns["error"] = outcome.error
+        else:
+            columns["qb_txn_id"] = outcome.qb_txn_id
+    return columns
+
+
+def apply_changes(
     tx: Tx,
     run_id: int,
     now: datetime,
-    order_updates: dict[int, dict[str, Any]],
-    payment_updates: dict[int, tuple[int, dict[str, Any]]],
+    order_changes: Mapping[int, OrderChange],
+    payment_changes: Mapping[int, PaymentChange],
 ) -> None:
-    """Write what one response taught the run, in a few executemany statements.
+    """Write what one message's answers taught the run, in a few executemany statements.
 
     Every row repeats the lease guard and the total row count is checked (LeaseLost).
     Payments go first: their guard needs their order still in progress.
     """
     for columns, rows in _grouped(
         {
-            pid: {"b_id": pid, "b_order": oid, "b_run": run_id, **values}
-            for pid, (oid, values) in payment_updates.items()
+            pid: {
+                "b_id": pid,
+                "b_order": change.order_id,
+                "b_run": run_id,
+                **_payment_columns(change),
+            }
+            for pid, change in payment_changes.items()
         }
     ).items():
         _execute_counted(tx, _payment_update(columns), rows, run_id)
     for columns, rows in _grouped(
         {
-            oid: {"b_id": oid, "b_run": run_id, "updated_at": now, **values}
-            for oid, values in order_updates.items()
+            oid: {"b_id": oid, "b_run": run_id, "updated_at": now, **_order_columns(change)}
+            for oid, change in order_changes.items()
         }
     ).items():
         _execute_counted(tx, _order_update(columns), rows, run_id)
@@ -684,9 +694,8 @@ def _grouped(rows: dict[int, dict[str, Any]]) -> dict[tuple[str, ...], list[dict
     """Rows that set the same columns share one statement (executemany needs that)."""
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
     for row in rows.values():
-        plain = {k: (v.value if isinstance(v, enum.Enum) else v) for k, v in row.items()}
-        columns = tuple(sorted(k for k in plain if not k.startswith("b_")))
-        groups[columns].append(plain)
+        columns = tuple(sorted(k for k in row if not k.startswith("b_")))
+        groups[columns].append(row)
     return groups
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -11,7 +12,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.expression import ColumnClause
 
 from qbwc_bridge.domain.company import Company
-from qbwc_bridge.domain.runs import Exchange, Run, RunStage, RunStatus
+from qbwc_bridge.domain.runs import (
+    Exchange,
+    InventoryState,
+    RequestKind,
+    RequestMap,
+    RequestPurpose,
+    Run,
+    RunStage,
+    RunStatus,
+    RunSummary,
+)
 from qbwc_bridge.errors import InvalidTicket
 from qbwc_bridge.store import companies, orders, schema
 from qbwc_bridge.store.database import Tx, as_utc
@@ -94,6 +105,79 @@ class CompanyBusy(Exception):
     """Another run holds this company."""
 
 
+# --- how a run's typed values are kept in JSON columns ------------------------------------
+# The keys are short: a request map is written at every sendRequestXML.
+
+
+def _stored_purpose(purpose: RequestPurpose) -> dict[str, Any]:
+    stored: dict[str, Any] = {"k": purpose.kind.value}
+    if purpose.order_id is not None:
+        stored["o"] = purpose.order_id
+    if purpose.payment_id is not None:
+        stored["p"] = purpose.payment_id
+    if purpose.kind is RequestKind.CUSTOMER_QUERY:
+        stored["n"] = list(purpose.customer_names)
+    elif purpose.customer_names:
+        stored["n"] = purpose.customer_names[0]
+    if purpose.inventory_phase is not None:
+        stored["phase"] = purpose.inventory_phase
+    return stored
+
+
+def _purpose(stored: dict[str, Any]) -> RequestPurpose:
+    names = stored.get("n", ())
+    return RequestPurpose(
+        kind=RequestKind(stored["k"]),
+        order_id=int(stored["o"]) if "o" in stored else None,
+        payment_id=int(stored["p"]) if "p" in stored else None,
+        customer_names=(names,) if isinstance(names, str) else tuple(names),
+        inventory_phase=stored.get("phase"),
+    )
+
+
+def stored_request_map(request_map: RequestMap) -> dict[str, dict[str, Any]]:
+    return {request_id: _stored_purpose(p) for request_id, p in request_map.items()}
+
+
+def _request_map(stored: dict[str, dict[str, Any]]) -> RequestMap:
+    return {request_id: _purpose(p) for request_id, p in stored.items()}
+
+
+def _stored_summary(summary: RunSummary) -> dict[str, Any]:
+    stored: dict[str, Any] = {}
+    if summary.suspects:
+        stored["suspects"] = list(summary.suspects)
+    if summary.outcomes is not None:
+        stored["outcomes"] = summary.outcomes
+    return stored
+
+
+def _summary(stored: dict[str, Any] | None) -> RunSummary:
+    stored = stored or {}
+    return RunSummary(
+        suspects=tuple(int(s) for s in stored.get("suspects", ())),
+        outcomes=stored.get("outcomes"),
+    )
+
+
+def _stored_state(state: InventoryState) -> dict[str, Any]:
+    stored = dataclasses.asdict(state)
+    stored["started_at"] = state.started_at.isoformat()
+    stored["from"] = state.modified_from.isoformat() if state.modified_from else ""
+    del stored["modified_from"]
+    return stored
+
+
+def _state(stored: dict[str, Any] | None) -> InventoryState | None:
+    if not stored:
+        return None
+    values = dict(stored)
+    modified_from = values.pop("from", "")
+    values["modified_from"] = datetime.fromisoformat(modified_from) if modified_from else None
+    values["started_at"] = datetime.fromisoformat(values["started_at"])
+    return InventoryState(**values)
+
+
 def _to_run(
     row: Sequence[Any], *, awaiting_answer: bool = False, waiting_orders: int | None = None
 ) -> Run:
@@ -115,8 +199,8 @@ def _to_run(
         batch_size=batch_size,
         exchanges=exchanges,
         inventory_due=inventory_due,
-        inventory_state=inventory_state,
-        summary=dict(summary or {}),
+        inventory_state=_state(inventory_state),
+        summary=_summary(summary),
         awaiting_answer=awaiting_answer,
         waiting_orders=waiting_orders,
     )
@@ -202,9 +286,34 @@ def lease(
     )
 
 
-def update_run(tx: Tx, run_id: int, **values: Any) -> None:
-    if "stage" in values and isinstance(values["stage"], RunStage):
-        values["stage"] = values["stage"].value
+def start_orders(
+    tx: Tx, run_id: int, *, qbxml_version: str, country: str, company_file: str, batch_size: int
+) -> None:
+    """The run has negotiated its qbXML version and claimed its batch: walk the orders."""
+    _update(
+        tx,
+        run_id,
+        stage=RunStage.ORDERS.value,
+        qbxml_version=qbxml_version,
+        country=country,
+        company_file=company_file,
+        batch_size=batch_size,
+    )
+
+
+def set_stage(tx: Tx, run_id: int, stage: RunStage) -> None:
+    _update(tx, run_id, stage=stage.value)
+
+
+def set_summary(tx: Tx, run_id: int, summary: RunSummary) -> None:
+    _update(tx, run_id, summary=_stored_summary(summary))
+
+
+def set_inventory_state(tx: Tx, run_id: int, state: InventoryState) -> None:
+    _update(tx, run_id, inventory_state=_stored_state(state))
+
+
+def _update(tx: Tx, run_id: int, **values: Any) -> None:
     columns = tuple(sorted(values))
     statement = _UPDATES.get(columns)
     if statement is None:
@@ -257,7 +366,7 @@ def _to_exchange(row: Sequence[Any]) -> Exchange:
         id=exchange_id,
         run_id=run_id,
         seq=seq,
-        request_map=dict(request_map),
+        request_map=_request_map(request_map),
         sent_at=as_utc(sent_at),
         received_at=as_utc(received_at),
     )
@@ -283,10 +392,11 @@ _EXCHANGES_SENT = select(func.count()).where(x.c.run_id == r.c.id).scalar_subque
 
 
 def add_exchange(
-    tx: Tx, run_id: int, request_xml: str, request_map: dict[str, dict[str, Any]], now: datetime
+    tx: Tx, run_id: int, request_xml: str, request_map: RequestMap, now: datetime
 ) -> Exchange:
+    stored = stored_request_map(request_map)
     ((exchange_id, seq),) = _ADD_EXCHANGE.rows(
-        tx, {"b_run": run_id, "b_xml": request_xml, "b_map": request_map, "b_now": now}
+        tx, {"b_run": run_id, "b_xml": request_xml, "b_map": stored, "b_now": now}
     )
     return Exchange(id=exchange_id, run_id=run_id, seq=seq, request_map=request_map, sent_at=now)
 

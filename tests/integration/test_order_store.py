@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from factories import make_order_json, make_payment
@@ -11,15 +12,26 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from qbwc_bridge.domain import passwords
-from qbwc_bridge.domain.orders import OrderStage, OrderStatus
+from qbwc_bridge.domain.orders import OrderChange, OrderOutcome, OrderStage, OrderStatus, TxnLink
+from qbwc_bridge.domain.runs import RequestKind, RequestPurpose
 from qbwc_bridge.errors import LeaseLost
 from qbwc_bridge.services import companies as company_service
 from qbwc_bridge.services import orders as order_service
-from qbwc_bridge.store import Store
+from qbwc_bridge.store import Store, Tx
 from qbwc_bridge.store.runs import CompanyBusy
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 LATER = datetime(2026, 1, 5, 13, 0, tzinfo=UTC)
+
+
+def _held(store: Store, tx: Tx, run_id: int) -> list[int]:
+    """The ids of the orders the run holds in progress."""
+    return [order.id for order in store.orders.claimed_by(tx, run_id)]
+
+
+def _change(store: Store, tx: Tx, run_id: int, order_id: int, **change: Any) -> None:
+    """One order's change, written as a run writes what an answer taught it."""
+    store.orders.apply_changes(tx, run_id, NOW, {order_id: OrderChange(**change)}, {})
 
 
 def _company(store: Store, name: str = "acme") -> int:
@@ -61,8 +73,15 @@ def test_a_changed_order_after_sync_is_reported_not_requeued(store: Store) -> No
     run_id = _run(store, company_id)
     with store.transaction() as tx:
         assert store.orders.claim_batch(tx, company_id, run_id, 10, NOW) == 1
-        order_id = store.orders.claimed_by_ids(tx, run_id)[0]
-        store.orders.finish(tx, order_id, run_id, OrderStatus.SYNCED, NOW, qb_txn_id="1-1")
+        order_id = _held(store, tx, run_id)[0]
+        _change(
+            store,
+            tx,
+            run_id,
+            order_id,
+            txn=TxnLink("1-1", "A0000", "Smith, John"),
+            outcome=OrderOutcome(OrderStatus.SYNCED),
+        )
     report = order_service.enqueue(
         store, "acme", [make_order_json(OrderNumber="A0000", CustomerName="Other Person")]
     )
@@ -107,7 +126,7 @@ def test_a_claim_takes_the_oldest_pending_orders_and_no_more(store: Store) -> No
     run_id = _run(store, company_id)
     with store.transaction() as tx:
         assert store.orders.claim_batch(tx, company_id, run_id, 20, NOW) == 20
-        assert len(store.orders.claimed_by_ids(tx, run_id)) == 20
+        assert len(_held(store, tx, run_id)) == 20
     status = {o["order_number"]: o["status"] for o in order_service.status(store, "acme")["orders"]}
     assert sorted(n for n, s in status.items() if s != "pending") == [
         f"A{i:04d}" for i in range(20)
@@ -144,7 +163,7 @@ def test_claims_never_overlap_under_concurrency(store: Store) -> None:
     assert max(counts) <= 20 and sum(counts) == 120  # no claim takes more than it asked for
     with store.transaction() as tx:
         for run_id in runs:
-            claims[run_id] = store.orders.claimed_by_ids(tx, run_id)
+            claims[run_id] = _held(store, tx, run_id)
     for run_id in runs:
         assert len(claims[run_id]) == 60  # 4 x 20 requested, 60 exist: all claimed, none twice
     assert not set(claims[runs[0]]) & set(claims[runs[1]])
@@ -163,7 +182,7 @@ def test_transitions_are_guarded_by_the_lease(store: Store) -> None:
     run_a = _run(store, company_id)
     with store.transaction() as tx:
         store.orders.claim_batch(tx, company_id, run_a, 10, NOW)
-        order_id = store.orders.claimed_by_ids(tx, run_a)[0]
+        order_id = _held(store, tx, run_a)[0]
         store.runs.close(
             tx,
             run_a,
@@ -175,11 +194,9 @@ def test_transitions_are_guarded_by_the_lease(store: Store) -> None:
     with store.transaction() as tx:
         store.orders.claim_batch(tx, company_id, run_b, 10, NOW)
     with pytest.raises(LeaseLost), store.transaction() as tx:
-        store.orders.finish(tx, order_id, run_a, OrderStatus.SYNCED, NOW)
+        _change(store, tx, run_a, order_id, outcome=OrderOutcome(OrderStatus.SYNCED))
     with store.transaction() as tx:
-        store.orders.advance(
-            tx, order_id, run_b, NOW, stage=OrderStage.ADD, customer_list_id="80-1"
-        )
+        _change(store, tx, run_b, order_id, stage=OrderStage.ADD, customer_list_id="80-1")
         (order,) = [o for o in store.orders.claimed_by(tx, run_b) if o.id == order_id]
     assert order.stage is OrderStage.ADD and order.customer_list_id == "80-1"
     assert order.attempts == 2
@@ -207,8 +224,14 @@ def test_retry_puts_errored_orders_back(store: Store) -> None:
     run_id = _run(store, company_id)
     with store.transaction() as tx:
         store.orders.claim_batch(tx, company_id, run_id, 10, NOW)
-        for order_id in store.orders.claimed_by_ids(tx, run_id):
-            store.orders.finish(tx, order_id, run_id, OrderStatus.ERROR, NOW, error="Item missing")
+        for order_id in _held(store, tx, run_id):
+            _change(
+                store,
+                tx,
+                run_id,
+                order_id,
+                outcome=OrderOutcome(OrderStatus.ERROR, "Item missing", 3140),
+            )
     assert order_service.retry(store, "acme", ["A0001"]) == ["A0001"]
     counts = order_service.status(store, "acme")["counts"]
     assert counts["pending"] == 1 and counts["error"] == 1
@@ -221,8 +244,8 @@ def test_waiting_count_counts_what_the_run_still_holds(store: Store) -> None:
     with store.transaction() as tx:
         assert store.orders.waiting_count(tx, run_id) == 0
         store.orders.claim_batch(tx, company_id, run_id, 10, NOW)
-        held = store.orders.claimed_by_ids(tx, run_id)
-        store.orders.finish(tx, held[0], run_id, OrderStatus.SYNCED, NOW)
+        held = _held(store, tx, run_id)
+        _change(store, tx, run_id, held[0], outcome=OrderOutcome(OrderStatus.SYNCED))
         assert store.orders.waiting_count(tx, run_id) == len(held) - 1 == 2
 
 
@@ -279,7 +302,8 @@ def test_an_answer_is_kept_on_the_waiting_exchange_and_cut_to_a_diagnosable_size
     run_id = _run(store, _company(store))
     big = "<QBXML>" + "x" * (2 * store.runs.STORED_RESPONSE_CHARS) + "</QBXML>"
     with store.transaction() as tx:
-        sent = store.runs.add_exchange(tx, run_id, "<QBXML/>", {"1": {"k": "tq", "o": 7}}, NOW)
+        request_map = {"1": RequestPurpose(RequestKind.TXN_QUERY, order_id=7)}
+        sent = store.runs.add_exchange(tx, run_id, "<QBXML/>", request_map, NOW)
         answered = store.runs.answer_pending(tx, run_id, big, "", "", LATER)
         assert answered is not None
         assert (answered.id, answered.seq, answered.request_map) == (sent.id, 1, sent.request_map)
@@ -309,8 +333,20 @@ def test_the_lease_brings_the_company_and_whether_a_request_waits(store: Store) 
             ).id
             for name, ticket in tickets.items()
         }
-        store.runs.add_exchange(tx, runs["globex"], "<QBXML/>", {"1": {"k": "tq", "o": 1}}, NOW)
-        store.runs.add_exchange(tx, runs["acme"], "<QBXML/>", {"1": {"k": "tq", "o": 2}}, NOW)
+        store.runs.add_exchange(
+            tx,
+            runs["globex"],
+            "<QBXML/>",
+            {"1": RequestPurpose(RequestKind.TXN_QUERY, order_id=1)},
+            NOW,
+        )
+        store.runs.add_exchange(
+            tx,
+            runs["acme"],
+            "<QBXML/>",
+            {"1": RequestPurpose(RequestKind.TXN_QUERY, order_id=2)},
+            NOW,
+        )
         # As a send does: the waiting answer is recorded (here as lost) before the next one.
         assert store.runs.answer_pending(tx, runs["acme"], "", "lost", "", NOW) is not None
         second = store.runs.add_exchange(tx, runs["acme"], "<QBXML/>", {}, NOW)

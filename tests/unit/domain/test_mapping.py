@@ -1,4 +1,4 @@
-"""Orders to QuickBooks records, product.md section 5 (domain/mapping.py)."""
+"""Orders to QuickBooks records, docs/order-format.md (domain/mapping.py)."""
 
 from __future__ import annotations
 
@@ -17,10 +17,9 @@ from qbwc_bridge.domain.intake import parse_order
 from qbwc_bridge.domain.mapping import (
     payment_record,
     payments_apply,
-    po_number,
-    ref_number,
     txn_kind,
     txn_record,
+    txn_refs,
 )
 from qbwc_bridge.domain.orders import OrderType, TxnKind
 from qbwc_bridge.domain.records import PaymentRecord, QbAddress, TxnLine, TxnRecord
@@ -63,8 +62,7 @@ def test_only_invoices_take_payments() -> None:
     ],
 )
 def test_ref_and_po_numbers(number: str, ref: str, po: str) -> None:
-    assert ref_number(number) == ref
-    assert po_number(number) == po
+    assert txn_refs(number) == (ref, po)
 
 
 def test_invoice_record() -> None:
