@@ -44,13 +44,22 @@ class LeaseLost(BridgeError):
     """The run no longer holds the lease on its orders; another run took them over."""
 
 
-class MalformedQbxml(BridgeError):
-    """QuickBooks' response could not be read as qbXML."""
+class MalformedXml(BridgeError):
+    """A document from outside could not be read as XML."""
+
+    KIND = "XML"
 
     def __init__(self, problem: str, content: bytes | str = b"") -> None:
         raw = content if isinstance(content, str) else content.decode("utf-8", "replace")
+        self.problem = problem
         self.excerpt = raw[:200]
-        super().__init__(f"Malformed qbXML: {problem}")
+        super().__init__(f"Malformed {self.KIND}: {problem}")
+
+
+class MalformedQbxml(MalformedXml):
+    """QuickBooks' response could not be read as qbXML."""
+
+    KIND = "qbXML"
 
 
 class StoreUnavailable(BridgeError):

@@ -7,7 +7,7 @@ from functools import cache
 from lxml import etree
 from oracle import require_oracle
 
-from qbwc_bridge.qbxml.parsing import parse_xml
+from qbwc_bridge.safexml import parse_xml
 
 SCHEMA_VERSIONS = ("12.0", "13.0", "16.0")
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from qbwc_bridge.errors import MalformedQbxml, UnsupportedQuickBooks
-from qbwc_bridge.qbxml.parsing import parse_xml
+from qbwc_bridge.errors import MalformedQbxml, MalformedXml, UnsupportedQuickBooks
 from qbwc_bridge.qbxml.versions import HIGHEST, MINIMUM, SUPPORTED, QbxmlVersion
+from qbwc_bridge.safexml import parse_xml
 
 SUPPORTED_COUNTRIES = frozenset({"US"})
 _COUNTRY_NAMES = {"CA": "Canadian", "UK": "UK", "GB": "UK", "AU": "Australian"}
@@ -61,6 +61,8 @@ def _parse(text: str) -> etree._Element:
     try:
         text.encode("utf-8")
         return parse_xml(text)
+    except MalformedXml as exc:
+        raise MalformedQbxml(exc.problem, exc.excerpt) from exc
     except UnicodeEncodeError as exc:
         raise MalformedQbxml(f"strHCPResponse is not valid text: {exc.reason}") from exc
     except (ValueError, LookupError, etree.LxmlError) as exc:

@@ -14,8 +14,8 @@ from decimal import Decimal
 
 from lxml import etree
 
-from qbwc_bridge.errors import MalformedQbxml
-from qbwc_bridge.qbxml.parsing import parse_xml
+from qbwc_bridge.errors import MalformedQbxml, MalformedXml
+from qbwc_bridge.safexml import parse_xml
 
 _INTEGER = re.compile(r"[+-]?[0-9]{1,9}")
 _DECIMAL = re.compile(r"[+-]?[0-9]{1,20}(\.[0-9]{0,10})?|[+-]?\.[0-9]{1,10}")
@@ -95,8 +95,8 @@ def _parse(data: bytes | str) -> etree._Element:
             raise MalformedQbxml(f"text is not encodable as UTF-8: {exc.reason}") from exc
     try:
         return parse_xml(data)
-    except MalformedQbxml:
-        raise
+    except MalformedXml as exc:
+        raise MalformedQbxml(exc.problem, _excerpt(data)) from exc
     except (ValueError, LookupError, etree.LxmlError) as exc:
         raise MalformedQbxml(f"unreadable XML: {exc}", _excerpt(data)) from exc
 

@@ -21,8 +21,8 @@ from lxml import etree
 
 from qbwc_bridge.domain.text import FIELD_LIMITS, qb_text
 from qbwc_bridge.errors import UnsupportedQuickBooks
-from qbwc_bridge.qbxml.parsing import parse_xml
 from qbwc_bridge.qbxml.versions import QbxmlVersion
+from qbwc_bridge.safexml import parse_xml
 
 TEMPLATE_PACKAGE = "qbxml_templates"
 MIN_VERSION = "minVersion"

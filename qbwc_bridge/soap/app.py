@@ -1,4 +1,17 @@
-"""The spyne application: Intuit's namespace, SOAP 1.1 document/literal in and out."""
+"""The spyne application: Intuit's namespace, SOAP 1.1 document/literal in and out.
+
+What this module relies on inside spyne (upper bound pinned in pyproject.toml):
+- Soap11's hooks ``create_in_document``, ``decompose_incoming_envelope``, ``deserialize``
+  and ``serialize``, and the context fields they fill (``ctx.in_document``,
+  ``ctx.in_body_doc``, ``ctx.in_header_doc``, ``ctx.method_request_string``,
+  ``ctx.in_object``, ``ctx.out_document``, ``ctx.out_body_doc``) — guarded by
+  tests/unit/soap/test_soap_plain_messages.py, which answers every message both through
+  BridgeSoap11 and through spyne's own Soap11 and requires the same bytes;
+- message classes' ``_type_info`` (parameter names and types, in signature order);
+- ``spyne.const.MIN_GC_INTERVAL`` (see make_soap_app).
+The shortcuts save about a tenth of a callback's CPU (docs/benchmarks.md); the
+differential tests are what keep them honest when spyne changes.
+"""
 
 from __future__ import annotations
 
@@ -14,21 +27,21 @@ from spyne.protocol.soap import Soap11
 from spyne.protocol.xml import XmlDocument
 from spyne.server.wsgi import WsgiApplication
 
-from qbwc_bridge.soap.guard import ENGINE_ATTRIBUTE
-from qbwc_bridge.soap.service import QBWebConnectorSvc
+from qbwc_bridge.engine.run import RunEngine
+from qbwc_bridge.soap.service import BridgeApplication, QBWebConnectorSvc
 
 NAMESPACE = "http://developer.intuit.com/"
-# The WSGI environ key under which web.py hands over the envelope it already parsed.
+# The WSGI environ key under which soap/endpoint.py hands over the envelope it parsed.
 PARSED_ENVELOPE = "qbwc_bridge.envelope"
 
 
 class BridgeSoap11(Soap11):  # type: ignore[misc]
     """spyne's SOAP 1.1, with shortcuts for the plain messages the Web Connector exchanges.
 
-    - It reads the envelope web.py parsed with the hardened parser: parsing once saves
-      serialising the tree again and spyne parsing it a second time (about 0.15 ms for a
-      10 kB receiveResponseXML), and leaves one parser, ours, facing the outside. Without
-      a parsed envelope (never, through web.py) spyne parses as usual.
+    - It reads the envelope SoapEndpoint parsed with the hardened parser: parsing once
+      saves serialising the tree again and spyne parsing it a second time (about 0.15 ms
+      for a 10 kB receiveResponseXML), and leaves one parser, ours, facing the outside.
+      Without a parsed envelope (never, through SoapEndpoint) spyne parses as usual.
     - Plain requests and answers (each parameter or result a string, an integer or a list
       of strings) are read and built here, element for element as spyne does: its generic
       reader and writer cost about a tenth of a callback's CPU. Anything else takes
@@ -195,10 +208,13 @@ def _ids(envelope: etree._Element) -> dict[str, etree._Element]:
     return {str(e.get("id")): e for e in elements if isinstance(e, etree._Element)}
 
 
-def spyne_application(protocol: type[Soap11] = BridgeSoap11) -> Application:
+def spyne_application(
+    engine: RunEngine | None = None, protocol: type[Soap11] = BridgeSoap11
+) -> Application:
     """Intuit's QBWebConnectorSvc in spyne, speaking ``protocol`` (tests compare spyne's own)."""
-    return Application(
+    return BridgeApplication(
         [QBWebConnectorSvc],
+        engine,
         tns=NAMESPACE,
         name="QBWebConnectorSvc",
         in_protocol=protocol(validator=None),
@@ -206,12 +222,11 @@ def spyne_application(protocol: type[Soap11] = BridgeSoap11) -> Application:
     )
 
 
-def make_soap_app(engine: Any) -> WsgiApplication:
+def make_soap_app(engine: RunEngine, max_request_bytes: int) -> WsgiApplication:
     # spyne runs a full gc.collect() after a request once a second per process, to close
     # uploaded files early. We take no uploads; in a gunicorn worker that collection is a
-    # pause of 10-140 ms landing on one callback every second (the p99), for nothing.
+    # pause of 10-140 ms landing on one callback every second (the p99), for nothing. The
+    # setting is process-wide: this process serves no other spyne application.
     spyne.const.MIN_GC_INTERVAL = math.inf
-    application = spyne_application()
-    setattr(application, ENGINE_ATTRIBUTE, engine)
     # spyne's own cap (2 MiB) would refuse a large inventory page below our configured limit.
-    return WsgiApplication(application, max_content_length=engine.settings.max_request_bytes)
+    return WsgiApplication(spyne_application(engine), max_content_length=max_request_bytes)

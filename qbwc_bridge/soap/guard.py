@@ -13,14 +13,12 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from qbwc_bridge import metrics
-from qbwc_bridge.engine.run import current_call
+from qbwc_bridge.engine.run import RunEngine, current_call
 from qbwc_bridge.errors import BridgeError, InvalidTicket
 
 log = logging.getLogger("qbwc_bridge.soap")
 
 T = TypeVar("T")
-
-ENGINE_ATTRIBUTE = "qbwc_engine"
 
 
 def remote_address(ctx: Any) -> str:
@@ -38,12 +36,14 @@ def guarded(
     name: str,
     ticket: str | None,
     failure: T,
-    call: Callable[[Any], T],
+    call: Callable[[RunEngine], T],
     *,
     explain: Callable[[str], T] | None = None,
 ) -> T:
     """Run one callback against the engine; any failure becomes ``failure`` and a log line."""
-    engine = getattr(ctx.app, ENGINE_ATTRIBUTE)
+    engine: RunEngine | None = ctx.app.engine
+    if engine is None:
+        raise RuntimeError("this spyne application was built without a RunEngine")
     started, started_cpu = time.perf_counter(), time.thread_time()
     outcome = "ok"
     noted: dict[str, object] = {}
@@ -83,7 +83,7 @@ def guarded(
         )
 
 
-def _remember(engine: Any, ticket: str | None, message: str) -> None:
+def _remember(engine: RunEngine, ticket: str | None, message: str) -> None:
     """Keep the error for getLastError where a run exists; bad tickets answer by themselves."""
     if not ticket:
         return

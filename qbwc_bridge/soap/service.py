@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from spyne import Array, Integer32, ServiceBase, Unicode, rpc
+from spyne import Application, Array, Integer32, ServiceBase, Unicode, rpc
 
+from qbwc_bridge.engine.run import RunEngine
 from qbwc_bridge.soap.guard import guarded, remote_address
+
+
+class BridgeApplication(Application):  # type: ignore[misc]
+    """spyne's Application with the RunEngine its callbacks call (``ctx.app.engine``)."""
+
+    def __init__(self, services: list[type], engine: RunEngine | None, **options: Any) -> None:
+        super().__init__(services, **options)
+        self.engine = engine
+
 
 String = Unicode
 # Intuit's names and occurrence rules, so the WSDL we publish is Intuit's contract.
@@ -30,7 +40,7 @@ class QBWebConnectorSvc(ServiceBase):  # type: ignore[misc]
 
     @rpc(String, String, _returns=ArrayOfString)  # type: ignore[untyped-decorator]
     def authenticate(ctx: Any, strUserName: str | None, strPassword: str | None) -> list[str]:
-        def call(engine: Any) -> list[str]:
+        def call(engine: RunEngine) -> list[str]:
             result = engine.authenticate(strUserName or "", strPassword or "", remote_address(ctx))
             return [result.ticket, result.answer]
 

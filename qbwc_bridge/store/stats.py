@@ -33,3 +33,9 @@ def errors_by_code(tx: Tx) -> list[tuple[int, int]]:
         .order_by(o.c.error_code)
     )
     return [(int(code), int(n)) for code, n in rows]
+
+
+def payments_by_status(tx: Tx) -> list[tuple[str, int]]:
+    p = schema.payments
+    rows = tx.execute(select(p.c.status, func.count()).group_by(p.c.status).order_by(p.c.status))
+    return [(status, int(n)) for status, n in rows]

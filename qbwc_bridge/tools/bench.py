@@ -36,8 +36,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
-
 from qbwc_bridge.config import Settings
 from qbwc_bridge.domain import intake, mapping
 from qbwc_bridge.domain.company import CompanySettings
@@ -49,7 +47,6 @@ from qbwc_bridge.services import orders as order_service
 from qbwc_bridge.simulator.demo_company import PRODUCTS, demo_quickbooks
 from qbwc_bridge.simulator.quickbooks import FakeQuickBooks, LatencyModel
 from qbwc_bridge.store import Database, Store, stats, upgrade
-from qbwc_bridge.store.schema import payments as payments_table
 
 SKUS = [name for name in PRODUCTS if ":" not in name]
 
@@ -441,10 +438,7 @@ def bench_concurrency(options: LoadOptions, postgres: str | None) -> dict[str, A
             for _name, status, count in stats.orders_by_status(tx):
                 orders[status] += count
             runs = dict(stats.runs_by_status(tx))
-            payments = Counter[str](
-                dict(tx.execute(select(payments_table.c.status, func.count()).group_by(
-                    payments_table.c.status)).tuples().all())
-            )  # fmt: skip
+            payments = Counter[str](dict(stats.payments_by_status(tx)))
     return _load_figures(options, postgres, report, served, cpu, orders, runs, payments)
 
 
@@ -479,8 +473,8 @@ def _load_server(
         return
     import logging
 
-    from qbwc_bridge.web.devserver import BackgroundServer
     from qbwc_bridge.web.app import make_wsgi_app
+    from qbwc_bridge.web.devserver import BackgroundServer
 
     handler = logging.FileHandler(log, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))

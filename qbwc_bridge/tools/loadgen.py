@@ -34,8 +34,8 @@ from urllib.parse import urlsplit
 
 from lxml import etree
 
-from qbwc_bridge.errors import MalformedQbxml
-from qbwc_bridge.qbxml.parsing import parse_xml
+from qbwc_bridge.errors import MalformedXml
+from qbwc_bridge.safexml import parse_xml
 from qbwc_bridge.simulator.demo_company import demo_quickbooks
 from qbwc_bridge.simulator.quickbooks import FakeQuickBooks, QuickBooksFailure, ResponseLost
 
@@ -91,7 +91,7 @@ def read_result(method: str, body: bytes) -> str | list[str]:
     """``methodResult``'s text (a list of strings for authenticate), or CallFailed."""
     try:
         root = parse_xml(body)
-    except MalformedQbxml as error:
+    except MalformedXml as error:
         raise CallFailed(f"{method}: unreadable answer ({error.message})") from error
     fault = root.find(f"{{{SOAP_NS}}}Body/{{{SOAP_NS}}}Fault")
     if fault is not None:

@@ -25,8 +25,7 @@ from typing import Any
 from lxml import etree
 
 from qbwc_bridge.config import Settings
-from qbwc_bridge.web.devserver import BackgroundServer
-from qbwc_bridge.qbxml.parsing import parse_xml
+from qbwc_bridge.safexml import parse_xml
 from qbwc_bridge.services import companies as company_service
 from qbwc_bridge.services import orders as order_service
 from qbwc_bridge.simulator.demo_company import demo_quickbooks
@@ -34,6 +33,7 @@ from qbwc_bridge.simulator.quickbooks import FakeQuickBooks
 from qbwc_bridge.simulator.webconnector import WebConnector
 from qbwc_bridge.store import Database, Store, upgrade
 from qbwc_bridge.web.app import make_wsgi_app
+from qbwc_bridge.web.devserver import BackgroundServer
 
 FORMAT = "qbwc-bridge-session/1"
 USERNAME, PASSWORD = "replay", "replay-password"

@@ -1,14 +1,13 @@
-"""The WSGI application: /qbwc (SOAP), /api/orders, /api/product-updates, /healthz.
+"""The WSGI application: /qbwc (SOAP), /api/orders, /api/product-updates, /healthz, /metrics.
 
-Every request body is read with a size limit, and SOAP envelopes are checked by the
-hardened parser (no DOCTYPE, no entities, bounded depth) before spyne sees them.
+Every request body is read here with a size limit; /qbwc is then the SOAP layer's
+(soap/endpoint.py), the rest the service layer's.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import io
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -16,18 +15,15 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs
 
-from lxml import etree
-
 from qbwc_bridge import metrics
 from qbwc_bridge.config import Settings
 from qbwc_bridge.domain.company import Company
 from qbwc_bridge.engine.run import RunEngine
-from qbwc_bridge.errors import BridgeError, MalformedQbxml, OrderRejected
-from qbwc_bridge.qbxml.parsing import parse_xml
+from qbwc_bridge.errors import BridgeError, OrderRejected
 from qbwc_bridge.services import companies as company_service
 from qbwc_bridge.services import inventory as inventory_service
 from qbwc_bridge.services import orders as order_service
-from qbwc_bridge.soap.app import PARSED_ENVELOPE, make_soap_app
+from qbwc_bridge.soap.endpoint import SoapEndpoint
 from qbwc_bridge.store import Store, stats
 
 log = logging.getLogger("qbwc_bridge.web")
@@ -79,32 +75,6 @@ def _json_default(value: object) -> object:
     raise TypeError(type(value).__name__)
 
 
-SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
-
-
-def _soap_operation(envelope: etree._Element) -> etree._Element | None:
-    """The operation element of a SOAP 1.1 request, or None (spyne fails on such shapes)."""
-    if envelope.tag != f"{{{SOAP_ENV}}}Envelope":
-        return None
-    body = envelope.find(f"{{{SOAP_ENV}}}Body")
-    if body is None:
-        return None
-    return next((child for child in body if isinstance(child.tag, str)), None)
-
-
-def _soap_fault(start_response: StartResponse, status: str, message: str) -> list[bytes]:
-    env = SOAP_ENV
-    envelope = etree.Element(f"{{{env}}}Envelope", nsmap={"soap": env})
-    fault = etree.SubElement(etree.SubElement(envelope, f"{{{env}}}Body"), f"{{{env}}}Fault")
-    etree.SubElement(fault, "faultcode").text = "soap:Client"
-    etree.SubElement(fault, "faultstring").text = message
-    body = etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
-    start_response(
-        status, [("Content-Type", "text/xml; charset=utf-8"), ("Content-Length", str(len(body)))]
-    )
-    return [body]
-
-
 def client_address(environ: Environ, trusted_proxies: frozenset[str]) -> str:
     """The client's address: REMOTE_ADDR, or behind trusted proxies the last untrusted hop."""
     address = str(environ.get("REMOTE_ADDR", ""))
@@ -124,7 +94,7 @@ class BridgeApp:
         self.settings = settings
         self.store = store or Store.from_url(settings.database_url)
         self.engine = RunEngine(self.store, settings)
-        self.soap = make_soap_app(self.engine)
+        self.soap = SoapEndpoint(self.engine, settings.max_request_bytes)
         self.trusted_proxies = frozenset(
             address.strip() for address in settings.trusted_proxies.split(",") if address.strip()
         )
@@ -166,32 +136,13 @@ class BridgeApp:
                 return _json(
                     start_response, "404 Not Found", {"error": "GET /qbwc?wsdl for the WSDL"}
                 )
-            return self.soap(environ, start_response)  # type: ignore[no-any-return]
+            return self.soap.wsdl(environ, start_response)
         if method != "POST":
             return _json(
                 start_response, "405 Method Not Allowed", {"error": "POST a SOAP envelope"}
             )
         body = _read_body(environ, self.settings.max_request_bytes)
-        try:
-            envelope = parse_xml(body, max_bytes=self.settings.max_request_bytes)
-        except MalformedQbxml as error:
-            return _soap_fault(
-                start_response, "400 Bad Request", f"Malformed SOAP request: {error.message}"
-            )
-        if _soap_operation(envelope) is None:
-            return _soap_fault(
-                start_response,
-                "400 Bad Request",
-                "Malformed SOAP request: a SOAP 1.1 Envelope whose Body holds the operation",
-            )
-        # spyne takes the envelope as we parsed it (soap.app.BridgeSoap11) and reads no
-        # bytes: a charset header that lies about the body cannot make it decode garbage.
-        environ = dict(environ)
-        environ[PARSED_ENVELOPE] = envelope
-        environ["wsgi.input"] = io.BytesIO(b"")
-        environ["CONTENT_LENGTH"] = "0"
-        environ["CONTENT_TYPE"] = "text/xml; charset=utf-8"
-        return self.soap(environ, start_response)  # type: ignore[no-any-return]
+        return self.soap.call(environ, start_response, body)
 
     # --- JSON API -------------------------------------------------------------------
 

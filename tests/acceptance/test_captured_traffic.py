@@ -10,7 +10,7 @@ import pytest
 from oracle import require_oracle
 from servers import gunicorn
 
-from qbwc_bridge.qbxml.parsing import parse_xml
+from qbwc_bridge.safexml import parse_xml
 
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 TNS = "http://developer.intuit.com/"

@@ -31,7 +31,7 @@ from soapclient import PASSWORD, Service, intuit_client
 from qbwc_bridge import cli
 from qbwc_bridge.config import Settings
 from qbwc_bridge.domain.intake import parse_order
-from qbwc_bridge.qbxml.parsing import parse_xml
+from qbwc_bridge.safexml import parse_xml
 from qbwc_bridge.services import companies as company_service
 from qbwc_bridge.services import orders as order_service
 from qbwc_bridge.store import Store

@@ -11,7 +11,7 @@ from oracle import require_oracle
 from soapclient import PASSWORD, Service
 
 from qbwc_bridge import __version__
-from qbwc_bridge.qbxml.parsing import parse_xml
+from qbwc_bridge.safexml import parse_xml
 from qbwc_bridge.services import inventory as inventory_service
 from qbwc_bridge.services import orders as order_service
 from qbwc_bridge.store import companies as company_store

@@ -11,7 +11,7 @@ from oracle import require_oracle
 
 from qbwc_bridge import qwc
 from qbwc_bridge.domain.company import Company, CompanySettings
-from qbwc_bridge.qbxml.parsing import parse_xml
+from qbwc_bridge.safexml import parse_xml
 
 COMPANY = Company(
     id=1,

@@ -16,8 +16,8 @@ from qbwc_bridge.domain.records import TxnLine
 from qbwc_bridge.errors import UnsupportedQuickBooks
 from qbwc_bridge.qbxml import build
 from qbwc_bridge.qbxml.build import Request
-from qbwc_bridge.qbxml.parsing import parse_xml
 from qbwc_bridge.qbxml.versions import SUPPORTED, QbxmlVersion
+from qbwc_bridge.safexml import parse_xml
 
 V13 = QbxmlVersion(13, 0)
 

@@ -16,9 +16,9 @@ from qbwc_bridge.domain.records import CustomerRecord, PaymentRecord, TxnRecord
 from qbwc_bridge.domain.text import FIELD_LIMITS
 from qbwc_bridge.qbxml import build
 from qbwc_bridge.qbxml.build import Request
-from qbwc_bridge.qbxml.parsing import parse_xml
 from qbwc_bridge.qbxml.responses import parse_response
 from qbwc_bridge.qbxml.versions import QbxmlVersion
+from qbwc_bridge.safexml import parse_xml
 
 V13 = QbxmlVersion(13, 0)
 PROPERTY_SETTINGS = settings(

@@ -9,8 +9,8 @@ from lxml import etree
 
 from qbwc_bridge.errors import UnsupportedQuickBooks
 from qbwc_bridge.qbxml import templates
-from qbwc_bridge.qbxml.parsing import parse_xml
 from qbwc_bridge.qbxml.versions import QbxmlVersion
+from qbwc_bridge.safexml import parse_xml
 
 V13 = QbxmlVersion(13, 0)
 KINDS = [

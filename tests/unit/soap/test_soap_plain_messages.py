@@ -32,7 +32,7 @@ PARAMETERS_OF = {**PARAMETERS, "connectionError": ("ticket", "hresult", "message
 
 
 def _server(protocol: type[Soap11]) -> ServerBase:
-    return ServerBase(spyne_application(protocol))
+    return ServerBase(spyne_application(protocol=protocol))
 
 
 OURS, SPYNES = _server(BridgeSoap11), _server(Soap11)

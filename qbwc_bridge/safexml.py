@@ -1,4 +1,5 @@
-"""The one hardened XML parser: every byte from outside is read through here.
+"""The one hardened XML parser: every XML byte from outside (SOAP envelopes, qbXML
+responses, recorded sessions) is read through here.
 
 No entity expansion, no DTD loading, no network, no huge trees, and a size cap, so a
 hostile envelope or qbXML response costs a bounded amount of work and never reaches out.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from qbwc_bridge.errors import MalformedQbxml
+from qbwc_bridge.errors import MalformedXml
 
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 MAX_DEPTH = 64
@@ -27,7 +28,7 @@ def _parser() -> etree.XMLParser:
 
 
 def parse_xml(data: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> etree._Element:
-    """Parse ``data`` safely, or raise MalformedQbxml saying why.
+    """Parse ``data`` safely, or raise MalformedXml saying why.
 
     A document type declaration is refused outright: qbXML and SOAP never need one, and
     it is the door for entity attacks.
@@ -37,20 +38,20 @@ def parse_xml(data: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> etree
             # lxml refuses str with an encoding declaration; the bytes carry the same text.
             raw = _declare_utf8(data.encode("utf-8"))
         except UnicodeEncodeError as exc:
-            raise MalformedQbxml("text is not valid Unicode (lone surrogates)") from exc
+            raise MalformedXml("text is not valid Unicode (lone surrogates)") from exc
     else:
         raw = data
     if len(raw) > max_bytes:
-        raise MalformedQbxml(f"document of {len(raw)} bytes exceeds the {max_bytes}-byte limit")
+        raise MalformedXml(f"document of {len(raw)} bytes exceeds the {max_bytes}-byte limit")
     try:
         root = etree.fromstring(raw, _parser())
     except etree.XMLSyntaxError as exc:
-        raise MalformedQbxml(str(exc), raw) from exc
+        raise MalformedXml(str(exc), raw) from exc
     if root is None:
-        raise MalformedQbxml("empty document", raw)
+        raise MalformedXml("empty document", raw)
     doctype: str = root.getroottree().docinfo.doctype  # type: ignore[union-attr]
     if doctype:
-        raise MalformedQbxml("a DOCTYPE is not allowed", raw)
+        raise MalformedXml("a DOCTYPE is not allowed", raw)
     _check_depth(root, raw)
     return root
 
@@ -70,4 +71,4 @@ _TOO_DEEP = etree.XPath("boolean(/" + "*/" * MAX_DEPTH + "*)")
 
 def _check_depth(root: etree._Element, raw: bytes) -> None:
     if _TOO_DEEP(root):
-        raise MalformedQbxml(f"nesting deeper than {MAX_DEPTH} levels", raw)
+        raise MalformedXml(f"nesting deeper than {MAX_DEPTH} levels", raw)
