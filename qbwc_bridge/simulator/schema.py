@@ -9,7 +9,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from qbwc_bridge.qbxml.parsing import parse_xml
+from qbwc_bridge.safexml import parse_xml
 
 _OPS_FILE = re.compile(r"qbxmlops(\d+)(\d)\.xsd$")
 _SCHEMA_MAX_BYTES = 50 * 1024 * 1024

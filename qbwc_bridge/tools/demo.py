@@ -12,7 +12,6 @@ from typing import Any
 
 from qbwc_bridge import __version__
 from qbwc_bridge.config import Settings
-from qbwc_bridge.web.devserver import BackgroundServer
 from qbwc_bridge.services import companies as company_service
 from qbwc_bridge.services import inventory as inventory_service
 from qbwc_bridge.services import orders as order_service
@@ -21,6 +20,7 @@ from qbwc_bridge.simulator.webconnector import WebConnector
 from qbwc_bridge.store import Database, upgrade
 from qbwc_bridge.tools.simulate import describe
 from qbwc_bridge.web.app import make_wsgi_app
+from qbwc_bridge.web.devserver import BackgroundServer
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE_ORDERS = REPO / "fixtures" / "orders" / "sample-orders.json"

@@ -110,3 +110,29 @@ def test_simulate_against_a_running_service(
         )
         == 1
     )
+
+
+def test_without_the_tools_extra_the_service_commands_work_and_the_tools_say_what_to_install(
+    tmp_path: Path,
+) -> None:
+    """zeep and requests are the tools' (the stand-in Web Connector's), not the service's."""
+    hide_zeep = (
+        "import sys; sys.modules['zeep'] = None; "
+        "from qbwc_bridge.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", hide_zeep, *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "QBWC_BRIDGE_DATABASE_URL": f"sqlite:///{tmp_path / 'q.db'}"},
+        )
+
+    assert run("init-db").returncode == 0
+    demo = run("demo")
+    assert demo.returncode == 2
+    assert "pip install 'qbwc-bridge[tools]'" in demo.stderr
+    assert "Traceback" not in demo.stderr

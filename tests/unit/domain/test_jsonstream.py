@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 import tracemalloc
 from decimal import Decimal
 from pathlib import Path
@@ -15,6 +14,7 @@ from factories import make_order_json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from qbwc_bridge.domain import jsonstream
 from qbwc_bridge.domain.intake import parse_order
 from qbwc_bridge.domain.jsonstream import MalformedJson, iter_json_array
 
@@ -138,7 +138,24 @@ def test_deep_nesting_is_an_error_not_a_crash() -> None:
     assert "nested too deeply" in malformed(data, max_item_bytes=10**6).problem
 
 
-def test_one_hundred_thousand_orders_stream_in_bounded_memory(tmp_path: Path) -> None:
+class CountingFile(io.FileIO):
+    """A binary file that counts the reads made from it and the bytes they return."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, "rb")
+        self.reads = 0
+        self.bytes_read = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = super().read(size) or b""
+        self.reads += 1
+        self.bytes_read += len(data)
+        return data
+
+
+def test_one_hundred_thousand_orders_stream_in_bounded_memory_and_linear_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     count = 100_000
     path = tmp_path / "orders.json"
     template = (
@@ -149,15 +166,31 @@ def test_one_hundred_thousand_orders_stream_in_bounded_memory(tmp_path: Path) ->
         handle.write(",\n".join(template % n for n in range(count)))
         handle.write("\n]\n")
     size = path.stat().st_size
-    started = time.perf_counter()
-    with path.open("rb") as stream:
+    decodes = 0
+    decode = jsonstream._DECODER.raw_decode
+
+    def counting_decode(text: str, start: int = 0) -> tuple[Any, int]:
+        nonlocal decodes
+        decodes += 1
+        return decode(text, start)
+
+    monkeypatch.setattr(jsonstream._DECODER, "raw_decode", counting_decode)
+    seen = wrong = 0
+    with CountingFile(path) as stream:
         tracemalloc.start()
         try:
-            seen = sum(1 for _ in iter_json_array(stream))
+            for number, item in enumerate(iter_json_array(stream, chunk_size=65536)):
+                seen += 1
+                if not isinstance(item, dict) or item["OrderNumber"] != str(number):
+                    wrong += 1
             _, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()
-    assert seen == count
+    assert (seen, wrong) == (count, 0)
     assert size > 8_000_000
     assert peak < size / 20, f"peak {peak} bytes for a {size}-byte file"
-    assert time.perf_counter() - started < 15  # quadratic re-reading would take minutes
+    # Linear work: every byte is read once, in whole chunks, and an item is decoded again
+    # only when it straddles a chunk boundary (re-reading would multiply both counts).
+    assert stream.bytes_read == size
+    assert stream.reads <= size // 65536 + 2
+    assert count <= decodes <= count + 2 * stream.reads

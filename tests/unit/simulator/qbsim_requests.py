@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from lxml import etree
 from lxml.builder import E
 
-from qbwc_bridge.qbxml.parsing import parse_xml
+from qbwc_bridge.safexml import parse_xml
 
 
 def message(*requests: etree._Element, on_error: str = "stopOnError", version: str = "13.0") -> str:

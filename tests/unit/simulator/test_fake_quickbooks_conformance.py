@@ -21,7 +21,7 @@ from qbsim_requests import (
     txn_add,
 )
 
-from qbwc_bridge.qbxml.parsing import parse_xml
+from qbwc_bridge.safexml import parse_xml
 from qbwc_bridge.simulator import FakeQuickBooks, ItemStock
 
 pytestmark = pytest.mark.oracle

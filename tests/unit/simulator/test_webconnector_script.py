@@ -14,7 +14,7 @@ from lxml.builder import ElementMaker
 from oracle import require_oracle
 from qbsim_requests import customer_add, message
 
-from qbwc_bridge.qbxml.parsing import parse_xml
+from qbwc_bridge.safexml import parse_xml
 from qbwc_bridge.simulator import FakeQuickBooks, WebConnector
 
 pytestmark = pytest.mark.oracle
