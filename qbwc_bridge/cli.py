@@ -211,8 +211,8 @@ def cmd_qwc(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from qbwc_bridge.web.devserver import make_dev_server
     from qbwc_bridge.web.app import make_wsgi_app
+    from qbwc_bridge.web.devserver import make_dev_server
 
     store = _store(settings)
     problem = migrate.schema_problem(store.database)

@@ -14,9 +14,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from qbwc_bridge.config import Settings
-from qbwc_bridge.web.devserver import BackgroundServer
 from qbwc_bridge.store import Store
 from qbwc_bridge.web.app import make_wsgi_app
+from qbwc_bridge.web.devserver import BackgroundServer
 
 REPO = Path(__file__).resolve().parents[1]
 GUNICORN = Path(sys.executable).with_name("gunicorn")

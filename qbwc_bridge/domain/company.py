@@ -1,4 +1,4 @@
-"""Per-company settings (product.md section 5) with their defaults and validation."""
+"""Per-company settings (docs/operations.md) with their defaults and validation."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""JMAUser order JSON in, validated Order out: every rule of product.md section 4 lives here."""
+"""JMAUser order JSON in, validated Order out: every rule of docs/order-format.md lives here."""
 
 from __future__ import annotations
 

@@ -149,7 +149,7 @@ def _order_json(queued: QueuedOrder) -> dict[str, Any]:
 
 
 def status(store: Store, company_name: str) -> dict[str, Any]:
-    """The `status --json` object: counts and every order's outcome (contract: product.md)."""
+    """The `status --json` object: counts and every order's outcome (docs/operations.md)."""
     with store.transaction() as tx:
         found = company_store.by_name(tx, company_name)
         return {

@@ -8,10 +8,10 @@ import pytest
 from soapclient import PASSWORD, Service, intuit_client
 
 from qbwc_bridge.config import Settings
-from qbwc_bridge.web.devserver import BackgroundServer
 from qbwc_bridge.services import companies as company_service
 from qbwc_bridge.store import Store
 from qbwc_bridge.web.app import make_wsgi_app
+from qbwc_bridge.web.devserver import BackgroundServer
 
 
 @pytest.fixture

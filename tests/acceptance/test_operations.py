@@ -16,12 +16,12 @@ from servers import GUNICORN_COMMAND, REPO, free_port, gunicorn_env
 from soapclient import PASSWORD, Service
 
 from qbwc_bridge.config import Settings
-from qbwc_bridge.web.devserver import BackgroundServer
 from qbwc_bridge.services import companies as company_service
 from qbwc_bridge.services import orders as order_service
 from qbwc_bridge.simulator.webconnector import WebConnector
 from qbwc_bridge.store import Store
 from qbwc_bridge.web.app import make_wsgi_app
+from qbwc_bridge.web.devserver import BackgroundServer
 
 
 def _get(url: str) -> tuple[int, str]:
@@ -136,9 +136,9 @@ def test_gunicorn_refuses_a_database_whose_schema_is_behind(tmp_path: Path) -> N
 def test_schema_check_lets_a_current_or_unreachable_database_start(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from qbwc_bridge.web import wsgi
     from qbwc_bridge.store import migrate
     from qbwc_bridge.store.database import Database
+    from qbwc_bridge.web import wsgi
 
     current = f"sqlite:///{tmp_path}/current.db"
     database = Database(current)

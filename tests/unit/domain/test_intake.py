@@ -1,4 +1,4 @@
-"""JMAUser JSON to Order: every product.md section 4 rule (domain/intake.py)."""
+"""JMAUser JSON to Order: every docs/order-format.md rule (domain/intake.py)."""
 
 from __future__ import annotations
 
