@@ -8,8 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from sqlalchemy import func, select
 from strategies import SKUS
 
+from qbwc_bridge.domain.runs import Run
 from qbwc_bridge.engine.run import RunEngine
 from qbwc_bridge.simulator.quickbooks import (
     FakeQuickBooks,
@@ -17,6 +19,7 @@ from qbwc_bridge.simulator.quickbooks import (
     QuickBooksFailure,
     ResponseLost,
 )
+from qbwc_bridge.store import Store, schema
 
 SERVICE_ITEMS = {
     "Shipping": "ItemOtherCharge",
@@ -89,3 +92,13 @@ def run_once(
             break
     result.closed = engine.close(auth.ticket)
     return result
+
+
+def last_run(store: Store, company: str = "acme") -> Run:
+    """The company's newest run, as the store keeps it."""
+    with store.transaction() as tx:
+        company_id = store.companies.by_name(tx, company).id
+        run_id = tx.execute(
+            select(func.max(schema.runs.c.id)).where(schema.runs.c.company_id == company_id)
+        ).scalar_one()
+        return store.runs.get(tx, run_id)

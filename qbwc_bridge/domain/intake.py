@@ -482,11 +482,6 @@ def read_order(raw: object) -> tuple[Order | None, list[OrderRejected]]:
     return _read_order(raw)
 
 
-def order_problems(raw: object) -> list[OrderRejected]:
-    """Every problem of one decoded JSON order, in field order; empty when it is valid."""
-    return _read_order(raw)[1]
-
-
 def parse_order(raw: object) -> Order:
     """The validated Order of one decoded JSON order; raises the first OrderRejected."""
     order, problems = _read_order(raw)
@@ -624,9 +619,6 @@ def canonical_json(order: Order) -> str:
 
 
 def fingerprint_of(canonical: str) -> str:
+    """SHA-256 of the canonical JSON: equal for an identical re-send, different for a change."""
     return hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
-
-def order_fingerprint(order: Order) -> str:
-    """SHA-256 of the canonical JSON: equal for an identical re-send, different for a change."""
-    return fingerprint_of(canonical_json(order))

@@ -130,7 +130,8 @@ def customer_query(*full_names: str) -> Request:
 
     QuickBooks answers the ones it has, with statusCode 500 naming one it has not.
     """
-    return _request("CustomerQuery", {"names": [{"full_name": name} for name in full_names]})
+    names = [{"full_name": qb_text(name)} for name in full_names]
+    return _request("CustomerQuery", {"names": names})
 
 
 def customer_add(rec: CustomerRecord) -> Request:
@@ -152,7 +153,7 @@ def customer_add(rec: CustomerRecord) -> Request:
 def txn_query(kind: TxnKind, ref_number: str) -> Request:
     """``<Kind>Query`` by RefNumber, whole transactions (TxnID, CustomerRef, PONumber, Memo,
     totals) without line items."""
-    return _request(f"{kind.value}Query", {"ref_number": ref_number})
+    return _request(f"{kind.value}Query", {"ref_number": qb_text(ref_number)})
 
 
 def txn_add(rec: TxnRecord) -> Request:
@@ -186,8 +187,9 @@ def payment_query(customer_name: str, ref_number: str, txn_date: date) -> Reques
     non-empty reference uses StartsWith and the engine compares RefNumber exactly; an empty
     one filters by the payment's date instead.
     """
-    values: dict[str, str] = {"customer": customer_name, "ref_number": ref_number}
-    if not qb_text(ref_number).strip():
+    ref_number = qb_text(ref_number)
+    values: dict[str, str] = {"customer": qb_text(customer_name), "ref_number": ref_number}
+    if not ref_number.strip():
         values["from_date"] = values["to_date"] = txn_date.isoformat()
     return _request("ReceivePaymentQuery", values)
 
@@ -238,10 +240,6 @@ def inventory_query(
         values["iterator_id"] = iterator_id
     kind = "ItemInventoryAssemblyQuery" if assemblies else "ItemInventoryQuery"
     return _request(kind, values)
-
-
-def host_query() -> Request:
-    return _request("HostQuery", {})
 
 
 # --- the message ---------------------------------------------------------------------------

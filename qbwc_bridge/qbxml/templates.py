@@ -19,7 +19,7 @@ from importlib import resources
 
 from lxml import etree
 
-from qbwc_bridge.domain.text import FIELD_LIMITS, qb_text
+from qbwc_bridge.domain.text import FIELD_LIMITS
 from qbwc_bridge.errors import UnsupportedQuickBooks
 from qbwc_bridge.qbxml.versions import QbxmlVersion
 from qbwc_bridge.safexml import parse_xml
@@ -127,8 +127,11 @@ def load(kind: str, version: QbxmlVersion) -> Template:
 
 
 def _text(node: _Node, value: str) -> str:
-    folded = qb_text(value).strip()
-    return folded[: node.max_length].rstrip() if node.max_length is not None else folded
+    """The element's text: ``value`` is QuickBooks text already (domain/records.py's
+    contract; build.py folds the few strings that do not come in records), so only the
+    element's own limit is applied."""
+    value = value.strip()
+    return value[: node.max_length].rstrip() if node.max_length is not None else value
 
 
 def _value(values: Values, key: str) -> str:

@@ -346,16 +346,6 @@ def expired_open_runs(tx: Tx, now: datetime, company_id: int | None = None) -> l
     return [int(v) for v in tx.execute(query).scalars()]
 
 
-def recent(tx: Tx, company_id: int, limit: int = 10) -> list[Run]:
-    rows = tx.execute(
-        select(*_RUN_COLUMNS)
-        .where(r.c.company_id == company_id)
-        .order_by(r.c.id.desc())
-        .limit(limit)
-    )
-    return [_to_run(row) for row in rows]
-
-
 # --- exchanges --------------------------------------------------------------------------
 
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from enginedriver import quickbooks, run_once
+from enginedriver import last_run, quickbooks, run_once
 from factories import make_line, make_order_json
 from oracle import require_oracle
 
@@ -115,9 +115,7 @@ def company_marks(store: Store) -> tuple[datetime | None, datetime | None]:
 
 
 def last_run_state(store: Store) -> dict[str, Any]:
-    with store.transaction() as tx:
-        company = store.companies.by_name(tx, "acme")
-        (run, *_) = store.runs.recent(tx, company.id, 1)
+    run = last_run(store)
     assert run.inventory_state is not None
     return {**dataclasses.asdict(run.inventory_state), "last_error": run.last_error}
 

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from enginedriver import quickbooks, run_once
+from enginedriver import last_run, quickbooks, run_once
 from factories import make_line, make_order_json, make_payment
 from sqlalchemy import select
 
@@ -55,8 +55,8 @@ def test_new_orders_with_payments_land_exactly_once(engine: RunEngine, store: St
     assert result.progress[-1] == 100, result
     assert all(p1 <= p2 for p1, p2 in zip(result.progress, result.progress[1:], strict=False))
     assert result.closed.startswith("Synced 12 orders")
-    with store.transaction() as tx:  # the run's round trips are counted when it ends
-        (run,) = store.runs.recent(tx, store.companies.by_name(tx, "acme").id)
+    run = last_run(store)  # the run's round trips are counted when it ends
+    with store.transaction() as tx:
         sequence = tx.execute(select(schema.exchanges.c.seq).order_by(schema.exchanges.c.id))
         assert list(sequence.scalars()) == list(range(1, result.exchanges + 1))
     assert run.exchanges == result.exchanges
@@ -149,8 +149,8 @@ def test_progress_counts_the_orders_still_waiting(engine: RunEngine, store: Stor
     while request := engine.next_request(auth.ticket, hcp, r"C:\Sample.QBW", "US", major, 0):
         hcp = ""
         progress = engine.record_response(auth.ticket, fake.process(request), "", "")
+        run = last_run(store)
         with store.transaction() as tx:
-            (run,) = store.runs.recent(tx, store.companies.by_name(tx, "acme").id, limit=1)
             waiting = store.orders.waiting_count(tx, run.id)
         expected = (
             100 if waiting == 0 else min(99, 100 * (run.batch_size - waiting) // run.batch_size)
@@ -325,7 +325,9 @@ def test_amazon_order_numbers(engine: RunEngine, store: Store) -> None:
     assert invoice.ref_number == first[-11:] and invoice.po_number == first
     assert first in (invoice.memo or "")
     # a different order sharing the last 11 characters is not mistaken for a duplicate
-    order_service.enqueue(store, "acme", [make_order_json(OrderNumber=second, ChannelName="Amazon")])
+    order_service.enqueue(
+        store, "acme", [make_order_json(OrderNumber=second, ChannelName="Amazon")]
+    )
     run_once(engine, fake, USER, PASSWORD)
     assert sorted(i.po_number or "" for i in fake.invoices()) == sorted([first, second])
     assert _orders(store)[second]["status"] == "synced"
@@ -333,7 +335,9 @@ def test_amazon_order_numbers(engine: RunEngine, store: Store) -> None:
 
 def test_older_quickbooks_gets_qbxml_11(engine: RunEngine, store: Store) -> None:
     fake = quickbooks(max_version="11.0")
-    order_service.enqueue(store, "acme", [make_order_json(OrderNumber="O1", Payments=[make_payment()])])
+    order_service.enqueue(
+        store, "acme", [make_order_json(OrderNumber="O1", Payments=[make_payment()])]
+    )
     result = run_once(engine, fake, USER, PASSWORD)
     assert result.progress[-1] == 100
     assert _orders(store)["O1"]["status"] == "synced"

@@ -24,7 +24,6 @@ V13 = QbxmlVersion(13, 0)
 
 def every_request() -> list[Request]:
     return [
-        build.host_query(),
         build.customer_query("Doe, Jane"),
         build.customer_add(customer()),
         *(build.txn_query(kind, "567-1234567") for kind in TxnKind),
@@ -164,14 +163,30 @@ def test_sales_receipt_has_payment_method_and_no_po_number() -> None:
     assert invoice.find(".//PaymentMethodRef") is None
 
 
-def test_builder_cuts_and_folds_what_the_domain_let_through() -> None:
-    long = replace(
-        txn(), ref_number="ABCDEFGHIJKLMNOP", customer_name="Nguyễn 😀 Łukasz", memo="x" * 5000
-    )
+def test_builder_cuts_records_to_each_elements_limit() -> None:
+    long = replace(txn(), ref_number="ABCDEFGHIJKLMNOP", memo="x" * 5000)
     root = parsed(build.message([("1", build.txn_add(long))], V13))
     assert root.findtext(".//RefNumber") == "ABCDEFGHIJK"
-    assert root.findtext(".//CustomerRef/FullName") == "Nguyen  Lukasz"
     assert len(root.findtext(".//Memo") or "") == 4095
+
+
+def test_builder_folds_the_strings_that_do_not_come_in_records() -> None:
+    """Records hold QuickBooks text already (the mapping folded it, once); the names and
+    references a query is asked with are folded here."""
+    root = parsed(
+        build.message(
+            [
+                ("1", build.customer_query("Nguyễn 😀 Łukasz")),
+                ("2", build.payment_query("  Zoë 😀 ", "réf 😀", date(2024, 5, 2))),
+                ("3", build.txn_query(TxnKind.INVOICE, "Đ-1")),
+            ],
+            V13,
+        )
+    )
+    assert root.findtext(".//CustomerQueryRq/FullName") == "Nguyen  Lukasz"
+    assert root.findtext(".//ReceivePaymentQueryRq//FullName") == "Zoë"
+    assert root.findtext(".//ReceivePaymentQueryRq//RefNumber") == "réf"
+    assert root.findtext(".//InvoiceQueryRq/RefNumber") == "D-1"
 
 
 def test_txn_query_asks_by_ref_number_without_lines() -> None:
