@@ -15,7 +15,9 @@ class Store:
     """What the engine and the service layer are given: a database and its repositories.
 
     The repositories are modules of plain functions taking the transaction first, so a
-    call site reads ``store.orders.finish(tx, ...)`` and one transaction spans many calls.
+    call site reads ``store.orders.apply_changes(tx, ...)`` and one transaction spans many
+    calls. Inside the package, code imports the modules themselves
+    (``from qbwc_bridge.store import orders as order_store``); tests reach them here.
     """
 
     companies = companies

@@ -494,9 +494,8 @@ def test_the_size_limit_is_a_setting(store: Store, settings: Settings) -> None:
 def test_every_body_up_to_the_limit_reaches_the_service(
     service: Service, base: str, before: dict[str, Any]
 ) -> None:
-    """BUG: soap/app.py builds spyne's WsgiApplication with its default max_content_length
-    (2 MiB), so a 3 MB receiveResponseXML (a big inventory answer) gets the SOAP fault
-    "Request too long" although Settings.max_request_bytes is 20 MiB."""
+    """A 3 MB receiveResponseXML (a big inventory answer) reaches the service: spyne's own
+    cap (2 MiB by default) is raised to Settings.max_request_bytes (20 MiB)."""
     response = "<QBXML><QBXMLMsgsRs>" + "<!-- padding -->" * 200_000 + "</QBXMLMsgsRs></QBXML>"
     fields = TICKET_CALLS["receiveResponseXML"][0](secrets.token_urlsafe(32))
     body = envelope("receiveResponseXML", **{**fields, "response": response})
@@ -552,7 +551,8 @@ CHARSET_LIES = {
 def test_a_charset_that_lies_gets_an_answer_or_a_soap_fault(
     service: Service, base: str, before: dict[str, Any]
 ) -> None:
-    """BUG: spyne decodes with the header's charset and crashes: plain-text 500, traceback."""
+    """A Content-Type charset that lies about the body gets an answer or a SOAP fault, never a
+    plain-text 500 with a traceback (spyne reads the tree we parsed, not the bytes)."""
     failures = []
     for name, (body, content_type) in CHARSET_LIES.items():
         status, answer, _ = request(base, "POST", "/qbwc", body, {"Content-Type": content_type})
@@ -613,7 +613,8 @@ def test_hostile_json_gets_a_clear_error(
 def test_deeply_nested_json_gets_a_clear_error(
     service: Service, base: str, before: dict[str, Any]
 ) -> None:
-    """BUG: json.loads raises RecursionError (not ValueError) in web._post_orders: a 500."""
+    """Deeply nested JSON (json.loads raises RecursionError, not ValueError) gets a 400 with
+    a clear message, not a 500."""
     names = [name for name in JSON_ATTACKS if name.startswith("deeply")]
     _assert_clear_json_errors(base, service.store, before, names)
 

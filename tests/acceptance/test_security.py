@@ -144,9 +144,8 @@ def test_api_keys_are_hashed_work_only_for_their_company_and_rotate(
 def test_api_logins_are_throttled_like_web_connector_logins(
     two_companies: Store, base: str, settings: Settings
 ) -> None:
-    """BUG: /api checks HTTP Basic with company_service.api_login, which never records failures nor
-    looks at login_failures, so the Web Connector password can be guessed at full speed
-    through /api even while authenticate has locked the username."""
+    """/api's HTTP Basic goes through the same throttle as authenticate: the Web Connector
+    password cannot be guessed at full speed through /api while the username is locked."""
     for _ in range(settings.max_failed_logins):
         assert post_orders(base, basic("acme-user", "guess"), []) == 401
     assert post_orders(base, basic("acme-user", f"acme-{PASSWORD}"), []) in (401, 429)
