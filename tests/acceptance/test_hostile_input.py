@@ -510,7 +510,8 @@ def test_every_body_up_to_the_limit_reaches_the_service(
 def test_degenerate_content_lengths_get_a_fast_answer(
     service: Service, base: str, before: dict[str, Any], content_length: str
 ) -> None:
-    """BUG (dev server): CONTENT_LENGTH "0" or negative makes web._read_body read to EOF."""
+    """CONTENT_LENGTH "0" or negative gets a fast answer: the body reader never reads to
+    EOF on an open socket."""
     head = (
         f"POST /qbwc HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\n"
         f"Content-Length: {content_length}\r\n\r\n"
@@ -699,8 +700,8 @@ def test_sql_metacharacters_in_every_field_are_stored_verbatim(service: Service,
 def test_nul_bytes_are_stored_verbatim_or_refused_clearly(
     service: Service, base: str, before: dict[str, Any]
 ) -> None:
-    """BUG (PostgreSQL): a NUL in a payment's ReferenceNumber reaches the VARCHAR column
-    payments.reference_number and PostgreSQL refuses it: a 500 with a traceback."""
+    """A NUL (which PostgreSQL's VARCHAR columns refuse) is refused at intake with a clear
+    message, never a 500 with a traceback."""
     refused = make_order_json(OrderNumber="N\x00-1")
     status, answer, _ = request(
         base, "POST", "/api/orders", json.dumps([refused]).encode(), JSON_HEADERS
