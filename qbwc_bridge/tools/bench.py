@@ -47,6 +47,7 @@ from qbwc_bridge.services import orders as order_service
 from qbwc_bridge.simulator.demo_company import PRODUCTS, demo_quickbooks
 from qbwc_bridge.simulator.quickbooks import FakeQuickBooks, LatencyModel
 from qbwc_bridge.store import Database, Store, stats, upgrade
+from qbwc_bridge.tools import bench_inventory, bench_parsers
 
 SKUS = [name for name in PRODUCTS if ":" not in name]
 
@@ -104,8 +105,19 @@ def add_command(sub: Any) -> None:
         help="processes driving the concurrent Web Connectors",
     )
     p.add_argument(
+        "--items", type=int, default=100_000, help="QuickBooks items for the inventory feed"
+    )
+    p.add_argument(
         "--only",
-        choices=["build", "ingest", "round-trips", "callbacks", "concurrency"],
+        choices=[
+            "build",
+            "ingest",
+            "round-trips",
+            "callbacks",
+            "concurrency",
+            "inventory",
+            "parsers",
+        ],
         action="append",
         help="run only this figure (repeatable)",
     )
@@ -795,6 +807,8 @@ def run(args: argparse.Namespace, _settings: Settings) -> int:
     steps.append(
         ("concurrency", "concurrent runs, saturated", lambda: concurrency_figure(load, args))
     )
+    steps.append(("inventory", "inventory feed", lambda: bench_inventory.run(args.items)))
+    steps.append(("parsers", "order stream and item iterator", lambda: bench_parsers.run()))
     problems: list[str] = []
     for key, title, step in steps:
         if args.only and key not in args.only:

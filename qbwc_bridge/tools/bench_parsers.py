@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import argparse
-import json
 import tempfile
 import time
-from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -95,41 +92,7 @@ def bench_item_iterator(items: int) -> dict[str, float]:
     }
 
 
-def run(
-    json_out: str | None = None, *, orders: int = 100_000, items: int = 10_000
-) -> dict[str, float]:
-    """Measure both, print the figures, and write them as JSON to ``json_out`` if given."""
-    figures = bench_jsonstream(orders)
-    print(
-        f"jsonstream: {orders} orders ({figures['jsonstream_bytes'] / 1e6:.1f} MB) in "
-        f"{figures['jsonstream_seconds']:.2f} s, "
-        f"{figures['jsonstream_orders_per_second']:.0f} orders/s"
-    )
-    paging = bench_item_iterator(items)
-    figures.update(paging)
-    validated = "with" if paging["iterator_schema_validated"] else "without"
-    print(
-        f"stand-in item iterator: {items} items in {paging['iterator_pages']:.0f} pages of "
-        f"{PAGE_SIZE} in {paging['iterator_seconds']:.2f} s, "
-        f"{paging['iterator_items_per_second']:.0f} items/s ({validated} schema validation)"
-    )
-    if json_out:
-        Path(json_out).write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
-        print(f"figures written to {json_out}")
-    return figures
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m qbwc_bridge.tools.bench_parsers", description=__doc__
-    )
-    parser.add_argument("--json", metavar="PATH", help="also write the figures to PATH")
-    parser.add_argument("--orders", type=int, default=100_000, help="orders in the JSON file")
-    parser.add_argument("--items", type=int, default=10_000, help="items the stand-in pages")
-    args = parser.parse_args(argv)
-    run(args.json, orders=args.orders, items=args.items)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+def run(*, orders: int = 100_000, items: int = 10_000) -> dict[str, float]:
+    """Both figures, rounded for reading (``qbwc-bridge bench --only parsers``)."""
+    figures = {**bench_jsonstream(orders), **bench_item_iterator(items)}
+    return {key: round(value, 3) for key, value in figures.items()}

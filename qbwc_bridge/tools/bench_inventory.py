@@ -5,13 +5,11 @@ database, and reports rows upserted per second (end to end, and for the bridge's
 its callbacks, and the store writes alone), pages, wall time, and memory: peak RSS, and the
 RSS over the pages, which stays flat when paging holds only one page at a time.
 
-    python bench/inventory.py [--items 100000] [--json result.json]
+    qbwc-bridge bench --only inventory [--items 100000] [--json result.json]
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import resource
 import sys
 import tempfile
@@ -153,21 +151,3 @@ def run(items: int) -> dict[str, Any]:
         "peak_rss_mib": round(peak_rss_mib(), 1),
         "database_mib": round((folder / "bench.db").stat().st_size / 2**20, 1),
     }
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--items", type=int, default=100_000)
-    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the result here")
-    args = parser.parse_args(argv)
-    result = run(args.items)
-    width = max(len(key) for key in result)
-    for key, value in result.items():
-        print(f"{key:<{width}}  {value}")
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
