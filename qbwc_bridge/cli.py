@@ -14,10 +14,12 @@ from typing import Any, TextIO
 from qbwc_bridge import __version__
 from qbwc_bridge.config import ENV_VARS, Settings
 from qbwc_bridge.domain.jsonstream import iter_json_array
+from qbwc_bridge.domain.orders import Resolution
 from qbwc_bridge.errors import BridgeError
 from qbwc_bridge.services import companies as company_service
 from qbwc_bridge.services import inventory as inventory_service
 from qbwc_bridge.services import orders as order_service
+from qbwc_bridge.services import runs as run_service
 from qbwc_bridge.store import Store, migrate, upgrade
 
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -84,11 +86,81 @@ def cmd_company_show(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         _print_json(info)
         return 0
-    for key in ("name", "username", "owner_id", "file_id", "qbxml_version", "company_file"):
+    for key in (
+        "name",
+        "username",
+        "owner_id",
+        "file_id",
+        "qbxml_version",
+        "web_connector_version",
+    ):
         print(f"{key:>24}: {info[key] if info[key] is not None else '-'}")
+    for key in ("paired_file", "open_file"):
+        file = info[key]
+        shown = " ".join(f"{k}={v!r}" for k, v in file.items() if v) if file else "- (not yet)"
+        print(f"{key:>24}: {shown}")
     for key, value in info["settings"].items():
         print(f"{key:>24}: {value}")
     print(f"{'orders':>24}: " + ", ".join(f"{k} {v}" for k, v in info["counts"].items()))
+    return 0
+
+
+def cmd_company_pair(args: argparse.Namespace, settings: Settings) -> int:
+    paired = company_service.pair_current_file(_store(settings), args.name)
+    print(f"{args.name} is paired with {paired.describe()}: its next run adds orders there.")
+    return 0
+
+
+def cmd_resolve(args: argparse.Namespace, settings: Settings) -> int:
+    resolution = Resolution.DUPLICATE if args.as_duplicate else Resolution.ADD
+    order_service.resolve(_store(settings), args.company, args.order_number, resolution)
+    if resolution is Resolution.DUPLICATE:
+        print(
+            f"Order {args.order_number} will be linked to the transaction QuickBooks has with "
+            "its RefNumber at the next run (and its payments checked against it)."
+        )
+    else:
+        print(f"Order {args.order_number} will be added at the next run.")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
+    if not args.company:
+        raise BridgeError("Name the company: qbwc-bridge runs --company NAME [end]")
+    if getattr(args, "run_command", None) == "end":
+        run_id, released = run_service.end_run(_store(settings), args.company, args.run)
+        print(f"Run {run_id} ended; {released} order(s) back in the queue.")
+        return 0
+    runs = run_service.open_runs(_store(settings), args.company)
+    if args.json:
+        _print_json(
+            [
+                {
+                    "id": r.id,
+                    "company": r.company,
+                    "started_at": r.created_at.isoformat(),
+                    "last_seen_at": r.last_seen_at.isoformat(),
+                    "expires_at": r.expires_at.isoformat(),
+                    "request_with_quickbooks_since": r.in_flight_since.isoformat()
+                    if r.in_flight_since
+                    else None,
+                }
+                for r in runs
+            ]
+        )
+        return 0
+    if not runs:
+        print(f"No open run for {args.company}.")
+    for r in runs:
+        waiting = (
+            f"a request with QuickBooks since {r.in_flight_since:%H:%M:%S}"
+            if r.in_flight_since
+            else "no request with QuickBooks"
+        )
+        print(
+            f"run {r.id}: started {r.created_at:%Y-%m-%d %H:%M:%S}, last call "
+            f"{r.last_seen_at:%H:%M:%S}, {waiting}; ends by itself at {r.expires_at:%H:%M:%S} UTC"
+        )
     return 0
 
 
@@ -172,7 +244,9 @@ def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_product_updates(args: argparse.Namespace, settings: Settings) -> int:
-    result = inventory_service.product_updates(_store(settings), args.company, args.since, args.limit)
+    result = inventory_service.product_updates(
+        _store(settings), args.company, args.since, args.limit
+    )
     if args.json:
         _print_json(result["rows"])
         return 0
@@ -273,6 +347,17 @@ def build_parser() -> argparse.ArgumentParser:
     show.set_defaults(handler=cmd_company_show)
     show.add_argument("name")
     show.add_argument("--json", action="store_true")
+    pair = csub.add_parser(
+        "pair", help="pair the company with the company file its last run found open"
+    )
+    pair.set_defaults(handler=cmd_company_pair)
+    pair.add_argument("name")
+    pair.add_argument(
+        "--accept-current-file",
+        action="store_true",
+        required=True,
+        help="say yes: the file QuickBooks had open is this company's file from now on",
+    )
     api_key = csub.add_parser("api-key", help="create a new API key for /api (shown once)")
     api_key.set_defaults(handler=cmd_company_api_key)
     api_key.add_argument("name")
@@ -292,6 +377,31 @@ def build_parser() -> argparse.ArgumentParser:
     status = command("status", cmd_status, "queue counts and each order's outcome")
     status.add_argument("--company", required=True)
     status.add_argument("--json", action="store_true")
+
+    resolve = command(
+        "resolve", cmd_resolve, "answer a RefNumber conflict: link the order, or add it anyway"
+    )
+    resolve.add_argument("--company", required=True, help="the company's name")
+    resolve.add_argument("order_number", metavar="ORDER_NUMBER")
+    how = resolve.add_mutually_exclusive_group(required=True)
+    how.add_argument(
+        "--as-duplicate",
+        action="store_true",
+        help="the transaction QuickBooks has with this RefNumber is this order: link it",
+    )
+    how.add_argument(
+        "--add-anyway",
+        action="store_true",
+        help="it is someone else's: add this order too (QuickBooks allows a repeated RefNumber)",
+    )
+
+    runs = command("runs", cmd_runs, "list a company's open Web Connector runs")
+    runs.add_argument("--company", help="the company's name (required)")
+    runs.add_argument("--json", action="store_true", help="print JSON")
+    runs_sub = runs.add_subparsers(dest="run_command", metavar="ACTION")
+    end = runs_sub.add_parser("end", help="end a stray run: its orders go back to the queue")
+    end.add_argument("--company", help="the company's name")
+    end.add_argument("--run", type=int, help="the run's id (default: the only open run)")
 
     retry = command("retry", cmd_retry, "put errored orders back in the queue")
     retry.add_argument("--company", required=True)

@@ -27,7 +27,8 @@ class Settings:
     max_failed_logins: int = 5
     lockout_seconds: int = 300
     # Web Connector versions older than this get "W:" (warning); see README.
-    min_web_connector_version: str = "2.1.0.30"
+    # Empty: no warning for any Web Connector (a warning is a dialog on an unattended PC).
+    min_web_connector_version: str = ""
     max_request_bytes: int = 20 * 1024 * 1024
     max_orders_per_api_call: int = 100
     # Keep what every exchange sent and received, as JSON lines, in this folder.

@@ -66,5 +66,9 @@ class StoreUnavailable(BridgeError):
     """The database is not reachable; check QBWC_BRIDGE_DATABASE_URL and that the server runs."""
 
 
+class WrongCompanyFile(BridgeError):
+    """QuickBooks has another company file open than the one this company is paired with."""
+
+
 class UnsupportedQuickBooks(BridgeError):
     """This QuickBooks edition or version is not supported."""

@@ -80,6 +80,45 @@ class CompanySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class CompanyFile:
+    """What identifies an open QuickBooks company file: the FileID the Web Connector
+    stamped in it, its company name, its path. A copy of a file keeps FileID and name, so
+    the path counts too. "" where QuickBooks did not say."""
+
+    file_id: str = ""
+    company_name: str = ""
+    path: str = ""
+
+    def differences(self, other: CompanyFile) -> list[str]:
+        """What tells ``other`` apart from this file (only what both know is compared)."""
+        found = []
+        if self.file_id and other.file_id and self.file_id.upper() != other.file_id.upper():
+            found.append("FileID")
+        if (
+            self.company_name
+            and other.company_name
+            and self.company_name.casefold() != other.company_name.casefold()
+        ):
+            found.append("company name")
+        if self.path and other.path and _path_key(self.path) != _path_key(other.path):
+            found.append("path")
+        return found
+
+    def describe(self) -> str:
+        parts = [f"'{self.company_name}'" if self.company_name else "a company file"]
+        if self.path:
+            parts.append(f"at {self.path}")
+        if self.file_id:
+            parts.append(f"(FileID {self.file_id})")
+        return " ".join(parts)
+
+
+def _path_key(path: str) -> str:
+    """Windows paths compare without case, and either slash."""
+    return path.replace("/", "\\").casefold()
+
+
+@dataclass(frozen=True, slots=True)
 class Company:
     """A QuickBooks company file the bridge serves: one Web Connector login."""
 
@@ -93,3 +132,5 @@ class Company:
     company_file: str | None = None
     # QuickBooks' measured seconds per request (moving average), for pacing.
     seconds_per_request: float | None = None
+    # The company file this company is paired with (at its first run); None before.
+    paired_file: CompanyFile | None = None

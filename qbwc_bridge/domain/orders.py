@@ -144,6 +144,18 @@ class OrderStage(enum.StrEnum):
     DONE = "done"
 
 
+# The error code of an order that ended in a RefNumber conflict (QuickBooks' codes are
+# positive): `qbwc-bridge resolve` takes such orders only.
+REFNUMBER_CONFLICT = -1
+
+
+class Resolution(enum.StrEnum):
+    """How a person resolved a RefNumber conflict (``qbwc-bridge resolve``)."""
+
+    DUPLICATE = "duplicate"  # the transaction QuickBooks has with this RefNumber is this order
+    ADD = "add"  # it is not: add this order too (QuickBooks allows a repeated RefNumber)
+
+
 class LazyOrder:
     """An order's content, decoded on first use and then kept.
 
@@ -199,6 +211,7 @@ class QueuedOrder:
     add_sent: bool = False
     error: str | None = None
     payments: tuple[QueuedPayment, ...] = ()
+    resolution: Resolution | None = None
 
     @property
     def order(self) -> Order:

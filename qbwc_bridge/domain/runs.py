@@ -129,3 +129,16 @@ class Exchange:
     request_map: RequestMap
     sent_at: datetime
     received_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OpenRun:
+    """An open run as `runs --company` lists it, and as a new login weighs it."""
+
+    id: int
+    company: str
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    # When the request still waiting for its answer was sent; None when none waits.
+    in_flight_since: datetime | None

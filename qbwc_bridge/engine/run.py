@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import shlex
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from datetime import datetime, timedelta
 from qbwc_bridge import __version__
 from qbwc_bridge.config import Settings
 from qbwc_bridge.domain import passwords
-from qbwc_bridge.domain.company import Company
+from qbwc_bridge.domain.company import Company, CompanyFile
 from qbwc_bridge.domain.orders import OrderStatus, QueuedOrder
 from qbwc_bridge.domain.runs import (
     Exchange,
@@ -29,7 +30,12 @@ from qbwc_bridge.domain.runs import (
 )
 from qbwc_bridge.engine import inventory, logins, planning, steps
 from qbwc_bridge.engine.recording import Recorder
-from qbwc_bridge.errors import InvalidTicket, MalformedQbxml, UnsupportedQuickBooks
+from qbwc_bridge.errors import (
+    InvalidTicket,
+    MalformedQbxml,
+    UnsupportedQuickBooks,
+    WrongCompanyFile,
+)
 from qbwc_bridge.qbxml import build, hcp, versions
 from qbwc_bridge.qbxml.responses import QbResponse, parse_response
 from qbwc_bridge.store import Store, Tx
@@ -53,7 +59,12 @@ def _note_call(**values: object) -> None:
 
 
 PARSE_ERROR_HRESULT = "0x80040400"
-MAX_ATTEMPTS = 5
+# How long the Web Connector waits for one callback's answer (about two minutes, by users'
+# reports; docs/web-connector.md): a request older than this is not coming back.
+WEB_CONNECTOR_CALL_TIMEOUT = timedelta(minutes=3)
+# A clientVersion belongs to the login that follows it from the same address.
+CLIENT_VERSION_MATCH = timedelta(minutes=10)
+MAX_ATTEMPTS = steps.MAX_RUNS
 NO_WORK = "none"
 NOT_VALID_USER = "nvu"
 BUSY = "busy"
@@ -89,11 +100,22 @@ class RunEngine:
     def server_version(self) -> str:
         return f"qbwc-bridge {__version__}"
 
-    def client_version(self, version: str) -> str:
-        """'' for supported Web Connectors; a warning for ones older than the minimum."""
+    def client_version(self, version: str, client_address: str = "") -> str:
+        """'' (go on): the bridge works with every Web Connector that speaks its WSDL, and a
+        warning is a dialog that holds up an unattended machine. Only when the operator
+        names a minimum (QBWC_BRIDGE_MIN_WEB_CONNECTOR_VERSION) do older ones get one.
+
+        The version is kept by client address for the company that logs in next.
+        """
         if not version:
             return ""
-        if _version_tuple(version) < _version_tuple(self.settings.min_web_connector_version):
+        if client_address:
+            with self.store.transaction() as tx:
+                company_store.remember_client_version(
+                    tx, client_address, version[:40], self.clock()
+                )
+        minimum = self.settings.min_web_connector_version
+        if minimum and _version_tuple(version) < _version_tuple(minimum):
             return (
                 f"W:This service is tested with QuickBooks Web Connector "
                 f"{self.settings.min_web_connector_version} and newer; you run {version}. "
@@ -113,7 +135,13 @@ class RunEngine:
         _note_call(company=company.name)
         ticket = passwords.new_ticket()
         with self.store.transaction() as tx:
+            if client_address:
+                company_store.take_client_version(
+                    tx, company.id, client_address, now - CLIENT_VERSION_MATCH
+                )
             self._abandon_expired(tx, now, company.id)
+            if not self._take_over(tx, company, now):
+                return AuthResult(ticket, BUSY)
             inventory_due = self._inventory_due(tx, company, now)
             if not inventory_due and not order_store.any_pending(tx, company.id):
                 return AuthResult(ticket, NO_WORK)
@@ -129,6 +157,27 @@ class RunEngine:
             except CompanyBusy:
                 return AuthResult(ticket, BUSY)
         return AuthResult(ticket, "")
+
+    def _take_over(self, tx: Tx, company: Company, now: datetime) -> bool:
+        """End the company's open run if its Web Connector is gone; False while it works.
+
+        The Web Connector runs one session per application at a time, so a new login means
+        the old session ended — unless a request of it is still with QuickBooks (and not for
+        longer than the Web Connector waits for one).
+        """
+        for open_run in run_store.open_runs(tx, company.id):
+            in_flight = open_run.in_flight_since
+            if in_flight is not None and now - in_flight < WEB_CONNECTOR_CALL_TIMEOUT:
+                return False
+            if run_store.close(tx, open_run.id, RunStatus.ABANDONED, now):
+                released = order_store.release_run(tx, open_run.id, now, max_attempts=MAX_ATTEMPTS)
+                log.info(
+                    "run %s taken over by a new login of %s; %s orders back in the queue",
+                    open_run.id,
+                    company.name,
+                    released,
+                )
+        return True
 
     def _inventory_due(self, tx: Tx, company: Company, now: datetime) -> bool:
         due_at = company_store.inventory_due_at(tx, company.id)
@@ -170,7 +219,7 @@ class RunEngine:
                     run = self._negotiate(
                         tx, run, company, hcp_response, company_file, country, major, minor, now
                     )
-                except (UnsupportedQuickBooks, MalformedQbxml) as error:
+                except (UnsupportedQuickBooks, MalformedQbxml, WrongCompanyFile) as error:
                     run_store.set_error(tx, run.id, error.message)
                     run_store.set_stage(tx, run.id, RunStage.DONE)
                     return ""
@@ -194,6 +243,7 @@ class RunEngine:
     ) -> Run:
         host = hcp.parse_hcp(hcp_response) if hcp_response.strip() else None
         chosen = hcp.negotiate(host, major, minor, country or "US")
+        self._check_company_file(tx, company, host, company_file, now)
         speed = company.seconds_per_request
         size = planning.batch_size(speed, company.settings.batch_min, company.settings.batch_max)
         claimed = order_store.claim_batch(tx, company.id, run.id, size, now)
@@ -208,6 +258,35 @@ class RunEngine:
         )
         log.info("run %s: qbXML %s, claimed %s orders", run.id, chosen.version, claimed)
         return run_store.get(tx, run.id)
+
+    def _check_company_file(
+        self, tx: Tx, company: Company, host: hcp.HostInfo | None, path: str, now: datetime
+    ) -> None:
+        """Pair the company with the open file at its first run; afterwards refuse another.
+
+        A test copy, another client's books or a moved file would take web orders that
+        belong elsewhere: the run adds nothing and says which file is open.
+        """
+        open_file = CompanyFile(
+            file_id=host.file_id(company.owner_id) if host else "",
+            company_name=host.company_name if host else "",
+            path=path,
+        )
+        company_store.note_seen_file(tx, company.id, open_file)
+        if company.paired_file is None:
+            company_store.pair_file(tx, company.id, open_file, now)
+            log.info("company %s paired with %s", company.name, open_file.describe())
+            return
+        differences = company.paired_file.differences(open_file)
+        if differences:
+            raise WrongCompanyFile(
+                f"This is not the company file '{company.name}' is paired with: QuickBooks "
+                f"has {open_file.describe()} open, but the bridge works with "
+                f"{company.paired_file.describe()} (the {' and '.join(differences)} differ). "
+                "Nothing was added. Open the paired file in QuickBooks, or, if this file is "
+                "the right one from now on, run `qbwc-bridge company pair "
+                f"{shlex.quote(company.name)} --accept-current-file`."
+            )
 
     def _plan(self, tx: Tx, run: Run, company: Company, now: datetime) -> str:
         version = versions.QbxmlVersion.parse(run.qbxml_version or "13.0")
@@ -303,7 +382,7 @@ class RunEngine:
                 )
             sent_for = order_ids(exchange.request_map)
             if hresult:
-                return self._quickbooks_failed(tx, run, sent_for, hresult, message, now)
+                return self._quickbooks_failed(tx, run, company, sent_for, hresult, message, now)
             try:
                 responses = parse_response(response)
             except MalformedQbxml as error:
@@ -319,7 +398,7 @@ class RunEngine:
             if run.stage is RunStage.INVENTORY:
                 self._handle_inventory(tx, run, company, exchange, responses, now)
             else:
-                left = self._handle_orders(tx, run, exchange.request_map, responses, now)
+                left = self._handle_orders(tx, run, company, exchange.request_map, responses, now)
                 if run.waiting_orders is not None:
                     waiting = run.waiting_orders - left
             elapsed = (now - exchange.sent_at).total_seconds()
@@ -338,6 +417,7 @@ class RunEngine:
         self,
         tx: Tx,
         run: Run,
+        company: Company,
         request_map: RequestMap,
         responses: list[QbResponse],
         now: datetime,
@@ -345,7 +425,7 @@ class RunEngine:
         """Apply one response to the run's orders; returns how many left the run's waiting set."""
         sent_for = order_ids(request_map)
         loaded = order_store.claimed_by(tx, run.id, order_ids=sent_for)
-        ctx = steps.ResponseContext({order.id: order for order in loaded})
+        ctx = steps.ResponseContext({order.id: order for order in loaded}, company.name)
         answered: set[int] = set()
         for response in responses:
             purpose = request_map.get(response.request_id)
@@ -354,6 +434,14 @@ class RunEngine:
             steps.handle(ctx, purpose, response)
             if purpose.order_id is not None:
                 answered.add(purpose.order_id)
+        if ctx.mismatched:
+            log.warning(
+                "run %s: QuickBooks' answers for orders %s did not answer what was asked; "
+                "they are checked again",
+                run.id,
+                sorted(ctx.mismatched),
+            )
+            answered -= ctx.mismatched
         order_store.apply_changes(tx, run.id, now, ctx.order_changes, ctx.payment_changes)
         order_store.recheck(tx, run.id, [oid for oid in sent_for if oid not in answered], now)
         suspects = tuple(s for s in run.summary.suspects if s not in answered)
@@ -365,6 +453,7 @@ class RunEngine:
         self,
         tx: Tx,
         run: Run,
+        company: Company,
         sent_for: list[int],
         hresult: str,
         message: str,
@@ -377,7 +466,7 @@ class RunEngine:
             if len(sent_for) == 1:
                 orders = {o.id: o for o in order_store.claimed_by(tx, run.id, order_ids=sent_for)}
                 if sent_for[0] in orders:
-                    ctx = steps.ResponseContext(orders)
+                    ctx = steps.ResponseContext(orders, company.name)
                     steps.fail_unreadable(ctx, orders[sent_for[0]], hresult, message)
                     order_store.apply_changes(
                         tx, run.id, now, ctx.order_changes, ctx.payment_changes
@@ -423,10 +512,11 @@ class RunEngine:
                 run = run_store.by_ticket(tx, passwords.ticket_digest(ticket), lock=True)
             except InvalidTicket:
                 return "done"
+            reason = message.strip().rstrip(".") or "no message"
             run_store.set_error(
                 tx,
                 run.id,
-                f"The Web Connector could not reach QuickBooks ({hresult}: {message}). "
+                f"The Web Connector could not reach QuickBooks ({hresult}: {reason}). "
                 "Make sure QuickBooks can open the company file, then run again.",
             )
             self._end(tx, run, RunStatus.FAILED, now)
@@ -448,11 +538,16 @@ class RunEngine:
 
     def close(self, ticket: str) -> str:
         now = self.clock()
+        if not ticket:
+            return "No run: the login was refused (see the Web Connector's status)."
         with self.store.transaction() as tx:
             try:
                 run = run_store.by_ticket(tx, passwords.ticket_digest(ticket), lock=True)
             except InvalidTicket:
-                return "Nothing to do: the queue is empty."
+                return (
+                    "No run was started: nothing was queued and no inventory query was due, "
+                    "or another run of this company was still working."
+                )
             outcomes = self._end(tx, run, RunStatus.CLOSED, now)
         return summary_text(outcomes)
 

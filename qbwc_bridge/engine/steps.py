@@ -12,6 +12,8 @@ and the unit of work (engine/run.py) hands them to the store.
 from __future__ import annotations
 
 import dataclasses
+import re
+import shlex
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from qbwc_bridge.domain import customers, mapping
 from qbwc_bridge.domain.company import CompanySettings
 from qbwc_bridge.domain.orders import (
+    REFNUMBER_CONFLICT,
     OrderChange,
     OrderOutcome,
     OrderStage,
@@ -28,6 +31,7 @@ from qbwc_bridge.domain.orders import (
     PaymentStatus,
     QueuedOrder,
     QueuedPayment,
+    Resolution,
     TxnKind,
     TxnLink,
 )
@@ -36,6 +40,10 @@ from qbwc_bridge.domain.text import qb_text
 from qbwc_bridge.qbxml import build
 from qbwc_bridge.qbxml.responses import QbRecord, QbResponse
 from qbwc_bridge.qbxml.status import Outcome, classify, explain, is_transient
+
+# Runs an order may take before a status that "may pass on its own" (a record in use,
+# 3170-3180) counts as its outcome: nothing loops forever.
+MAX_RUNS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,8 +229,11 @@ class ResponseContext:
     """
 
     orders: dict[int, QueuedOrder]
+    company: str = ""  # the company's name, for the commands an error message suggests
     customer_errors: dict[str, str] = field(default_factory=dict)
     failed: set[int] = field(default_factory=set)
+    # Orders an answer of which did not answer what was asked: they are checked again.
+    mismatched: set[int] = field(default_factory=set)
     order_changes: dict[int, OrderChange] = field(default_factory=dict)
     payment_changes: dict[int, PaymentChange] = field(default_factory=dict)
     _by_customer: dict[str, list[int]] | None = None
@@ -249,17 +260,48 @@ class ResponseContext:
         return sum(1 for change in self.order_changes.values() if change.outcome is not None)
 
 
+_ANSWERS = {
+    RequestKind.CUSTOMER_QUERY: ("CustomerQuery", "CustomerRet"),
+    RequestKind.CUSTOMER_ADD: ("CustomerAdd", "CustomerRet"),
+    RequestKind.PAYMENT_QUERY: ("ReceivePaymentQuery", "ReceivePaymentRet"),
+    RequestKind.PAYMENT_ADD: ("ReceivePaymentAdd", "ReceivePaymentRet"),
+}
+
+
+def answers_what_was_asked(
+    purpose: RequestPurpose, response: QbResponse, order: QueuedOrder | None
+) -> bool:
+    """Is ``response`` an answer to the request ``purpose`` describes, and are its records of
+    the kind asked for? A mismatch is a protocol error, never an outcome."""
+    if purpose.kind in (RequestKind.TXN_QUERY, RequestKind.TXN_ADD):
+        if order is None:
+            return False
+        kind = order.txn_kind.value
+        verb = "Query" if purpose.kind is RequestKind.TXN_QUERY else "Add"
+        expected = (f"{kind}{verb}", f"{kind}Ret")
+    elif purpose.kind in _ANSWERS:
+        expected = _ANSWERS[purpose.kind]
+    else:
+        return False
+    request, ret = expected
+    return response.kind == request and all(r.ret_kind == ret for r in response.records)
+
+
 def handle(ctx: ResponseContext, purpose: RequestPurpose, response: QbResponse) -> None:
     """The response half of one request: hand its answer to the step that asked."""
     kind = purpose.kind
+    order = ctx.orders.get(purpose.order_id) if purpose.order_id is not None else None
+    if not answers_what_was_asked(purpose, response, order):
+        if order is not None:
+            ctx.mismatched.add(order.id)  # checked again: nothing is recorded on this answer
+        return
     if kind is RequestKind.CUSTOMER_QUERY:
         _customers_found(ctx, purpose.customer_names, response)
         return
     if kind is RequestKind.CUSTOMER_ADD:
         _customer_added(ctx, purpose.customer_names[0], response)
         return
-    order = ctx.orders.get(purpose.order_id) if purpose.order_id is not None else None
-    if order is None or order.id in ctx.failed:
+    if order is None or order.id in ctx.failed or order.id in ctx.mismatched:
         return
     if kind is RequestKind.TXN_QUERY:
         _txn_checked(ctx, order, response)
@@ -295,20 +337,60 @@ def _learn_customer(ctx: ResponseContext, name: str, list_id: str) -> None:
             ctx.change_order(order_id, OrderChange(customer_list_id=list_id))
 
 
-def confirmed_hits(order: QueuedOrder, records: Sequence[QbRecord]) -> list[QbRecord]:
-    """The query hits that really are this order.
+def is_this_order(order: QueuedOrder, record: QbRecord) -> bool:
+    """Is this QuickBooks transaction (with the order's RefNumber) the order itself?
 
-    RefNumbers are not unique in QuickBooks and long order numbers share their last 11
-    characters, so a hit on a cut RefNumber counts only when PONumber or Memo carries
-    the whole order number.
+    RefNumbers are not unique in QuickBooks: a bookkeeper's invoice #1001 is not web order
+    1001, and long order numbers share their last 11 characters. It is the order when its
+    PONumber or Memo carries the whole order number (what the bridge writes), or, for a
+    transaction another tool entered, when its customer and its total both match.
     """
-    number = order.order_number
-    refs = mapping.txn_refs(number)
-    hits = [r for r in records if r.ref_number == refs.ref_number and r.txn_id]
-    if len(number) <= len(refs.ref_number):
-        return hits
-    folded = qb_text(number)  # what the bridge wrote into PONumber and Memo
-    return [r for r in hits if r.po_number == refs.po_number or folded in r.memo]
+    number = qb_text(order.order_number)  # as the bridge wrote it
+    refs = mapping.txn_refs(order.order_number)
+    if refs.po_number and record.po_number == refs.po_number:
+        return True
+    if re.search(r"(?i)\border " + re.escape(number) + r"(?!\w)", record.memo):
+        return True
+    return (
+        bool(record.customer_full_name)
+        and record.customer_full_name.casefold() == order.customer_name.casefold()
+        and record.total_amount == order.order.order_total
+    )
+
+
+def classify_hits(
+    order: QueuedOrder, records: Sequence[QbRecord]
+) -> tuple[list[QbRecord], list[QbRecord]]:
+    """The query's transactions with the order's RefNumber: (this order, others).
+
+    A person's resolution of an earlier conflict decides for the others: as a duplicate,
+    any transaction with the RefNumber is this order; to add anyway, none of them is.
+    """
+    ref_number = mapping.txn_refs(order.order_number).ref_number
+    candidates = [r for r in records if r.ref_number == ref_number and r.txn_id]
+    if order.resolution is Resolution.DUPLICATE:
+        return candidates, []
+    mine = [r for r in candidates if is_this_order(order, r)]
+    others = [r for r in candidates if r not in mine]
+    return mine, ([] if order.resolution is Resolution.ADD else others)
+
+
+def conflict_message(order: QueuedOrder, record: QbRecord, company: str) -> str:
+    """What a person reads when another transaction has the order's RefNumber."""
+    kind = record.ret_kind.removesuffix("Ret") or order.txn_kind.value
+    total = f"{record.total_amount:.2f}" if record.total_amount is not None else "unknown"
+    dated = record.txn_date.isoformat() if record.txn_date else "no date"
+    command = (
+        f"qbwc-bridge resolve --company {shlex.quote(company)} {shlex.quote(order.order_number)}"
+    )
+    return (
+        f"RefNumber conflict: QuickBooks already has {kind} {record.ref_number} "
+        f"(customer '{record.customer_full_name or '?'}', total {total}, dated {dated}), "
+        "which does not carry this order's number and is not for the same customer and "
+        "total, so it may be someone else's transaction. If it is this order, run "
+        f"`{command} --as-duplicate`; if it is not, run `{command} --add-anyway` to add "
+        "this order too (QuickBooks allows a repeated RefNumber)."
+    )
 
 
 def _txn_checked(ctx: ResponseContext, order: QueuedOrder, response: QbResponse) -> None:
@@ -316,7 +398,11 @@ def _txn_checked(ctx: ResponseContext, order: QueuedOrder, response: QbResponse)
     if outcome is Outcome.FAILED:
         _fail(ctx, order, response)
         return
-    hits = confirmed_hits(order, response.records)
+    hits, others = classify_hits(order, response.records)
+    if not hits and others:
+        message = conflict_message(order, others[0], ctx.company)
+        _finish_error(ctx, order, message, REFNUMBER_CONFLICT)
+        return
     if not hits:
         ctx.change_order(order.id, OrderChange(stage=OrderStage.ADD))
         return
@@ -493,13 +579,22 @@ def _settle_carried_payments(
 
 
 def _fail(ctx: ResponseContext, order: QueuedOrder, response: QbResponse) -> None:
-    if is_transient(response.status):
+    message = explain(response.status, response.kind)
+    if is_transient(response.status) and order.attempts < MAX_RUNS:
         # QuickBooks busy or locked: the order goes back to the queue for a later run.
-        message = explain(response.status, response.kind)
         ctx.change_order(order.id, OrderChange(outcome=OrderOutcome(OrderStatus.PENDING, message)))
         ctx.failed.add(order.id)
         return
-    _finish_error(ctx, order, explain(response.status, response.kind), response.status.code)
+    if is_transient(response.status):
+        # The same answer run after run: it is not passing on its own.
+        status = response.status
+        message = (
+            f"QuickBooks gave this answer in {order.attempts} runs in a row, so the bridge "
+            "stopped trying: fix the cause in QuickBooks (a record someone keeps open, a "
+            f"damaged list), then `qbwc-bridge retry` the order. QuickBooks error "
+            f"{status.code}: {status.message}"
+        )
+    _finish_error(ctx, order, message, response.status.code)
 
 
 def _finish_error(ctx: ResponseContext, order: QueuedOrder, message: str, code: int | None) -> None:

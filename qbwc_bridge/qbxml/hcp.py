@@ -29,6 +29,16 @@ class HostInfo:
     supported_versions: tuple[QbxmlVersion, ...] = ()
     company_name: str = ""
     company_file: str = ""
+    # (OwnerID, DataExtName, DataExtValue) of CompanyRet's private data extensions: the
+    # Web Connector stamps a file with the .qwc's FileID under its OwnerID.
+    data_extensions: tuple[tuple[str, str, str], ...] = ()
+
+    def file_id(self, owner_id: str) -> str:
+        """The FileID the Web Connector stamped for ``owner_id``, or ""."""
+        for owner, name, value in self.data_extensions:
+            if owner.upper() == owner_id.upper() and name == "FileID":
+                return value
+        return ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +64,10 @@ def parse_hcp(str_hcp_response: str, *, company_file: str = "") -> HostInfo:
         supported_versions=_versions(host),
         company_name=_text(company, "CompanyName"),
         company_file=company_file,
+        data_extensions=tuple(
+            (_text(ext, "OwnerID"), _text(ext, "DataExtName"), _text(ext, "DataExtValue"))
+            for ext in (company.iterfind("DataExtRet") if company is not None else ())
+        ),
     )
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from qbwc_bridge.config import Settings
 from qbwc_bridge.domain import passwords
-from qbwc_bridge.domain.company import Company
+from qbwc_bridge.domain.company import Company, CompanyFile
 from qbwc_bridge.engine import logins
 from qbwc_bridge.errors import BridgeError
 from qbwc_bridge.store import Store, utcnow
@@ -75,6 +75,8 @@ def show_company(store: Store, name: str) -> dict[str, Any]:
     with store.transaction() as tx:
         found = company_store.by_name(tx, name)
         counts = order_store.counts(tx, found.id)
+        seen = company_store.seen_file(tx, found.id)
+        version = company_store.web_connector_version(tx, found.id)
     return {
         "name": found.name,
         "username": found.username,
@@ -82,6 +84,29 @@ def show_company(store: Store, name: str) -> dict[str, Any]:
         "file_id": found.file_id,
         "qbxml_version": found.qbxml_version,
         "company_file": found.company_file,
+        "paired_file": _file_json(found.paired_file),
+        "open_file": _file_json(seen),
+        "web_connector_version": version,
         "settings": found.settings.as_dict(),
         "counts": counts,
     }
+
+
+def _file_json(file: CompanyFile | None) -> dict[str, str] | None:
+    if file is None:
+        return None
+    return {"file_id": file.file_id, "company_name": file.company_name, "path": file.path}
+
+
+def pair_current_file(store: Store, name: str) -> CompanyFile:
+    """Pair the company with the file its last run found open (`company pair`)."""
+    with store.transaction() as tx:
+        found = company_store.by_name(tx, name)
+        seen = company_store.seen_file(tx, found.id)
+        if seen is None:
+            raise BridgeError(
+                f"No Web Connector run of '{found.name}' has opened a company file yet: "
+                "run it once, then pair."
+            )
+        company_store.pair_file(tx, found.id, seen, utcnow())
+        return seen

@@ -9,7 +9,7 @@ from typing import Any
 
 from qbwc_bridge.domain import customers, intake, mapping
 from qbwc_bridge.domain.company import Company
-from qbwc_bridge.domain.orders import QueuedOrder
+from qbwc_bridge.domain.orders import QueuedOrder, Resolution
 from qbwc_bridge.errors import BridgeError, OrderRejected
 from qbwc_bridge.store import Store, utcnow
 from qbwc_bridge.store import companies as company_store
@@ -156,6 +156,21 @@ def status(store: Store, company_name: str) -> dict[str, Any]:
             "counts": order_store.counts(tx, found.id),
             "orders": [_order_json(q) for q in order_store.iter_company_orders(tx, found.id)],
         }
+
+
+def resolve(store: Store, company_name: str, order_number: str, resolution: Resolution) -> None:
+    """A person's answer to a RefNumber conflict: the order goes back to the queue with it."""
+    with store.transaction() as tx:
+        found = company_store.by_name(tx, company_name)
+        if order_store.resolve(tx, found.id, order_number, resolution, utcnow()):
+            return
+        status = order_store.status_of(tx, found.id, order_number)
+    if status is None:
+        raise BridgeError(f"Company '{found.name}' has no order {order_number!r}.")
+    raise BridgeError(
+        f"Order {order_number!r} is {status.value}, not in a RefNumber conflict: there is "
+        "nothing to resolve (`qbwc-bridge status` shows why an order is in error)."
+    )
 
 
 def retry(store: Store, company_name: str, order_numbers: list[str]) -> list[str]:

@@ -36,7 +36,13 @@ class QBWebConnectorSvc(ServiceBase):  # type: ignore[misc]
 
     @rpc(String, _returns=String)  # type: ignore[untyped-decorator]
     def clientVersion(ctx: Any, strVersion: str | None) -> str:
-        return guarded(ctx, "clientVersion", "", "", lambda e: e.client_version(strVersion or ""))
+        return guarded(
+            ctx,
+            "clientVersion",
+            "",
+            "",
+            lambda e: e.client_version(strVersion or "", remote_address(ctx)),
+        )
 
     @rpc(String, String, _returns=ArrayOfString)  # type: ignore[untyped-decorator]
     def authenticate(ctx: Any, strUserName: str | None, strPassword: str | None) -> list[str]:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import and_, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from qbwc_bridge.domain.company import Company, CompanySettings
+from qbwc_bridge.domain.company import Company, CompanyFile, CompanySettings
 from qbwc_bridge.errors import CompanyExists, UnknownCompany
 from qbwc_bridge.store import schema
 from qbwc_bridge.store.database import Tx, as_utc, utcnow
@@ -21,7 +22,8 @@ t = schema.companies
 # What a Company is made of, in from_columns' order.
 COMPANY_COLUMNS = (
     "id", "name", "username", "settings", "owner_id", "file_id", "qbxml_version",
-    "company_file", "seconds_per_request",
+    "company_file", "seconds_per_request", "paired_file_id", "paired_company_name",
+    "paired_file_path", "paired_at",
 )  # fmt: skip
 
 
@@ -35,6 +37,10 @@ def from_columns(
     qbxml_version: str | None,
     company_file: str | None,
     seconds_per_request: float | None,
+    paired_file_id: str | None = None,
+    paired_company_name: str | None = None,
+    paired_file_path: str | None = None,
+    paired_at: datetime | None = None,
 ) -> Company:
     """The Company of one row's COMPANY_COLUMNS (a run's lease reads them with the run)."""
     return Company(
@@ -47,6 +53,9 @@ def from_columns(
         qbxml_version=qbxml_version,
         company_file=company_file,
         seconds_per_request=None if seconds_per_request is None else float(seconds_per_request),
+        paired_file=None
+        if paired_at is None
+        else CompanyFile(paired_file_id or "", paired_company_name or "", paired_file_path or ""),
     )
 
 
@@ -128,6 +137,71 @@ def remember_company_file(tx: Tx, company_id: int, qbxml_version: str, company_f
         .where(t.c.id == company_id)
         .values(qbxml_version=qbxml_version, company_file=company_file)
     )
+
+
+def pair_file(tx: Tx, company_id: int, file: CompanyFile, now: datetime) -> None:
+    """From now on the company's runs work on ``file`` only."""
+    tx.execute(
+        update(t)
+        .where(t.c.id == company_id)
+        .values(
+            paired_file_id=file.file_id,
+            paired_company_name=file.company_name,
+            paired_file_path=file.path,
+            paired_at=now,
+        )
+    )
+
+
+def note_seen_file(tx: Tx, company_id: int, file: CompanyFile) -> None:
+    """The file the last run found open (what `company pair --accept-current-file` takes)."""
+    tx.execute(
+        update(t)
+        .where(t.c.id == company_id)
+        .values(
+            seen_file_id=file.file_id, seen_company_name=file.company_name, company_file=file.path
+        )
+    )
+
+
+def seen_file(tx: Tx, company_id: int) -> CompanyFile | None:
+    row = tx.execute(
+        select(t.c.seen_file_id, t.c.seen_company_name, t.c.company_file).where(
+            t.c.id == company_id
+        )
+    ).one()
+    if row.seen_file_id is None and row.seen_company_name is None and not row.company_file:
+        return None
+    return CompanyFile(row.seen_file_id or "", row.seen_company_name or "", row.company_file or "")
+
+
+def remember_client_version(tx: Tx, address: str, version: str, now: datetime) -> None:
+    """clientVersion comes before any login: keep it by address for the next authenticate."""
+    v = schema.client_versions
+    updated = tx.execute(
+        update(v).where(v.c.address == address).values(version=version, seen_at=now)
+    )
+    if updated.rowcount == 0:
+        # Two workers may race to the first row: either one is right.
+        with contextlib.suppress(IntegrityError), tx.begin_nested():
+            tx.execute(insert(v).values(address=address, version=version, seen_at=now))
+
+
+def take_client_version(tx: Tx, company_id: int, address: str, since: datetime) -> None:
+    """Give the company the Web Connector version its client announced lately, if any."""
+    v = schema.client_versions
+    version = tx.execute(
+        select(v.c.version).where(and_(v.c.address == address, v.c.seen_at >= since))
+    ).scalar_one_or_none()
+    if version is not None:
+        tx.execute(update(t).where(t.c.id == company_id).values(web_connector_version=version))
+
+
+def web_connector_version(tx: Tx, company_id: int) -> str | None:
+    value: str | None = tx.execute(
+        select(t.c.web_connector_version).where(t.c.id == company_id)
+    ).scalar_one()
+    return value
 
 
 def set_seconds_per_request(tx: Tx, company_id: int, value: float) -> None:

@@ -34,6 +34,7 @@ from sqlalchemy import (
 
 from qbwc_bridge.domain import intake
 from qbwc_bridge.domain.orders import (
+    REFNUMBER_CONFLICT,
     LazyOrder,
     Order,
     OrderChange,
@@ -43,6 +44,7 @@ from qbwc_bridge.domain.orders import (
     PaymentStatus,
     QueuedOrder,
     QueuedPayment,
+    Resolution,
     TxnKind,
 )
 from qbwc_bridge.errors import LeaseLost
@@ -207,6 +209,7 @@ _STAGES = {stage.value: stage for stage in OrderStage}
 _ORDER_STATUSES = {status.value: status for status in OrderStatus}
 _PAYMENT_STATUSES = {status.value: status for status in PaymentStatus}
 _KINDS = {kind.value: kind for kind in TxnKind}
+_RESOLUTIONS = {resolution.value: resolution for resolution in Resolution}
 
 
 def _decoded(fingerprint: str, payload: str) -> Order:
@@ -274,11 +277,12 @@ def _load(tx: Tx, query: Direct, params: dict[str, Any]) -> list[QueuedOrder]:
             add_sent,
             error,
             tuple(by_order[order_id]),
+            _RESOLUTIONS[resolution] if resolution else None,
         )
         for (
             order_id, number, _fingerprint, _payload, status, stage, kind, customer_name,
             customer_list_id, invoice_customer, txn_id, ref_number, attempts, add_sent, error,
-            *_payment,
+            resolution, *_payment,
         ) in rows
     ]  # fmt: skip
 
@@ -289,7 +293,7 @@ _ORDER_COLUMNS = [
     for name in (
         "id", "order_number", "fingerprint", "payload", "status", "stage", "txn_kind", "customer_name",
         "customer_list_id", "invoice_customer", "qb_txn_id", "qb_ref_number", "attempts",
-        "add_sent", "error",
+        "add_sent", "error", "resolution",
     )
 ]  # fmt: skip
 _PAYMENT_COLUMNS = [
@@ -536,6 +540,45 @@ def retry(tx: Tx, company_id: int, order_numbers: Sequence[str], now: datetime) 
             .values(status=PaymentStatus.PENDING.value, error=None)
         )
     return [row.order_number for row in ids_numbers]
+
+
+def resolve(
+    tx: Tx, company_id: int, order_number: str, resolution: Resolution, now: datetime
+) -> bool:
+    """Queue an order that ended in a RefNumber conflict again, with a person's answer.
+
+    False when the company has no such order in a RefNumber conflict.
+    """
+    result = tx.execute(
+        update(o)
+        .where(
+            and_(
+                o.c.company_id == company_id,
+                o.c.order_number == order_number,
+                o.c.status == OrderStatus.ERROR.value,
+                o.c.error_code == REFNUMBER_CONFLICT,
+            )
+        )
+        .values(
+            status=OrderStatus.PENDING.value,
+            stage=OrderStage.CHECK.value,
+            resolution=resolution.value,
+            attempts=0,
+            error=None,
+            error_code=None,
+            updated_at=now,
+        )
+    )
+    return bool(result.rowcount == 1)
+
+
+def status_of(tx: Tx, company_id: int, order_number: str) -> OrderStatus | None:
+    value = tx.execute(
+        select(o.c.status).where(
+            and_(o.c.company_id == company_id, o.c.order_number == order_number)
+        )
+    ).scalar_one_or_none()
+    return None if value is None else OrderStatus(value)
 
 
 # --- guarded transitions within a run -------------------------------------------------------

@@ -15,6 +15,7 @@ from qbwc_bridge.domain.company import Company
 from qbwc_bridge.domain.runs import (
     Exchange,
     InventoryState,
+    OpenRun,
     RequestKind,
     RequestMap,
     RequestPurpose,
@@ -344,6 +345,35 @@ def expired_open_runs(tx: Tx, now: datetime, company_id: int | None = None) -> l
     if company_id is not None:
         query = query.where(r.c.company_id == company_id)
     return [int(v) for v in tx.execute(query).scalars()]
+
+
+def open_runs(tx: Tx, company_id: int | None = None) -> list[OpenRun]:
+    last_sent = (
+        select(x.c.sent_at)
+        .where(and_(x.c.run_id == r.c.id, x.c.received_at.is_(None)))
+        .order_by(x.c.seq.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    query = (
+        select(r.c.id, c.c.name, r.c.created_at, r.c.last_seen_at, r.c.expires_at, last_sent)
+        .join(c, c.c.id == r.c.company_id)
+        .where(r.c.status == RunStatus.OPEN.value)
+        .order_by(r.c.id)
+    )
+    if company_id is not None:
+        query = query.where(r.c.company_id == company_id)
+    return [
+        OpenRun(
+            int(run_id),
+            name,
+            as_utc(created_at),
+            as_utc(last_seen_at),
+            as_utc(expires_at),
+            as_utc(in_flight),
+        )
+        for run_id, name, created_at, last_seen_at, expires_at, in_flight in tx.execute(query)
+    ]
 
 
 # --- exchanges --------------------------------------------------------------------------

@@ -49,6 +49,15 @@ companies = Table(
     Column("file_id", String(38), nullable=False),
     Column("qbxml_version", String(10)),
     Column("company_file", String(500)),
+    # The company file this company is paired with (its first run, or `company pair`), and
+    # the one the last run found open: FileID data extension, company name, path.
+    Column("paired_file_id", String(38)),
+    Column("paired_company_name", String(200)),
+    Column("paired_file_path", String(500)),
+    Column("paired_at", Timestamp),
+    Column("seen_file_id", String(38)),
+    Column("seen_company_name", String(200)),
+    Column("web_connector_version", String(40)),
     # Adaptive pacing: QuickBooks' measured seconds per request (moving average).
     Column("seconds_per_request", Numeric(10, 4)),
     Column("inventory_due_at", Timestamp),
@@ -65,6 +74,16 @@ login_failures = Table(
     Column("failures", Integer, nullable=False, default=0),
     Column("first_failure_at", Timestamp, nullable=False),
     Column("locked_until", Timestamp),
+)
+
+# The Web Connector's clientVersion comes before authenticate, with no login: kept by
+# address, it is matched to the company that authenticates from there next.
+client_versions = Table(
+    "client_versions",
+    metadata,
+    Column("address", String(100), primary_key=True),
+    Column("version", String(40), nullable=False),
+    Column("seen_at", Timestamp, nullable=False),
 )
 
 runs = Table(
@@ -137,6 +156,8 @@ orders = Table(
     Column("add_sent", Boolean, nullable=False, default=False),
     Column("error", Text),
     Column("error_code", Integer),
+    # A person's answer to a RefNumber conflict (domain.orders.Resolution).
+    Column("resolution", String(16)),
     Column("lease_run_id", Id),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),

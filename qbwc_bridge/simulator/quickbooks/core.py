@@ -238,8 +238,11 @@ class FakeQuickBooks(
         ref_number: str | None = None,
         txn_id: str | None = None,
         txn_date: date | None = None,
+        memo: str = "",
+        po_number: str = "",
     ) -> TransactionRecord:
-        """Seed an open invoice of one amount-only line (for payment and query tests)."""
+        """Seed an open invoice of one amount-only line (for payment and query tests): a
+        bookkeeper's invoice, or with ``memo``/``po_number`` one another tool entered."""
         owner = self.customer(customer) or self.add_customer(customer)
         now = self._clock()
         new_id = txn_id or self._new_txn_id(now)
@@ -259,6 +262,9 @@ class FakeQuickBooks(
             time_created=now,
             time_modified=now,
             edit_sequence=_edit_sequence(now),
+            fields=tuple(
+                (tag, value) for tag, value in (("PONumber", po_number), ("Memo", memo)) if value
+            ),
         )
         self._txns[new_id] = record
         self._change_balance(owner.list_id, amount)

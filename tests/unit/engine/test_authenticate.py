@@ -121,8 +121,36 @@ def test_a_ticket_only_reaches_its_own_company(engine: RunEngine, store: Store) 
     assert "globex-1" in engine.next_request(globex, "", "", "US", 13, 0)
 
 
-def test_only_one_run_per_company(engine: RunEngine) -> None:
+def test_a_new_login_takes_over_a_run_whose_web_connector_is_gone(
+    store: Store, engine: RunEngine, clock: Clock
+) -> None:
+    """The Web Connector runs one session per application: a login while the old run has
+    no request with QuickBooks means that session ended (a killed worker, a stray login)."""
+    old = engine.authenticate("acme-user", "acme-password").ticket
+    engine.next_request(old, "", r"C:\Books.QBW", "US", 13, 0)
+    engine.record_response(old, "", "0x80040408", "QuickBooks was busy")  # answered
+    new = engine.authenticate("acme-user", "acme-password")
+    assert new.answer == ""
+    with pytest.raises(InvalidTicket, match="ended"):
+        engine.next_request(old, "", r"C:\Books.QBW", "US", 13, 0)  # the old run is over
+    counts = store_counts(store, "acme")
+    assert (counts["pending"], counts["in_progress"]) == (1, 0)  # back for the new run
+
+
+def test_a_login_while_quickbooks_works_on_a_request_is_busy_never_none(
+    engine: RunEngine, clock: Clock
+) -> None:
     ticket = engine.authenticate("acme-user", "acme-password").ticket
+    assert engine.next_request(ticket, "", r"C:\Books.QBW", "US", 13, 0)  # with QuickBooks now
     assert engine.authenticate("acme-user", "acme-password").answer == "busy"
-    engine.close(ticket)
+    clock.now += timedelta(minutes=4)  # longer than the Web Connector waits for an answer
     assert engine.authenticate("acme-user", "acme-password").answer == ""
+
+
+def test_closing_without_a_run_says_why(engine: RunEngine) -> None:
+    assert "login was refused" in engine.close("")
+    assert "No run was started" in engine.close("not-a-ticket")
+
+
+def store_counts(store: Store, company: str) -> dict[str, int]:
+    return order_service.status(store, company)["counts"]

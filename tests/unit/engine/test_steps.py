@@ -3,6 +3,8 @@ changes a response half decides, for orders built in memory."""
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from factories import make_order_json, make_payment
@@ -20,6 +22,7 @@ from qbwc_bridge.domain.orders import (
     PaymentStatus,
     QueuedOrder,
     QueuedPayment,
+    Resolution,
     TxnKind,
     TxnLink,
 )
@@ -40,6 +43,8 @@ def queued(
     add_sent: bool = False,
     qb_txn_id: str | None = None,
     order_id: int = 7,
+    attempts: int = 1,
+    resolution: Resolution | None = None,
 ) -> QueuedOrder:
     """A claimed order as the store would hand it to the steps."""
     raw = make_order_json(
@@ -58,6 +63,8 @@ def queued(
         customer_name="Smith, John",
         add_sent=add_sent,
         qb_txn_id=qb_txn_id,
+        attempts=attempts,
+        resolution=resolution,
         payments=tuple(
             QueuedPayment(
                 id=70 + i,
@@ -136,8 +143,10 @@ def test_no_transaction_in_quickbooks_moves_the_order_to_its_add() -> None:
     assert ctx.left_run() == 0
 
 
-def test_a_confirmed_hit_links_the_order_as_a_duplicate() -> None:
-    hit = invoice("TX-1", "1001", customer_full_name="Smith, John (shop)")
+def test_a_hit_carrying_the_order_number_in_its_memo_is_this_order() -> None:
+    hit = invoice(
+        "TX-1", "1001", customer_full_name="Smith, John (shop)", memo="Shopify order 1001"
+    )
     ctx = handled(queued(), TXN_QUERY, answer("InvoiceQuery", hit))
     assert ctx.order_changes == {
         7: OrderChange(
@@ -148,11 +157,79 @@ def test_a_confirmed_hit_links_the_order_as_a_duplicate() -> None:
     assert ctx.left_run() == 1
 
 
+def test_a_hit_another_tool_entered_for_the_same_customer_and_total_is_this_order() -> None:
+    order = queued()
+    hit = invoice(
+        "TX-1", "1001", customer_full_name="SMITH, JOHN", total_amount=order.order.order_total
+    )
+    ctx = handled(order, TXN_QUERY, answer("InvoiceQuery", hit))
+    assert ctx.order_changes[7].outcome == OrderOutcome(OrderStatus.DUPLICATE)
+
+
+def test_a_bookkeepers_invoice_with_the_same_refnumber_is_a_conflict_not_a_duplicate() -> None:
+    other = invoice(
+        "TX-8",
+        "1001",
+        customer_full_name="Jones, Mary",
+        total_amount=Decimal("120.00"),
+        txn_date=date(2026, 3, 2),
+        memo="order 10010",  # not this order's number
+    )
+    ctx = steps.ResponseContext({7: queued()}, "acme")
+    steps.handle(ctx, TXN_QUERY, answer("InvoiceQuery", other))
+    outcome = ctx.order_changes[7].outcome
+    assert outcome is not None and outcome.status is OrderStatus.ERROR
+    message = outcome.error or ""
+    for part in ("Invoice 1001", "Jones, Mary", "120.00", "2026-03-02"):
+        assert part in message
+    assert "qbwc-bridge resolve --company acme 1001 --as-duplicate" in message
+    assert "qbwc-bridge resolve --company acme 1001 --add-anyway" in message
+
+
+def test_a_persons_resolution_decides_a_conflict() -> None:
+    other = invoice("TX-8", "1001", customer_full_name="Jones, Mary")
+    as_duplicate = handled(
+        queued(resolution=Resolution.DUPLICATE), TXN_QUERY, answer("InvoiceQuery", other)
+    )
+    assert as_duplicate.order_changes[7].outcome == OrderOutcome(OrderStatus.DUPLICATE)
+    add_anyway = handled(
+        queued(resolution=Resolution.ADD), TXN_QUERY, answer("InvoiceQuery", other)
+    )
+    assert add_anyway.order_changes == {7: OrderChange(stage=OrderStage.ADD)}
+
+
 def test_a_cut_refnumber_hit_without_the_whole_number_is_not_this_order() -> None:
     number = "112-1234567-1234567"
     other = invoice("TX-9", "567-1234567", po_number="999-0000000-1234567")
     ctx = handled(queued(number), TXN_QUERY, answer("InvoiceQuery", other))
-    assert ctx.order_changes == {7: OrderChange(stage=OrderStage.ADD)}
+    outcome = ctx.order_changes[7].outcome
+    assert outcome is not None and outcome.status is OrderStatus.ERROR
+    assert "RefNumber conflict" in (outcome.error or "")
+    mine = invoice("TX-2", "567-1234567", po_number=number)
+    ctx = handled(queued(number), TXN_QUERY, answer("InvoiceQuery", other, mine))
+    assert ctx.order_changes[7].txn == TxnLink("TX-2", "567-1234567", "Smith, John")
+
+
+def test_an_answer_to_another_question_is_never_an_outcome() -> None:
+    """An InvoiceAddRs answering an InvoiceQuery, or a SalesReceiptRet in an InvoiceQueryRs:
+    the order is checked again, nothing is recorded."""
+    hit = invoice("FAKE-1", "1001", memo="order 1001")
+    wrong_kind = handled(queued(), TXN_QUERY, answer("InvoiceAdd", hit))
+    receipt = QbRecord(ret_kind="SalesReceiptRet", txn_id="FAKE-2", ref_number="1001")
+    wrong_record = handled(queued(), TXN_QUERY, answer("InvoiceQuery", receipt))
+    for ctx in (wrong_kind, wrong_record):
+        assert ctx.order_changes == {} and ctx.mismatched == {7}
+
+
+def test_a_status_that_never_passes_ends_in_error_after_five_runs() -> None:
+    locked = QbStatus(3180, "Error", "There was an error when saving a Invoice transaction")
+    again = handled(queued(attempts=4), TXN_ADD, answer("InvoiceAdd", status=locked))
+    assert again.order_changes[7].outcome is not None
+    assert again.order_changes[7].outcome.status is OrderStatus.PENDING
+    stop = handled(queued(attempts=5), TXN_ADD, answer("InvoiceAdd", status=locked))
+    outcome = stop.order_changes[7].outcome
+    assert outcome is not None and outcome.status is OrderStatus.ERROR
+    assert "5 runs in a row" in (outcome.error or "") and outcome.error_code == 3180
 
 
 def test_an_added_invoice_with_payments_goes_on_to_check_them() -> None:

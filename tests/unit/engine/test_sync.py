@@ -134,7 +134,7 @@ def test_progress_counts_the_orders_still_waiting(engine: RunEngine, store: Stor
     """Each answer's progress is the share of the batch no longer waiting (100 at the end),
     as counted in the database, whatever the orders' outcomes: synced, error, duplicate."""
     fake = quickbooks()
-    fake.add_invoice("Smith, John", Decimal("10.00"), ref_number="D1")
+    fake.add_invoice("Smith, John", Decimal("51.60"), ref_number="D1")  # this order's total
     orders = [_customer_order(i, Payments=[make_payment(PaymentAmount="1.00")]) for i in range(9)]
     orders += [
         make_order_json(OrderNumber="BAD", orderDetails=[make_line(sku="SKU-9")]),
@@ -435,13 +435,19 @@ def test_a_request_left_unanswered_is_marked_lost_and_its_orders_checked_again(
 def test_two_runs_for_one_company_do_not_overlap(engine: RunEngine, store: Store) -> None:
     order_service.enqueue(store, "acme", [_customer_order(1)])
     first = engine.authenticate(USER, PASSWORD)
-    second = engine.authenticate(USER, PASSWORD)
+    assert engine.next_request(first.ticket, "", r"C:\Books.QBW", "US", 13, 0)
+    second = engine.authenticate(USER, PASSWORD)  # while QuickBooks works on the first's request
     assert first.answer == "" and second.answer == "busy"
+    with store.transaction() as tx:
+        assert len(store.runs.open_runs(tx)) == 1
 
 
 def test_payment_uses_the_customer_of_the_invoice_found(engine: RunEngine, store: Store) -> None:
     fake = quickbooks()
-    fake.add_invoice("Other Tool's Name For John", Decimal("51.60"), ref_number="F1")
+    # Another tool entered it under its own customer name, with the order number in its memo.
+    fake.add_invoice(
+        "Other Tool's Name For John", Decimal("51.60"), ref_number="F1", memo="Web order F1"
+    )
     order = make_order_json(
         OrderNumber="F1", Payments=[make_payment(PaymentAmount="51.60", ReferenceNumber="PAY-F1")]
     )
