@@ -9,15 +9,15 @@ address2, in that order, fill Addr1..Addr4 from the top, as QuickBooks prints an
 
 from __future__ import annotations
 
+import hashlib
 from functools import lru_cache
 
 from qbwc_bridge.domain.company import InvalidSetting
 from qbwc_bridge.domain.orders import Address, Order
 from qbwc_bridge.domain.records import CustomerRecord, QbAddress
-from qbwc_bridge.domain.text import FIELD_LIMITS, fit_line, fit_name
+from qbwc_bridge.domain.text import FIELD_LIMITS, fit_line, fit_name, qb_text
 
 FIXED_PREFIX = "fixed:"
-FALLBACK_NAME = "Web Customer"
 
 
 def person_names(order: Order) -> tuple[str, str]:
@@ -64,14 +64,27 @@ def _matched_name(order: Order, strategy: str) -> str:
 
 
 def customer_name(order: Order, strategy: str) -> str:
-    """The QuickBooks customer name for ``order``: folded, colon-free, at most 41 characters."""
+    """The QuickBooks customer name for ``order``: folded, colon-free, at most 41 characters.
+
+    When nothing of the matched name can be stored, the buyer is told apart by the next
+    thing that is theirs alone — the person's name, the order's CustomerName, the email,
+    and last the order number — never by a shared constant, which would merge buyers.
+    """
     first, last = person_names(order)
-    candidates = (_matched_name(order, strategy), _last_first(first, last), order.customer_name)
+    candidates = (
+        _matched_name(order, strategy),
+        _last_first(first, last),
+        order.customer_name,
+        order.billing_address.email.strip(),
+    )
     for candidate in candidates:
         name = fit_name(candidate, FIELD_LIMITS["Name"])
         if name:
             return name
-    return FALLBACK_NAME
+    number = qb_text(order.order_number).strip() or hashlib.sha1(
+        order.order_number.encode("utf-8", "surrogatepass")
+    ).hexdigest()[:10].upper()
+    return fit_name(f"Web order {number}", FIELD_LIMITS["Name"])
 
 
 def customer_record(order: Order, strategy: str) -> CustomerRecord:

@@ -158,7 +158,7 @@ def payment_record(
     hold a colon for a job), so it is folded and cut to FullName's limit, not renamed.
     """
     return PaymentRecord(
-        customer_name=fit(customer_name, FIELD_LIMITS["FullName"]),
+        customer_name=fit(customer_name, FIELD_LIMITS["CustomerFullName"]),
         txn_date=payment.payment_date,
         total_amount=payment.amount,
         applied_to_txn_id=applied_to_txn_id,

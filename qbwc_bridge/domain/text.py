@@ -1,9 +1,16 @@
-"""Text as QuickBooks Desktop can store it: Windows-1252, within its field limits.
+"""Text as QuickBooks Desktop can store it, within its field limits.
 
-QuickBooks turns characters outside Windows-1252 into "?" and rejects a whole message for
-characters outside the Basic Multilingual Plane. The bridge converts every string it sends
-one deterministic way, and uses the converted form for lookups too, so a returning
-customer is found again.
+The rule: the bridge sends printable ASCII and the printable Latin-1 range (U+00A1 to
+U+00FF), nothing else. QuickBooks Desktop stores Windows-1252, turns what lies outside it
+into "?", and rejects a whole message for a character outside the Basic Multilingual
+Plane (0x80040400; docs/web-connector.md). Latin-1 is the part of Windows-1252 that field
+reports show stored and read back intact; for the rest of it (0x80-0x9F: curly quotes,
+dashes, "…", "€", "™", "Œ") no report says so, and the strictest QuickBooks refuses them,
+so they are sent as their ASCII equivalents too. Every other character is transliterated
+by anyascii ("Nguyễn" → "Nguyen", "Łukasz" → "Lukasz", "Ελένη" → "Eleni", "Иван" →
+"Ivan", "北京" → "BeiJing"), whitespace becomes a space, and what has no equivalent is
+dropped. The same converted form is used for lookups, so a returning customer is found
+again.
 """
 
 from __future__ import annotations
@@ -12,50 +19,13 @@ import hashlib
 import unicodedata
 from functools import lru_cache
 
-# Letters that do not decompose under NFKD but have an obvious Latin spelling.
-_TRANSLITERATIONS = {
-    "Ł": "L",
-    "ł": "l",
-    "Đ": "D",
-    "đ": "d",
-    "Ħ": "H",
-    "ħ": "h",
-    "ı": "i",
-    "Ŀ": "L",
-    "ŀ": "l",
-    "Ŧ": "T",
-    "ŧ": "t",
-    "ſ": "s",
-    "ƒ": "f",
-    "Ə": "E",
-    "ə": "e",
-    "ŉ": "'n",
-    "Ǝ": "E",
-    "ǝ": "e",
-    "ȷ": "j",
-    "‐": "-",
-    "‑": "-",
-    "‒": "-",
-    "―": "-",
-    "−": "-",
-    "⁄": "/",
-    "∕": "/",
-    "ẞ": "SS",
-    "‚": ",",
-    "„": '"',
-    "‹": "<",
-    "›": ">",
-    "\u00a0": " ",
-    "\u2007": " ",
-    "\u202f": " ",
-    "\u200b": "",
-    "\ufeff": "",
-}
+from anyascii import anyascii
 
 # QuickBooks limits (US editions), keyed by the qbXML element name.
 FIELD_LIMITS = {
     "Name": 41,
-    "FullName": 159,
+    "FullName": 159,  # an item's full name
+    "CustomerFullName": 209,  # a customer:job path (CustomerRef, EntityFilter)
     "CompanyName": 41,
     "FirstName": 25,
     "LastName": 25,
@@ -80,34 +50,28 @@ FIELD_LIMITS = {
 }
 
 
-def _is_windows_1252(char: str) -> bool:
-    try:
-        char.encode("cp1252")
-    except UnicodeEncodeError:
-        return False
-    return True
+def _kept(char: str) -> bool:
+    """Printable ASCII (with tab and line breaks) and printable Latin-1 go as they are."""
+    return char in "\t\n\r" or " " <= char <= "~" or "\u00a1" <= char <= "\u00ff"
 
 
 @lru_cache(maxsize=4096)
 def _fold_char(char: str) -> str:
-    if _is_windows_1252(char) and (char in "\t\n\r" or " " <= char != "\x7f"):
-        return char
-    if char in _TRANSLITERATIONS:
-        return _TRANSLITERATIONS[char]
+    if _kept(char):
+        return "" if char == "\u00ad" else char  # a soft hyphen is invisible: drop it
     category = unicodedata.category(char)
-    if category in ("Zl", "Zp"):
+    if category.startswith("Z"):
         return " "
     if category.startswith("C"):
         return ""
-    decomposed = unicodedata.normalize("NFKD", char)
-    if decomposed == char:
-        return ""
-    # Fold the parts too, so "⅓" (1, fraction slash, 3) becomes "1/3", not "13".
-    return "".join(_fold_char(c) for c in decomposed if not unicodedata.combining(c))
+    ascii_text = anyascii(char)
+    if len(ascii_text) > 2 and ascii_text[0] == ascii_text[-1] == ":":
+        return ""  # an emoji's :shortcode: is no one's name or address
+    return "".join(c for c in ascii_text if " " <= c <= "~")
 
 
 def qb_text(value: str) -> str:
-    """Fold ``value`` to Windows-1252, transliterating what has an equivalent, dropping the rest.
+    """Fold ``value`` to what QuickBooks stores (see the module's rule).
 
     Deterministic and idempotent: ``qb_text(qb_text(s)) == qb_text(s)``.
     """

@@ -47,11 +47,28 @@ def is_transient(status: QbStatus) -> bool:
 
 # --- explanations --------------------------------------------------------------------------
 
-_QUOTED = r"[\"“”']([^\"“”']*)[\"“”']"
-_INVALID_REFERENCE = re.compile(r"invalid reference to (?:QuickBooks )?([A-Za-z ]+?) " + _QUOTED)
-_TOO_LONG = re.compile(r"string " + _QUOTED + r" in the field " + _QUOTED)
-_NAME_IN_USE = re.compile(r"name " + _QUOTED)
-_OBJECT = re.compile(r"Object " + _QUOTED)
+
+# A quoted value in QuickBooks' messages: in double or curly quotes, which an apostrophe
+# inside does not end ("Men's TEE"), or in single quotes, ended only by a quote that is
+# followed by a space, punctuation or the end ('O'Neil, Olivia').
+def _quoted(name: str) -> str:
+    return rf"(?:\"(?P<{name}_d>[^\"]*)\"|“(?P<{name}_c>[^”]*)”|'(?P<{name}_s>.*?)'(?=[\s.,;:)]|$))"
+
+
+def _value(match: re.Match[str], name: str) -> str:
+    for style in ("d", "c", "s"):
+        found = match.group(f"{name}_{style}")
+        if found is not None:
+            return found
+    return ""
+
+
+_INVALID_REFERENCE = re.compile(
+    r"invalid reference to (?:QuickBooks )?([A-Za-z ]+?) " + _quoted("value")
+)
+_TOO_LONG = re.compile(r"string " + _quoted("value") + r" in the field " + _quoted("field"))
+_NAME_IN_USE = re.compile(r"name " + _quoted("value"))
+_OBJECT = re.compile(r"Object " + _quoted("value"))
 
 _FEATURES = {
     "SalesOrder": "sales orders (Edit > Preferences > Sales & Customers)",
@@ -73,7 +90,7 @@ def _invalid_reference(status: QbStatus, kind: str) -> str:
             f"the {_subject(kind)} names a list entry (item, customer, payment method...) that "
             f"does not exist in QuickBooks: {status.message}"
         )
-    list_name, value = match.group(1).strip(), match.group(2)
+    list_name, value = match.group(1).strip(), _value(match, "value")
     if list_name.lower() == "item":
         return f"Item '{value}' does not exist in QuickBooks: create it or map the SKU"
     if list_name.lower() == "customer":
@@ -91,12 +108,14 @@ def _too_long(status: QbStatus, kind: str) -> str:
     match = _TOO_LONG.search(status.message)
     if match is None:
         return f"a value in the {_subject(kind)} is too long for QuickBooks: {status.message}"
-    return f"the {match.group(2)} value '{match.group(1)}' is too long for QuickBooks"
+    return (
+        f"the {_value(match, 'field')} value '{_value(match, 'value')}' is too long for QuickBooks"
+    )
 
 
 def _name_in_use(status: QbStatus, kind: str) -> str:
     match = _NAME_IN_USE.search(status.message)
-    name = match.group(1) if match else "?"
+    name = _value(match, "value") if match else "?"
     return (
         f"The name '{name}' is already in use in QuickBooks (names are shared by customers, "
         "vendors, employees and other names, and include inactive ones): rename or "
@@ -106,7 +125,7 @@ def _name_in_use(status: QbStatus, kind: str) -> str:
 
 def _not_found(status: QbStatus, kind: str) -> str:
     match = _OBJECT.search(status.message)
-    what = f"'{match.group(1)}'" if match else "it refers to"
+    what = f"'{_value(match, 'value')}'" if match else "it refers to"
     return (
         f"the QuickBooks record {what} no longer exists (deleted or merged in QuickBooks): "
         f"{status.message}"

@@ -21,7 +21,8 @@ from qbwc_bridge.store import utcnow
 def test_server_and_client_version(service: Service) -> None:
     assert service.soap.serverVersion() == f"qbwc-bridge {__version__}"
     assert service.soap.clientVersion("2.3.0.36") in ("", None)
-    assert service.soap.clientVersion("1.5.0.0").startswith("W:")
+    # No dialog for an old Web Connector: on an unattended PC it would hold up the runs.
+    assert service.soap.clientVersion("1.5.0.0") in ("", None)
 
 
 def test_authenticate_rejects_bad_logins(service: Service) -> None:

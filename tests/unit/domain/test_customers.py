@@ -89,9 +89,34 @@ def test_long_names_are_cut_and_kept_distinct() -> None:
     assert customer_name(one, "company") == name_one
 
 
-def test_name_without_any_storable_character_falls_back() -> None:
+def test_name_without_any_storable_character_keeps_buyers_apart() -> None:
+    """Never a shared constant: that would merge different buyers into one customer."""
     order = make_order(billingAddress=DROP, CustomerName="😀 🎉")
-    assert customer_name(order, "last_first") == "Web Customer"
+    other = make_order(billingAddress=DROP, CustomerName="🎉", OrderNumber="1002")
+    assert customer_name(order, "last_first") == "Web order 1001"
+    assert customer_name(other, "last_first") == "Web order 1002"
+    with_email = make_order(
+        billingAddress={**BILLING_ADDRESS, "firstName": "😀", "lastName": "🎉", "email": "z@x.io"},
+        CustomerName="🎉",
+    )
+    assert customer_name(with_email, "last_first") == "z@x.io"
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "expected"),
+    [
+        ("Ελένη", "Παπαδοπούλου", "Papadopoyloy, Eleni"),
+        ("Иван", "Петров", "Petrov, Ivan"),
+        ("小明", "王", "Wang, XiaoMing"),
+        ("محمد", "علي", "`ly, mhmd"),
+    ],
+)
+def test_names_in_other_scripts_are_transliterated_not_merged(
+    first: str, last: str, expected: str
+) -> None:
+    order = make_order(billingAddress={**BILLING_ADDRESS, "firstName": first, "lastName": last})
+    assert customer_name(order, "last_first") == expected
+    assert customer_name(order, "last_first") == customer_name(order, "last_first")
     emoji_company = make_order(billingAddress={**BILLING_ADDRESS, "company": "🚀"})
     assert customer_name(emoji_company, "company") == "Smith, John"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 from datetime import UTC, datetime, timedelta
 
@@ -154,3 +155,22 @@ def test_closing_without_a_run_says_why(engine: RunEngine) -> None:
 
 def store_counts(store: Store, company: str) -> dict[str, int]:
     return order_service.status(store, company)["counts"]
+
+
+def test_client_version_answers_go_on_and_the_version_reaches_company_show(
+    store: Store, engine: RunEngine, settings: Settings
+) -> None:
+    assert engine.client_version("1.5.0.0", "10.0.0.7") == ""
+    engine.authenticate("acme-user", "acme-password", "10.0.0.7")
+    assert company_service.show_company(store, "acme")["web_connector_version"] == "1.5.0.0"
+    strict = RunEngine(
+        store, dataclasses.replace(settings, min_web_connector_version="2.1.0.30")
+    )
+    assert strict.client_version("1.5.0.0").startswith("W:")
+
+
+def test_get_last_error_after_a_connection_error_reads_cleanly(engine: RunEngine) -> None:
+    ticket = engine.authenticate("acme-user", "acme-password").ticket
+    engine.connection_error(ticket, "0x80040408", "Could not start QuickBooks.")
+    message = engine.last_error(ticket)
+    assert "(0x80040408: Could not start QuickBooks)." in message and ".)" not in message

@@ -146,3 +146,32 @@ def test_permission_and_busy_messages() -> None:
     assert "permission denied" in denied and "Invoice" in denied
     busy = explain(QbStatus(3180, "Error", "There was an error when saving."), "InvoiceAdd")
     assert "tried again" in busy
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "kind", "shown"),
+    [
+        (
+            3140,
+            'There is an invalid reference to QuickBooks Item "Men\'s TEE" in the Invoice line.',
+            "InvoiceAdd",
+            "Item 'Men's TEE' does not exist",
+        ),
+        (
+            3140,
+            "There is an invalid reference to QuickBooks Customer 'O'Neil, Olivia' in the Invoice.",
+            "InvoiceAdd",
+            "Customer 'O'Neil, Olivia' does not exist",
+        ),
+        (
+            3100,
+            'The name "O\'Neil, Olivia" of the list element is already in use.',
+            "CustomerAdd",
+            "The name 'O'Neil, Olivia' is already in use",
+        ),
+    ],
+)
+def test_a_quoted_value_with_an_apostrophe_is_shown_whole(
+    code: int, message: str, kind: str, shown: str
+) -> None:
+    assert shown in explain(QbStatus(code, "Error", message), kind)
