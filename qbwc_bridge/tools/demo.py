@@ -77,6 +77,7 @@ def run(args: argparse.Namespace, _settings: Settings) -> int:
         "Existing customer (entered by hand)",
         Decimal(str(first["OrderTotal"])),
         ref_number=ALREADY_IN_QUICKBOOKS,
+        memo=f"Web order {ALREADY_IN_QUICKBOOKS}, typed in by hand",
     )
     started = time.perf_counter()
     with BackgroundServer(make_wsgi_app(settings, store)) as server:

@@ -9,13 +9,14 @@ from conftest_helpers import wsdl_operations
 from factories import make_order_json
 from oracle import require_oracle
 from soapclient import PASSWORD, Service
+from sqlalchemy import select
 
 from qbwc_bridge import __version__
 from qbwc_bridge.safexml import parse_xml
 from qbwc_bridge.services import inventory as inventory_service
 from qbwc_bridge.services import orders as order_service
 from qbwc_bridge.store import companies as company_store
-from qbwc_bridge.store import utcnow
+from qbwc_bridge.store import schema, utcnow
 
 
 def test_server_and_client_version(service: Service) -> None:
@@ -35,7 +36,8 @@ def test_authenticate_with_work_returns_a_fresh_ticket(service: Service) -> None
     ticket, answer = service.soap.authenticate("acme-user", PASSWORD)
     assert answer in ("", None)
     assert len(ticket) >= 32
-    # only one run per company at a time
+    # only one run per company at a time: while QuickBooks has its request, a login is busy
+    assert service.soap.sendRequestXML(ticket, "", r"C:\Books.QBW", "US", 13, 0)
     _, second = service.soap.authenticate("acme-user", PASSWORD)
     assert second == "busy"
     assert service.soap.closeConnection(ticket).startswith("Synced 0 orders")
@@ -103,11 +105,18 @@ def test_envelopes_with_a_header_or_soap_ids_are_read(service: Service) -> None:
     """The Body is found directly; a SOAP Header, or id attributes (SOAP-encoded hrefs,
     handled by spyne's own reading), change nothing about the answer."""
     soap, tns = "http://schemas.xmlsoap.org/soap/envelope/", "http://developer.intuit.com/"
-    call = f'<clientVersion xmlns="{tns}"{{id}}><strVersion>1.5.0.0</strVersion></clientVersion>'
-    for header, ids in (("", ""), ("<soap:Header/>", ""), ("", ' id="op1"')):
+    call = (
+        f'<clientVersion xmlns="{tns}"{{id}}><strVersion>{{version}}</strVersion></clientVersion>'
+    )
+    variants = (("", ""), ("<soap:Header/>", ""), ("", ' id="op1"'))
+    for number, (header, ids) in enumerate(variants):
+        version = f"2.3.0.{number}"
         envelope = (
             f'<soap:Envelope xmlns:soap="{soap}">{header}<soap:Body>'
-            + call.format(id=ids)
+            + call.format(id=ids, version=version)
             + "</soap:Body></soap:Envelope>"
         )
-        assert _post_envelope(service.url, envelope.encode()).startswith("W:"), (header, ids)
+        assert _post_envelope(service.url, envelope.encode()) == "", (header, ids)
+        with service.store.transaction() as tx:  # the version was read: it is kept
+            kept = tx.execute(select(schema.client_versions.c.version)).scalars().all()
+        assert kept == [version], (header, ids)

@@ -33,12 +33,12 @@ _COMPANY_COLUMNS = (
 )
 
 
+# Plain ADD/DROP COLUMN (SQLite has both since 3.35), not batch mode: rebuilding
+# companies on SQLite would cascade-delete its orders through their foreign key.
 def upgrade() -> None:
-    with op.batch_alter_table("companies", schema=None) as batch_op:
-        for name, kind in _COMPANY_COLUMNS:
-            batch_op.add_column(sa.Column(name, kind, nullable=True))
-    with op.batch_alter_table("orders", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("resolution", sa.String(16), nullable=True))
+    for name, kind in _COMPANY_COLUMNS:
+        op.add_column("companies", sa.Column(name, kind, nullable=True))
+    op.add_column("orders", sa.Column("resolution", sa.String(16), nullable=True))
     op.create_table(
         "client_versions",
         sa.Column("address", sa.String(100), nullable=False),
@@ -50,8 +50,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("client_versions")
-    with op.batch_alter_table("orders", schema=None) as batch_op:
-        batch_op.drop_column("resolution")
-    with op.batch_alter_table("companies", schema=None) as batch_op:
-        for name, _kind in reversed(_COMPANY_COLUMNS):
-            batch_op.drop_column(name)
+    op.drop_column("orders", "resolution")
+    for name, _kind in reversed(_COMPANY_COLUMNS):
+        op.drop_column("companies", name)
