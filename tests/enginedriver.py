@@ -58,6 +58,7 @@ def run_once(
     minor: int = 0,
     country: str = "US",
     max_exchanges: int = 2000,
+    company_file: str = r"C:\Company\Sample.QBW",
 ) -> RunResult:
     """One Web Connector run; stops without closeConnection when a response is lost."""
     auth = engine.authenticate(username, password)
@@ -68,12 +69,13 @@ def run_once(
     major = major if major is not None else int(fake.max_version.split(".")[0])
     hcp = fake.hcp_response()
     for _ in range(max_exchanges):
-        request = engine.next_request(
-            auth.ticket, hcp, r"C:\Company\Sample.QBW", country, major, minor
-        )
+        request = engine.next_request(auth.ticket, hcp, company_file, country, major, minor)
         hcp = ""
         if not request:
             result.last_error = engine.last_error(auth.ticket)
+            # A finished run ends with receiveResponseXML answering 100: an empty
+            # sendRequestXML makes the Web Connector show getLastError as an error.
+            assert result.last_error != "Nothing left to do in this run.", result
             break
         try:
             response = fake.process(request)

@@ -40,6 +40,7 @@ class Books:
     country: str
     product_name: str
     company_name: str
+    data_extensions: dict[tuple[str, str], str]
     _clock: Callable[[], datetime]
     _payment_methods: dict[str, str] | None
     _known_payment_methods: dict[str, tuple[str, str]]

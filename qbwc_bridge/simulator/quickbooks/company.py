@@ -50,6 +50,15 @@ class CompanyRequests(Books):
             ("TaxForm", "OtherOrNone"),
         ):
             etree.SubElement(company, tag).text = text
+        for (owner_id, name), value in self.data_extensions.items():
+            ext = etree.SubElement(company, "DataExtRet")
+            for tag, text in (
+                ("OwnerID", owner_id),
+                ("DataExtName", name),
+                ("DataExtType", "STR255TYPE"),
+                ("DataExtValue", value),
+            ):
+                etree.SubElement(ext, tag).text = text
         return company
 
 

@@ -64,6 +64,12 @@ def _default_clock() -> datetime:
     return datetime.now().astimezone()
 
 
+# The characters Windows-1252 puts at 0x80-0x9F (and the C1 controls Latin-1 has there).
+_WINDOWS_1252_EXTRAS = frozenset(
+    bytes([code]).decode("cp1252", errors="ignore") or chr(code) for code in range(0x80, 0xA0)
+)
+
+
 class FakeQuickBooks(
     CustomerRequests, ItemRequests, TransactionRequests, PaymentRequests, CompanyRequests
 ):
@@ -93,11 +99,18 @@ class FakeQuickBooks(
         payment_methods: Iterable[str] | None = None,
         iterator_ttl_seconds: float = 300.0,
         company_name: str = "Sample Company",
+        strict_text: bool = True,
     ) -> None:
         self.max_version = max_version
         self.country = country
         self.product_name = product_name or _product_name(parse_version(max_version))
         self.company_name = company_name
+        # As the strictest QuickBooks: Windows-1252's extras (curly quotes, dashes, "€",
+        # "™") fail the message; only ASCII and Latin-1 are known to pass everywhere.
+        self.strict_text = strict_text
+        # Private data extensions of the company file, (OwnerID, name) -> value: the Web
+        # Connector stamps a file with its .qwc's FileID (stamp_file_id).
+        self.data_extensions: dict[tuple[str, str], str] = {}
         self.latency = latency or LatencyModel()
         self.sleep = sleep
         self.unreachable = False
@@ -128,6 +141,7 @@ class FakeQuickBooks(
         self._lose_countdown: int | None = None
         self._lose_predicate: Callable[[str], bool] | None = None
         self._pending_failure: QuickBooksFailure | None = None
+        self._refusals: dict[str, tuple[int, str]] = {}
         self._dispatch = self._handlers()
         for stock in (items or {}).values():
             self.set_item(stock)
@@ -292,6 +306,10 @@ class FakeQuickBooks(
 
     # ----------------------------------------------------------------- the Web Connector's view
 
+    def stamp_file_id(self, owner_id: str, file_id: str) -> None:
+        """What the Web Connector does at its first run against this file."""
+        self.data_extensions.setdefault((owner_id, "FileID"), file_id)
+
     def hcp_response(self) -> str:
         """HostQuery + CompanyQuery + PreferencesQuery answers, as in the first sendRequestXML."""
         messages = etree.Element("QBXMLMsgsRs")
@@ -336,8 +354,11 @@ class FakeQuickBooks(
             root = parse_xml(request_xml)
         except (MalformedXml, UnicodeError) as exc:
             raise QuickBooksParseError(str(exc)) from exc
-        if any(ord(char) > 0xFFFF for char in etree.tostring(root, encoding="unicode")):
+        text = etree.tostring(root, encoding="unicode")
+        if any(ord(char) > 0xFFFF for char in text):
             raise QuickBooksParseError("a character reference outside the Basic Multilingual Plane")
+        if self.strict_text and any(char in _WINDOWS_1252_EXTRAS for char in text):
+            raise QuickBooksParseError("a character of Windows-1252's 0x80-0x9F range")
         version = self._declared_version(root)
         if self._schemas is not None:
             schema = self._schemas.for_version(version)
@@ -384,9 +405,17 @@ class FakeQuickBooks(
             return True
         return False
 
+    def refuse(self, request: str, code: int, message: str) -> None:
+        """Answer every ``request`` (e.g. "InvoiceAddRq") with this error status from now on:
+        a record someone keeps open, a damaged list — a status that never passes."""
+        self._refusals[request] = (code, message)
+
     def _respond(self, request: etree._Element) -> etree._Element:
         handler = self._dispatch.get(request.tag)
         try:
+            if request.tag in self._refusals:
+                code, message = self._refusals[request.tag]
+                raise _Status(code, "Error", message)
             if handler is None:
                 raise _Status(
                     1030, "Error", "This request is not supported by this implementation."

@@ -11,8 +11,10 @@ from factories import make_line, make_order_json, make_payment
 from sqlalchemy import select
 
 from qbwc_bridge.config import Settings
+from qbwc_bridge.domain.orders import Resolution
 from qbwc_bridge.engine import planning
 from qbwc_bridge.engine.run import RunEngine
+from qbwc_bridge.errors import BridgeError
 from qbwc_bridge.services import companies as company_service
 from qbwc_bridge.services import orders as order_service
 from qbwc_bridge.simulator.quickbooks import FakeQuickBooks, QuickBooksParseError
@@ -459,3 +461,139 @@ def test_payment_uses_the_customer_of_the_invoice_found(engine: RunEngine, store
     assert payment.customer == "Other Tool's Name For John"
     assert state["payments"][0]["status"] == "synced"  # type: ignore[index]
     assert fake.invoices()[0].balance == Decimal("0.00")
+
+
+# --- books you can trust ------------------------------------------------------------------
+
+
+def test_a_bookkeepers_invoice_with_the_same_number_is_a_conflict_until_a_person_decides(
+    engine: RunEngine, store: Store
+) -> None:
+    fake = quickbooks()
+    fake.add_invoice("Jones, Mary", Decimal("120.00"), ref_number="1001")  # typed in by hand
+    order_service.enqueue(store, "acme", [make_order_json(OrderNumber="1001")])
+    run_once(engine, fake, USER, PASSWORD)
+    state = _orders(store)["1001"]
+    assert state["status"] == "error"
+    assert "resolve --company acme 1001 --add-anyway" in str(state["error"])
+    assert len(fake.invoices()) == 1  # nothing added, nothing skipped silently
+
+    order_service.resolve(store, "acme", "1001", Resolution.ADD)
+    run_once(engine, fake, USER, PASSWORD)
+    assert _orders(store)["1001"]["status"] == "synced"
+    assert sorted(i.customer for i in fake.invoices()) == ["Jones, Mary", "Smith, John"]
+
+    run_once(engine, fake, USER, PASSWORD)  # the added one is found as this order: no third
+    assert len(fake.invoices()) == 2
+
+
+def test_resolving_as_a_duplicate_links_the_transaction_quickbooks_has(
+    engine: RunEngine, store: Store
+) -> None:
+    fake = quickbooks()
+    existing = fake.add_invoice("Smith, J.", Decimal("51.60"), ref_number="1001")
+    order_service.enqueue(store, "acme", [make_order_json(OrderNumber="1001")])
+    run_once(engine, fake, USER, PASSWORD)
+    assert _orders(store)["1001"]["status"] == "error"
+    with pytest.raises(BridgeError, match="has no order"):
+        order_service.resolve(store, "acme", "nope", Resolution.DUPLICATE)
+    order_service.resolve(store, "acme", "1001", Resolution.DUPLICATE)
+    run_once(engine, fake, USER, PASSWORD)
+    state = _orders(store)["1001"]
+    assert (state["status"], state["qb_txn_id"]) == ("duplicate", existing.txn_id)
+    assert len(fake.invoices()) == 1
+
+
+def test_a_run_against_another_company_file_adds_nothing_until_paired(
+    engine: RunEngine, store: Store
+) -> None:
+    with store.transaction() as tx:
+        company = store.companies.by_name(tx, "acme")
+    books = quickbooks(company_name="Acme Books")
+    books.stamp_file_id(company.owner_id, company.file_id)
+    order_service.enqueue(store, "acme", [_customer_order(1)])
+    run_once(engine, books, USER, PASSWORD, company_file=r"C:\Books\Acme.QBW")
+    assert _orders(store)["1001"]["status"] == "synced"
+
+    # A copy of the file keeps FileID and name: only its path tells it apart.
+    copy = quickbooks(company_name="Acme Books")
+    copy.stamp_file_id(company.owner_id, company.file_id)
+    order_service.enqueue(store, "acme", [_customer_order(2)])
+    result = run_once(engine, copy, USER, PASSWORD, company_file=r"C:\Test\Acme copy.QBW")
+    assert copy.invoices() == () and _orders(store)["1002"]["status"] == "pending"
+    assert r"C:\Test\Acme copy.QBW" in result.last_error
+    assert r"C:\Books\Acme.QBW" in result.last_error
+    assert "company pair acme --accept-current-file" in result.last_error
+
+    other = quickbooks(company_name="Globex Ltd")  # another client's books, same path
+    run_once(engine, other, USER, PASSWORD, company_file=r"C:\Books\Acme.QBW")
+    assert other.invoices() == ()
+    assert company_service.show_company(store, "acme")["open_file"]["company_name"] == "Globex Ltd"
+
+    company_service.pair_current_file(store, "acme")
+    run_once(engine, other, USER, PASSWORD, company_file=r"C:\Books\Acme.QBW")
+    assert _orders(store)["1002"]["status"] == "synced" and len(other.invoices()) == 1
+    shown = company_service.show_company(store, "acme")["paired_file"]
+    assert shown == {"file_id": "", "company_name": "Globex Ltd", "path": r"C:\Books\Acme.QBW"}
+
+
+def test_a_status_that_never_passes_stops_after_five_runs(engine: RunEngine, store: Store) -> None:
+    fake = quickbooks()
+    fake.refuse("InvoiceAddRq", 3180, "There was an error when saving a Invoice transaction.")
+    order_service.enqueue(store, "acme", [make_order_json(OrderNumber="L1")])
+    for _ in range(4):
+        run_once(engine, fake, USER, PASSWORD)
+        assert _orders(store)["L1"]["status"] == "pending"
+    run_once(engine, fake, USER, PASSWORD)
+    state = _orders(store)["L1"]
+    assert state["status"] == "error" and "5 runs in a row" in str(state["error"])
+    assert run_once(engine, fake, USER, PASSWORD).answer == "none"  # no sixth run
+
+
+@pytest.mark.parametrize(
+    ("first", "last"),
+    [("Ελένη", "Παπαδοπούλου"), ("Иван", "Петров"), ("小明", "王"), ("محمد", "علي")],
+)
+def test_buyers_named_in_other_scripts_stay_apart_and_are_found_again(
+    engine: RunEngine, store: Store, first: str, last: str
+) -> None:
+    fake = quickbooks()
+    buyer = {"firstName": first, "lastName": last, "email": "a@example.com"}
+    other = {"firstName": first[:1], "lastName": last[:1], "email": "b@example.com"}
+    orders = [
+        make_order_json(OrderNumber="S1", CustomerName=f"{first} {last}", billingAddress=buyer),
+        make_order_json(
+            OrderNumber="S2", CustomerName=f"{first[:1]} {last[:1]}", billingAddress=other
+        ),
+    ]
+    order_service.enqueue(store, "acme", orders)
+    run_once(engine, fake, USER, PASSWORD)
+    order_service.enqueue(
+        store, "acme", [make_order_json(OrderNumber="S3", CustomerName="x", billingAddress=buyer)]
+    )
+    run_once(engine, fake, USER, PASSWORD)
+    customers = [c.full_name for c in fake.customers]
+    assert len(customers) == 2 and all(name.isascii() and name.strip() for name in customers)
+    assert {o["status"] for o in _orders(store).values()} == {"synced"}
+
+
+def test_windows_1252_extras_reach_the_strictest_quickbooks_as_ascii(
+    engine: RunEngine, store: Store
+) -> None:
+    """The stand-in refuses Windows-1252's 0x80-0x9F characters, as the strictest QuickBooks
+    would: curly quotes, dashes, "…", "€", "™" and "Œ" go as their ASCII equivalents."""
+    fake = quickbooks()
+    order = make_order_json(
+        OrderNumber="Q1",
+        CustomerName="Zoë O’Neil",
+        billingAddress={"firstName": "Zoë", "lastName": "O’Neil", "company": "Œuvre™ — €"},
+        orderDetails=[
+            make_line(name="“Deluxe” mug… 2-pack", priceExclTax="5.00", priceInclTax="5.00")
+        ],
+        ShippingMethod="UPS – Ground",
+    )
+    order_service.enqueue(store, "acme", [order])
+    run_once(engine, fake, USER, PASSWORD)
+    assert _orders(store)["Q1"]["status"] == "synced"
+    (invoice,) = fake.invoices()
+    assert invoice.customer == "O'Neil, Zoë"
