@@ -39,6 +39,7 @@ from qbwc_bridge.errors import (
 from qbwc_bridge.qbxml import build, hcp, versions
 from qbwc_bridge.qbxml.responses import QbResponse, parse_response
 from qbwc_bridge.store import Store, Tx
+from qbwc_bridge.store import channels as channel_store
 from qbwc_bridge.store import companies as company_store
 from qbwc_bridge.store import inventory as inventory_store
 from qbwc_bridge.store import orders as order_store
@@ -139,6 +140,9 @@ class RunEngine:
                 company_store.take_client_version(
                     tx, company.id, client_address, now - CLIENT_VERSION_MATCH
                 )
+            # Any login of the company makes its channels' pulls due (the worker runs them:
+            # nothing slow, no outbound HTTP, inside a callback).
+            channel_store.request_company_pulls(tx, company.id, now)
             self._abandon_expired(tx, now, company.id)
             if not self._take_over(tx, company, now):
                 return AuthResult(ticket, BUSY)

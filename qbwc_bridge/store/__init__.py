@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 
-from qbwc_bridge.store import companies, inventory, orders, runs
+from qbwc_bridge.store import channels, companies, inventory, orders, runs
 from qbwc_bridge.store.database import Database, Tx, utcnow
 from qbwc_bridge.store.migrate import upgrade
 
@@ -21,6 +21,7 @@ class Store:
     """
 
     companies = companies
+    channels = channels
     runs = runs
     orders = orders
     inventory = inventory

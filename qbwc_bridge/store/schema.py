@@ -197,3 +197,43 @@ product_updates = Table(
     Column("cursor", BigInteger, nullable=False),
 )
 Index("ix_product_updates_cursor", product_updates.c.company_id, product_updates.c.cursor)
+
+channels = Table(
+    "channels",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("company_id", Id, ForeignKey("companies.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("kind", String(20), nullable=False),
+    Column("url", String(500), nullable=False),
+    Column("username", String(200), nullable=False, default=""),
+    # Sealed (sealing.py): the plain secret is never stored.
+    Column("sealed_secret", Text, nullable=False),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("every_minutes", Integer, nullable=False),
+    Column("order_statuses", JSON, nullable=False),
+    Column("store_names", JSON, nullable=False),
+    # The sync timers (Connex's LastDownloadUtc / LastDownloadUtcEnd).
+    Column("window_start", Timestamp, nullable=False),
+    Column("window_end", Timestamp, nullable=False),
+    Column("last_pull", JSON),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+)
+Index("ix_channels_company", channels.c.company_id)
+
+# What the worker does for each channel, leased like a run: one holder at a time.
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("channel_id", Id, ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(20), primary_key=True),
+    Column("due_at", Timestamp, nullable=False),
+    # Asked for now (the company's Web Connector logged in, `pull`): taken before due_at.
+    Column("requested_at", Timestamp),
+    Column("lease_token", String(64)),
+    Column("lease_expires_at", Timestamp),
+    Column("last_started_at", Timestamp),
+    Column("last_finished_at", Timestamp),
+)
+Index("ix_tasks_due", tasks.c.due_at)

@@ -1,0 +1,227 @@
+"""The channel commands: `channel add/set/show/list/remove`, `pull`, `worker`, `secret-key`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from qbwc_bridge import sealing
+from qbwc_bridge.config import Settings
+from qbwc_bridge.domain.channels import SETTING_KEYS
+from qbwc_bridge.errors import BridgeError
+from qbwc_bridge.services import channels as channel_service
+from qbwc_bridge.store import Store
+from qbwc_bridge.store import channels as channel_store
+from qbwc_bridge.worker.runner import Ran, Worker
+
+
+def _store(settings: Settings) -> Store:
+    return Store.from_url(settings.database_url)
+
+
+def _secret(args: argparse.Namespace, name: str) -> str:
+    if getattr(args, f"{name}_stdin", False):
+        return sys.stdin.readline().rstrip("\r\n")
+    value = getattr(args, name)
+    if not value:
+        raise BridgeError(f"Give --{name} or --{name}-stdin")
+    return str(value)
+
+
+def _print_json(value: object) -> None:
+    json.dump(value, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def cmd_channel_add(args: argparse.Namespace, settings: Settings) -> int:
+    if args.kind != "custom-store":
+        raise BridgeError("This release pairs custom stores (--kind custom-store)")
+    if not args.username:
+        raise BridgeError("A custom store needs --username (its API user)")
+    added = channel_service.add_custom_store(
+        _store(settings),
+        settings,
+        name=args.name,
+        company=args.company,
+        url=args.url,
+        username=args.username,
+        password=_secret(args, "password"),
+        order_statuses=args.order_statuses,
+        store_names=args.store_names,
+        every_minutes=args.every_minutes,
+        since=channel_service.parse_time(args.since) if args.since else None,
+    )
+    window = channel_service.channel_json(added)["window"]
+    print(f"Paired {added.name} ({added.url}) with company {added.company}: the store said OK.")
+    print(f"Its first pull reads orders modified from {window['start']} to {window['end']}.")
+    print("Run `qbwc-bridge worker` (or `qbwc-bridge pull --channel NAME`) to pull.")
+    return 0
+
+
+def cmd_channel_set(args: argparse.Namespace, settings: Settings) -> int:
+    value = _secret(args, "value") if args.key == "password" else args.value
+    if value is None:
+        raise BridgeError(f"Give the new value of {args.key}")
+    changed = channel_service.set_setting(_store(settings), settings, args.name, args.key, value)
+    shown = "(sealed)" if args.key == "password" else value
+    print(f"{changed.name}: {args.key} = {shown}")
+    return 0
+
+
+def cmd_channel_show(args: argparse.Namespace, settings: Settings) -> int:
+    shown = channel_service.channel_json(channel_service.channel(_store(settings), args.name))
+    if args.json:
+        _print_json(shown)
+        return 0
+    _print_channel(shown)
+    return 0
+
+
+def _print_channel(shown: dict[str, Any]) -> None:
+    print(f"{shown['name']} ({shown['kind']}, company {shown['company']}): {shown['url']}")
+    state = "enabled" if shown["enabled"] else "disabled"
+    print(f"  {state}, pulled every {shown['every_minutes']} minutes")
+    print(f"  window: {shown['window']['start']} → {shown['window']['end']}")
+    last = shown["last_pull"]
+    if last is None:
+        print("  last pull: none yet")
+        return
+    print(
+        f"  last pull: {last['outcome']} at {last['finished_at']}: {last['received']} read, "
+        f"{last['queued']} queued, {last['updated']} updated, {last['unchanged']} unchanged"
+    )
+    if last["error"]:
+        print(f"  error: {last['error']}")
+    for conflict in last["conflicts"]:
+        print(f"  conflict: {conflict['order_number']}: {conflict['problem']}")
+    for rejected in last["rejected"]:
+        print(f"  rejected: {rejected['order_number']}: {'; '.join(rejected['problems'])}")
+
+
+def cmd_channel_list(args: argparse.Namespace, settings: Settings) -> int:
+    shown = [
+        channel_service.channel_json(c)
+        for c in channel_service.channels(_store(settings), args.company)
+    ]
+    if args.json:
+        _print_json(shown)
+        return 0
+    if not shown:
+        print("No channels yet: `qbwc-bridge channel add` pairs one.")
+    for item in shown:
+        _print_channel(item)
+    return 0
+
+
+def cmd_channel_remove(args: argparse.Namespace, settings: Settings) -> int:
+    channel_service.remove(_store(settings), args.name)
+    print(f"Removed channel {args.name}; the orders it queued stay in the queue.")
+    return 0
+
+
+def cmd_pull(args: argparse.Namespace, settings: Settings) -> int:
+    """Pull now, in this process, under the same lease a worker would take."""
+    store = _store(settings)
+    found = channel_service.request_pull(store, args.channel)
+    ran = Worker(store, settings).run_once(channel_id=found.id)
+    if ran is None:
+        raise BridgeError(
+            f"Channel {args.channel} is being pulled by a worker right now (or is disabled); "
+            "`qbwc-bridge channel show` shows its last pull."
+        )
+    _print_channel(channel_service.channel_json(channel_service.channel(store, args.channel)))
+    return 0 if ran.report is not None and ran.report.complete else 1
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    store = _store(settings)
+    sealing.Sealer.from_settings(settings)  # refuse to start without the key
+
+    def ran(done: Ran) -> None:
+        report = done.report
+        if report is not None:
+            print(
+                f"{done.channel}: {done.kind.value} {report.outcome}: {report.received} read, "
+                f"{report.queued} queued" + (f" ({report.error})" if report.error else ""),
+                flush=True,
+            )
+
+    print("worker running; stop it with Ctrl-C or SIGTERM", file=sys.stderr, flush=True)
+    Worker(store, settings).run_forever(on_ran=ran)
+    return 0
+
+
+def cmd_secret_key(args: argparse.Namespace, settings: Settings) -> int:
+    if args.action == "new":
+        print(sealing.new_key())
+        return 0
+    sealer = sealing.Sealer.from_settings(settings)
+    store = _store(settings)
+    with store.transaction() as tx:
+        count = channel_store.reseal_all(tx, sealer.reseal)
+    print(f"Sealed {count} channel secret(s) again with the first key.")
+    return 0
+
+
+def add_commands(sub: Any) -> None:
+    channel = sub.add_parser("channel", help="pair and configure selling channels (stores)")
+    csub = channel.add_subparsers(dest="channel_command", required=True, metavar="ACTION")
+    add = csub.add_parser("add", help="pair a store (it must answer OK to the credentials)")
+    add.set_defaults(handler=cmd_channel_add)
+    add.add_argument("name", help="a name for the channel, e.g. shop-eu")
+    add.add_argument("--company", required=True, help="the company its orders go to")
+    add.add_argument("--kind", default="custom-store", choices=["custom-store"], help="%(default)s")
+    add.add_argument("--url", required=True, help="the store's API base, e.g. https://shop/api/v1")
+    add.add_argument("--username", help="the store's API user (HTTP Basic)")
+    secret = add.add_mutually_exclusive_group()
+    secret.add_argument("--password", help="the store's API password (prefer --password-stdin)")
+    secret.add_argument("--password-stdin", action="store_true", help="read it from stdin")
+    add.add_argument("--order-statuses", default="", help="only these statuses, comma-separated")
+    add.add_argument("--store-names", default="", help="only these stores, comma-separated")
+    add.add_argument(
+        "--every-minutes", type=int, default=60, help="pull every N minutes (default %(default)s)"
+    )
+    add.add_argument("--since", help="first window start, ISO 8601 UTC (default: a day ago)")
+
+    cset = csub.add_parser("set", help="change a setting: " + ", ".join(_setting_keys()))
+    cset.set_defaults(handler=cmd_channel_set)
+    cset.add_argument("name")
+    cset.add_argument("key", choices=_setting_keys())
+    cset.add_argument("value", nargs="?", help="the new value (password: or --value-stdin)")
+    cset.add_argument("--value-stdin", action="store_true", help="read the value from stdin")
+
+    show = csub.add_parser("show", help="a channel's settings, window and last pull")
+    show.set_defaults(handler=cmd_channel_show)
+    show.add_argument("name")
+    show.add_argument("--json", action="store_true", help="print JSON (docs/channels.md)")
+
+    listing = csub.add_parser("list", help="every channel (of one company)")
+    listing.set_defaults(handler=cmd_channel_list)
+    listing.add_argument("--company", help="only this company's channels")
+    listing.add_argument("--json", action="store_true", help="print a JSON array")
+
+    remove = csub.add_parser("remove", help="forget a channel (its queued orders stay)")
+    remove.set_defaults(handler=cmd_channel_remove)
+    remove.add_argument("name")
+
+    pull = sub.add_parser("pull", help="pull a channel's orders now; exit 0 only if it completed")
+    pull.set_defaults(handler=cmd_pull)
+    pull.add_argument("--channel", required=True, help="the channel's name")
+
+    worker = sub.add_parser("worker", help="run the channels' scheduled tasks until SIGTERM")
+    worker.set_defaults(handler=cmd_worker)
+
+    key = sub.add_parser("secret-key", help="make a key for channel secrets, or re-seal them")
+    key.set_defaults(handler=cmd_secret_key)
+    key.add_argument(
+        "action",
+        choices=["new", "rotate"],
+        help="new: print a fresh key; rotate: seal every secret with the first key of "
+        "QBWC_BRIDGE_SECRET_KEY",
+    )
+
+
+def _setting_keys() -> list[str]:
+    return list(SETTING_KEYS)

@@ -1,0 +1,1 @@
+"""The scheduled tasks: channel pulls now, pushes and deliveries as they arrive."""
