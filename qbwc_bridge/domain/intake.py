@@ -73,13 +73,24 @@ class _Problems:
         self.found.append(OrderRejected(self.order_number, path, problem))
 
 
+_FOLDED: dict[str, str] = {}  # the code's own field names, folded once
+
+
+def _fold_key(key: str) -> str:
+    folded = _FOLDED[key] = key.casefold()
+    return folded
+
+
 class _Fields:
     """One JSON object read with case-insensitive keys; paths name fields for messages."""
 
     def __init__(self, raw: Mapping[str, object], prefix: str, problems: _Problems) -> None:
         self.prefix = prefix
         self.problems = problems
-        self._values: dict[str, object] = {}
+        self._values: dict[str, object] = {key.casefold(): value for key, value in raw.items()}
+        if len(self._values) == len(raw):
+            return  # the usual case: every key spelled once
+        self._values = {}
         spelled: dict[str, str] = {}
         for key, value in raw.items():
             folded = key.casefold()
@@ -97,7 +108,7 @@ class _Fields:
 
     def get(self, key: str) -> object:
         """The value under ``key`` in any letter case; None when absent or null."""
-        return self._values.get(key.casefold())
+        return self._values.get(_FOLDED.get(key) or _fold_key(key))
 
     def wrong_type(self, key: str, expected: str, value: object) -> None:
         self.problems.add(self.path(key), f"must be {expected}, not {_json_type(value)}")
@@ -275,13 +286,24 @@ def _each(fields: _Fields, key: str, read: Callable[[_Fields], T | None]) -> Ite
 
 
 def _order_number(fields: _Fields) -> str:
-    return _identifier(fields, "OrderNumber", required=True)
+    """The order's key in the queue, in Unicode's composed form (NFC): "é" sent as one
+    character or as "e" and an accent is one order, not two."""
+    return _identifier(fields, "OrderNumber", required=True, compose=True)
 
 
-def _identifier(fields: _Fields, key: str, *, required: bool = False) -> str:
+def _identifier(
+    fields: _Fields, key: str, *, required: bool = False, compose: bool = False
+) -> str:
     """An order number or payment reference: a key the queue stores and matches on."""
     value = _text(fields, key, required=required)
     path = fields.path(key)
+    if not value.isascii():
+        if any(unicodedata.category(char) == "Cs" for char in value):
+            # JSON can spell half of a surrogate pair ("\ud800"); no database can store it.
+            fields.problems.add(path, "must be valid Unicode text, not a lone surrogate")
+            return value
+        if compose:
+            value = unicodedata.normalize("NFC", value)
     if len(value) > MAX_ORDER_NUMBER_LENGTH:
         fields.problems.add(
             path, f"has {len(value)} characters; at most {MAX_ORDER_NUMBER_LENGTH} are allowed"
