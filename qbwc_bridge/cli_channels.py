@@ -9,10 +9,11 @@ from typing import Any
 
 from qbwc_bridge import sealing
 from qbwc_bridge.config import Settings
-from qbwc_bridge.domain.channels import SETTING_KEYS
+from qbwc_bridge.domain.channels import SETTING_KEYS, Channel, TaskKind
 from qbwc_bridge.errors import BridgeError
 from qbwc_bridge.services import channels as channel_service
-from qbwc_bridge.store import Store
+from qbwc_bridge.services import push as push_service
+from qbwc_bridge.store import Store, utcnow
 from qbwc_bridge.store import channels as channel_store
 from qbwc_bridge.worker.runner import Ran, Worker
 
@@ -36,8 +37,21 @@ def _print_json(value: object) -> None:
 
 
 def cmd_channel_add(args: argparse.Namespace, settings: Settings) -> int:
-    if args.kind != "custom-store":
-        raise BridgeError("This release pairs custom stores (--kind custom-store)")
+    if args.kind == "webhook":
+        added = channel_service.add_webhook(
+            _store(settings),
+            settings,
+            name=args.name,
+            company=args.company,
+            url=args.url,
+            secret=_secret(args, "secret"),
+            events=args.events,
+        )
+        print(
+            f"Paired webhook {added.name} ({added.url}) with company {added.company}: it "
+            f"receives {', '.join(added.events)} from now on, signed with its secret."
+        )
+        return 0
     if not args.username:
         raise BridgeError("A custom store needs --username (its API user)")
     added = channel_service.add_custom_store(
@@ -70,8 +84,15 @@ def cmd_channel_set(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _shown(store: Store, found: Channel) -> dict[str, Any]:
+    with store.transaction() as tx:
+        waiting = push_service.waiting_for(tx, found)
+    return channel_service.channel_json(found, waiting)
+
+
 def cmd_channel_show(args: argparse.Namespace, settings: Settings) -> int:
-    shown = channel_service.channel_json(channel_service.channel(_store(settings), args.name))
+    store = _store(settings)
+    shown = _shown(store, channel_service.channel(store, args.name))
     if args.json:
         _print_json(shown)
         return 0
@@ -83,6 +104,15 @@ def _print_channel(shown: dict[str, Any]) -> None:
     print(f"{shown['name']} ({shown['kind']}, company {shown['company']}): {shown['url']}")
     state = "enabled" if shown["enabled"] else "disabled"
     print(f"  {state}, pulled every {shown['every_minutes']} minutes")
+    push = shown["push"]
+    print(
+        f"  push: {push['waiting']} waiting, cursor {push['cursor']}, last delivery "
+        f"{push['last_delivery_at'] or 'none yet'}"
+        + (f"; last error: {push['last_error']}" if push["last_error"] else "")
+    )
+    if shown["kind"] == "webhook":
+        print(f"  events: {', '.join(shown['events'])}")
+        return
     print(f"  window: {shown['window']['start']} → {shown['window']['end']}")
     last = shown["last_pull"]
     if last is None:
@@ -101,10 +131,8 @@ def _print_channel(shown: dict[str, Any]) -> None:
 
 
 def cmd_channel_list(args: argparse.Namespace, settings: Settings) -> int:
-    shown = [
-        channel_service.channel_json(c)
-        for c in channel_service.channels(_store(settings), args.company)
-    ]
+    store = _store(settings)
+    shown = [_shown(store, c) for c in channel_service.channels(store, args.company)]
     if args.json:
         _print_json(shown)
         return 0
@@ -131,8 +159,26 @@ def cmd_pull(args: argparse.Namespace, settings: Settings) -> int:
             f"Channel {args.channel} is being pulled by a worker right now (or is disabled); "
             "`qbwc-bridge channel show` shows its last pull."
         )
-    _print_channel(channel_service.channel_json(channel_service.channel(store, args.channel)))
+    _print_channel(_shown(store, channel_service.channel(store, args.channel)))
     return 0 if ran.report is not None and ran.report.complete else 1
+
+
+def cmd_push(args: argparse.Namespace, settings: Settings) -> int:
+    """Deliver what waits now, ignoring the backoff; exit 0 only when nothing is left."""
+    store = _store(settings)
+    found = channel_service.channel(store, args.channel)
+    with store.transaction() as tx:
+        channel_store.request(tx, found.id, TaskKind.PUSH, utcnow())
+    ran = Worker(store, settings).run_once(channel_id=found.id, kind=TaskKind.PUSH, force=True)
+    if ran is None or ran.pushed is None:
+        raise BridgeError(
+            f"Channel {args.channel} is being pushed by a worker right now (or is disabled)."
+        )
+    report = ran.pushed
+    print(f"{found.name}: {report.delivered} delivered, {report.waiting} waiting")
+    if report.error:
+        print(f"  last error: {report.error}")
+    return 0 if report.complete else 1
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
@@ -172,8 +218,23 @@ def add_commands(sub: Any) -> None:
     add.set_defaults(handler=cmd_channel_add)
     add.add_argument("name", help="a name for the channel, e.g. shop-eu")
     add.add_argument("--company", required=True, help="the company its orders go to")
-    add.add_argument("--kind", default="custom-store", choices=["custom-store"], help="%(default)s")
-    add.add_argument("--url", required=True, help="the store's API base, e.g. https://shop/api/v1")
+    add.add_argument(
+        "--kind",
+        default="custom-store",
+        choices=["custom-store", "webhook"],
+        help="custom-store (orders in, stock out) or webhook (signed events); default %(default)s",
+    )
+    add.add_argument(
+        "--url", required=True, help="the store's API base (https://shop/api/v1) or the receiver"
+    )
+    hook = add.add_mutually_exclusive_group()
+    hook.add_argument("--secret", help="a webhook's signing secret (prefer --secret-stdin)")
+    hook.add_argument("--secret-stdin", action="store_true", help="read the secret from stdin")
+    add.add_argument(
+        "--events",
+        default="",
+        help="a webhook's event types, comma-separated (default: stock_levels,order_outcome)",
+    )
     add.add_argument("--username", help="the store's API user (HTTP Basic)")
     secret = add.add_mutually_exclusive_group()
     secret.add_argument("--password", help="the store's API password (prefer --password-stdin)")
@@ -209,6 +270,10 @@ def add_commands(sub: Any) -> None:
     pull = sub.add_parser("pull", help="pull a channel's orders now; exit 0 only if it completed")
     pull.set_defaults(handler=cmd_pull)
     pull.add_argument("--channel", required=True, help="the channel's name")
+
+    push = sub.add_parser("push", help="deliver what waits for a channel now; exit 0 when none")
+    push.set_defaults(handler=cmd_push)
+    push.add_argument("--channel", required=True, help="the channel's name")
 
     worker = sub.add_parser("worker", help="run the channels' scheduled tasks until SIGTERM")
     worker.set_defaults(handler=cmd_worker)

@@ -85,6 +85,15 @@ def _json_kind(value: object) -> str:
     return "a number"
 
 
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """What a receiver answered a delivery: taken (2xx) or not, and what came back."""
+
+    ok: bool
+    status: int | None
+    answer: str
+
+
 class CustomStoreClient:
     """Talks to one custom store; one connection pool, closed with ``close()`` or ``with``."""
 
@@ -266,6 +275,20 @@ class CustomStoreClient:
         return StoreFailure(f"custom store {self.base_url}: GET {redact(url)}: {what}")
 
     # --- lifetime --------------------------------------------------------------------------
+
+    # --- stock out ---------------------------------------------------------------------------
+
+    def push_inventory(self, body: bytes) -> Sent:
+        """``POST BASE/inventory`` with a JSON array of stock rows: a 2xx took it."""
+        url = self.endpoint("inventory")
+        try:
+            reply = self._http.post(
+                url, body, headers={"Content-Type": "application/json"}, auth=self._auth
+            )
+        except OutboundFailure as error:
+            return Sent(False, None, f"{self.base_url}: POST {redact(url)}: {error.problem}")
+        ok = 200 <= reply.status < 300
+        return Sent(ok, reply.status, "" if ok else f"{self.base_url}: {reply.came_back()}")
 
     def close(self) -> None:
         self._http.close()

@@ -166,7 +166,7 @@ def _charset(content_type: str) -> str:
 
 
 class HttpClient:
-    """GET requests under the rules above; one connection pool, closed with ``close()``."""
+    """Requests under the rules above; one connection pool, closed with ``close()``."""
 
     def __init__(
         self,
@@ -231,6 +231,31 @@ class HttpClient:
                     return self._reply(response, b"", False), location
                 body, cut = self._read(response, max_bytes, truncate)
                 return self._reply(response, body, cut), None
+        except httpx.TimeoutException as exc:
+            raise Unreachable(url, self._timeout_problem(exc)) from exc
+        except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            raise Unreachable(url, f"no answer ({type(exc).__name__}: {exc})") from exc
+        except httpx.HTTPError as exc:
+            raise OutboundFailure(url, f"{type(exc).__name__}: {exc}") from exc
+
+    def post(
+        self,
+        url: httpx.URL,
+        body: bytes,
+        *,
+        headers: dict[str, str],
+        max_bytes: int = 64 * 1024,
+        auth: tuple[str, str] | None = None,
+    ) -> Reply:
+        """POST ``body`` to ``url``; the answer, whatever its status (its body cut at
+        ``max_bytes``: only enough to show the operator). A redirect is not followed: a
+        receiver that moved must be configured anew."""
+        try:
+            with self._client.stream(
+                "POST", url, content=body, auth=auth, headers=headers
+            ) as response:
+                answer, cut = self._read(response, max_bytes, True)
+                return self._reply(response, answer, cut)
         except httpx.TimeoutException as exc:
             raise Unreachable(url, self._timeout_problem(exc)) from exc
         except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:

@@ -30,6 +30,7 @@ class TaskKind(enum.StrEnum):
     """What the worker does for a channel; each kind is leased on its own."""
 
     PULL = "pull"
+    PUSH = "push"  # stock to a custom store, events to a webhook
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,15 @@ class PullReport:
 
 
 @dataclass(frozen=True, slots=True)
+class PushState:
+    """How far the channel has received what the bridge sends it."""
+
+    cursor: int  # a product_updates cursor (custom store) or an outbox event id (webhook)
+    last_delivery_at: datetime | None
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Channel:
     """A store paired with a company. Its secret stays sealed here (sealing.py opens it)."""
 
@@ -104,6 +114,8 @@ class Channel:
     store_names: tuple[str, ...] = ()
     created_at: datetime | None = None
     last_pull: PullReport | None = None
+    events: tuple[str, ...] = ()  # a webhook's event types
+    push: PushState | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +128,11 @@ class LeasedTask:
     expires_at: datetime
 
 
+# The events a webhook channel may receive (the outbox writes them, store/outbox.py).
+STOCK_LEVELS = "stock_levels"
+ORDER_OUTCOME = "order_outcome"
+WEBHOOK_EVENTS = (STOCK_LEVELS, ORDER_OUTCOME)
+
 # What `channel set NAME KEY VALUE` may change.
 SETTING_KEYS = (
     "url",
@@ -127,6 +144,7 @@ SETTING_KEYS = (
     "store_names",
     "window_start",
     "window_end",
+    "events",
 )
 
 

@@ -17,11 +17,13 @@ from qbwc_bridge.channels.custom_store import CustomStoreClient, StoreFailure
 from qbwc_bridge.config import Settings
 from qbwc_bridge.domain.channels import (
     SETTING_KEYS,
+    WEBHOOK_EVENTS,
     Channel,
     ChannelKind,
     Conflict,
     PullReport,
     Rejected,
+    TaskKind,
     Window,
     comma_list,
 )
@@ -105,6 +107,53 @@ def add_custom_store(
         )
 
 
+def add_webhook(
+    store: Store,
+    settings: Settings,
+    *,
+    name: str,
+    company: str,
+    url: str,
+    secret: str,
+    events: str = "",
+) -> Channel:
+    """Pair a receiver of signed events; it first receives what happens from now on."""
+    name = name.strip()
+    chosen = comma_list(events) or WEBHOOK_EVENTS
+    unknown = [event for event in chosen if event not in WEBHOOK_EVENTS]
+    if not name or unknown:
+        raise BridgeError(
+            f"Unknown event type(s) {', '.join(unknown)}; known: {', '.join(WEBHOOK_EVENTS)}"
+            if unknown
+            else "A channel needs a name"
+        )
+    if len(secret) < 16:
+        raise BridgeError("A webhook secret needs at least 16 characters (the receiver's key)")
+    if not url.startswith(("https://", "http://")):
+        raise BridgeError("url is the receiver's address, https://…")
+    sealer = Sealer.from_settings(settings)
+    now = utcnow()
+    with store.transaction() as tx:
+        found = company_store.by_name(tx, company)
+        added = channel_store.add(
+            tx,
+            company_id=found.id,
+            name=name,
+            kind=ChannelKind.WEBHOOK,
+            url=url,
+            username="",
+            sealed_secret=sealer.seal(secret),
+            every_minutes=60,
+            window=Window.first(now),
+            order_statuses=(),
+            store_names=(),
+            now=now,
+            events=chosen,
+        )
+        channel_store.start_at_newest_event(tx, added.id, found.id)
+        return channel_store.get(tx, added.id)
+
+
 def channel(store: Store, name: str) -> Channel:
     with store.transaction() as tx:
         return channel_store.by_name(tx, name)
@@ -171,7 +220,7 @@ def request_pull(store: Store, name: str) -> Channel:
     """Make the channel's pull due now (the worker takes it)."""
     with store.transaction() as tx:
         found = channel_store.by_name(tx, name)
-        channel_store.request_pull(tx, found.id, utcnow())
+        channel_store.request(tx, found.id, TaskKind.PULL, utcnow())
         return found
 
 
@@ -244,7 +293,8 @@ def _time(value: datetime | None) -> str | None:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def channel_json(found: Channel) -> dict[str, Any]:
+def channel_json(found: Channel, waiting: int = 0) -> dict[str, Any]:
+    """``waiting``: what still waits for the channel (push.waiting_for)."""
     last = found.last_pull
     return {
         "name": found.name,
@@ -275,5 +325,11 @@ def channel_json(found: Channel) -> dict[str, Any]:
             ],
             "error": last.error,
         },
-        "push": {"cursor": None, "waiting": 0, "last_delivery_at": None, "last_error": None},
+        "events": list(found.events),
+        "push": {
+            "cursor": found.push.cursor if found.push else 0,
+            "waiting": waiting,
+            "last_delivery_at": _time(found.push.last_delivery_at) if found.push else None,
+            "last_error": found.push.last_error if found.push else None,
+        },
     }

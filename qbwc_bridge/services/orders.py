@@ -9,7 +9,7 @@ from typing import Any
 
 from qbwc_bridge.domain import customers, intake, mapping
 from qbwc_bridge.domain.company import Company
-from qbwc_bridge.domain.orders import QueuedOrder, Resolution
+from qbwc_bridge.domain.orders import OrderStatus, QueuedOrder, Resolution
 from qbwc_bridge.errors import BridgeError, OrderRejected
 from qbwc_bridge.store import Store, utcnow
 from qbwc_bridge.store import companies as company_store
@@ -20,13 +20,16 @@ CHUNK = 1000
 
 
 class NothingEnqueued(BridgeError):
-    """Some orders are invalid, so none were queued (use --skip-invalid to queue the valid ones)."""
+    """Some orders are invalid, so none were queued.
+
+    Each caller says how to queue the valid ones anyway in its own terms (the command
+    line's --skip-invalid, the API's ?skip_invalid=true).
+    """
 
     def __init__(self, problems: list[OrderRejected]) -> None:
         self.problems = problems
         super().__init__(
-            f"{len(problems)} problem{'s' if len(problems) != 1 else ''} found; nothing was "
-            "queued. Fix the orders (or pass --skip-invalid to queue the valid ones)."
+            f"{len(problems)} problem{'s' if len(problems) != 1 else ''} found; nothing was queued."
         )
 
 
@@ -127,7 +130,8 @@ def _chunks(items: Iterable[object], size: int) -> Iterator[list[object]]:
 # --- status / retry / product updates ------------------------------------------------------
 
 
-def _order_json(queued: QueuedOrder) -> dict[str, Any]:
+def order_json(queued: QueuedOrder) -> dict[str, Any]:
+    """One order as `status --json` lists it (and the order_outcome event carries it)."""
     return {
         "order_number": queued.order_number,
         "status": queued.status.value,
@@ -148,13 +152,24 @@ def _order_json(queued: QueuedOrder) -> dict[str, Any]:
     }
 
 
-def status(store: Store, company_name: str) -> dict[str, Any]:
-    """The `status --json` object: counts and every order's outcome (docs/operations.md)."""
+def status(
+    store: Store,
+    company_name: str,
+    *,
+    order_status: OrderStatus | None = None,
+    limit: int | None = None,
+) -> dict[str, Any]:
+    """The `status --json` object: counts and every order's outcome (docs/operations.md).
+
+    With ``order_status`` only the orders in that status, with ``limit`` at most that many
+    (the first in queue order); the counts are always the company's whole queue.
+    """
     with store.transaction() as tx:
         found = company_store.by_name(tx, company_name)
+        orders = order_store.iter_company_orders(tx, found.id, status=order_status)
         return {
             "counts": order_store.counts(tx, found.id),
-            "orders": [_order_json(q) for q in order_store.iter_company_orders(tx, found.id)],
+            "orders": [order_json(q) for q in islice(orders, limit)],
         }
 
 
@@ -173,7 +188,37 @@ def resolve(store: Store, company_name: str, order_number: str, resolution: Reso
     )
 
 
+@dataclass
+class RetryReport:
+    """What `retry` did: the orders back in the queue, and why each named one is not."""
+
+    retried: list[str]
+    # order number → why it was not retried
+    refused: dict[str, str] = field(default_factory=dict)
+
+
 def retry(store: Store, company_name: str, order_numbers: list[str]) -> list[str]:
+    """Put errored orders (those named, or every one) back in the queue; their numbers."""
+    return retry_orders(store, company_name, order_numbers).retried
+
+
+def retry_orders(store: Store, company_name: str, order_numbers: list[str]) -> RetryReport:
     with store.transaction() as tx:
         found = company_store.by_name(tx, company_name)
-        return order_store.retry(tx, found.id, order_numbers, utcnow())
+        report = RetryReport(order_store.retry(tx, found.id, order_numbers, utcnow()))
+        done = set(report.retried)
+        for number in dict.fromkeys(order_numbers):
+            if number in done:
+                continue
+            current = order_store.status_of(tx, found.id, number)
+            if current is None:
+                report.refused[number] = f"company '{found.name}' has no order {number}"
+            elif current is OrderStatus.IN_PROGRESS:
+                report.refused[number] = (
+                    f"order {number} is in a Web Connector run now: retry it after the run"
+                )
+            else:
+                report.refused[number] = (
+                    f"order {number} is {current.value}, not in error: nothing to retry"
+                )
+        return report

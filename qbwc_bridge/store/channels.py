@@ -11,7 +11,7 @@ from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from qbwc_bridge.domain.channels import (
@@ -20,6 +20,7 @@ from qbwc_bridge.domain.channels import (
     Conflict,
     LeasedTask,
     PullReport,
+    PushState,
     Rejected,
     TaskKind,
     Window,
@@ -42,7 +43,8 @@ class UnknownChannel(BridgeError):
 _CHANNEL_COLUMNS = (
     ch.c.id, ch.c.name, ch.c.company_id, c.c.name, ch.c.kind, ch.c.url, ch.c.username,
     ch.c.sealed_secret, ch.c.enabled, ch.c.every_minutes, ch.c.window_start, ch.c.window_end,
-    ch.c.order_statuses, ch.c.store_names, ch.c.created_at, ch.c.last_pull,
+    ch.c.order_statuses, ch.c.store_names, ch.c.created_at, ch.c.last_pull, ch.c.events,
+    ch.c.push_cursor, ch.c.last_delivery_at, ch.c.push_error,
 )  # fmt: skip
 _SELECT = select(*_CHANNEL_COLUMNS).join(c, c.c.id == ch.c.company_id)
 
@@ -50,7 +52,8 @@ _SELECT = select(*_CHANNEL_COLUMNS).join(c, c.c.id == ch.c.company_id)
 def _to_channel(row: Any) -> Channel:
     (
         channel_id, name, company_id, company, kind, url, username, sealed, enabled, every,
-        start, end, statuses, stores, created_at, last_pull,
+        start, end, statuses, stores, created_at, last_pull, events, push_cursor,
+        last_delivery_at, push_error,
     ) = row  # fmt: skip
     return Channel(
         id=channel_id,
@@ -68,6 +71,8 @@ def _to_channel(row: Any) -> Channel:
         store_names=tuple(stores or ()),
         created_at=as_utc(created_at),
         last_pull=_report(last_pull),
+        events=tuple(events or ()),
+        push=PushState(int(push_cursor or 0), as_utc(last_delivery_at), push_error),
     )
 
 
@@ -85,8 +90,9 @@ def add(
     order_statuses: tuple[str, ...],
     store_names: tuple[str, ...],
     now: datetime,
+    events: tuple[str, ...] = (),
 ) -> Channel:
-    """A new channel, its pull due at once."""
+    """A new channel, its tasks due at once (a custom store: pull and push; a webhook: push)."""
     try:
         with tx.begin_nested():
             result = tx.execute(
@@ -103,6 +109,8 @@ def add(
                     store_names=list(store_names),
                     window_start=window.start,
                     window_end=window.end,
+                    events=list(events),
+                    push_cursor=0,
                     created_at=now,
                     updated_at=now,
                 )
@@ -111,8 +119,10 @@ def add(
         raise ChannelExists(f"A channel named {name!r} exists already") from None
     assert result.inserted_primary_key is not None
     channel_id = int(result.inserted_primary_key[0])
-    if kind is ChannelKind.CUSTOM_STORE:
-        tx.execute(insert(t).values(channel_id=channel_id, kind=TaskKind.PULL.value, due_at=now))
+    kinds = [TaskKind.PULL, TaskKind.PUSH] if kind is ChannelKind.CUSTOM_STORE else [TaskKind.PUSH]
+    tx.execute(
+        insert(t), [{"channel_id": channel_id, "kind": k.value, "due_at": now} for k in kinds]
+    )
     return get(tx, channel_id)
 
 
@@ -147,10 +157,20 @@ def update_settings(tx: Tx, channel_id: int, now: datetime, **values: Any) -> No
     if "window" in values:
         window: Window = values.pop("window")
         values.update(window_start=window.start, window_end=window.end)
-    for key in ("order_statuses", "store_names"):
+    for key in ("order_statuses", "store_names", "events"):
         if key in values:
             values[key] = list(values[key])
     tx.execute(update(ch).where(ch.c.id == channel_id).values(updated_at=now, **values))
+
+
+def start_at_newest_event(tx: Tx, channel_id: int, company_id: int) -> None:
+    """A new webhook receives what happens from now on, not the company's history."""
+    newest = tx.execute(
+        select(func.coalesce(func.max(schema.outbox_events.c.id), 0)).where(
+            schema.outbox_events.c.company_id == company_id
+        )
+    ).scalar_one()
+    tx.execute(update(ch).where(ch.c.id == channel_id).values(push_cursor=int(newest)))
 
 
 def reseal_all(tx: Tx, reseal: Any) -> int:
@@ -208,18 +228,22 @@ def _claimable(now: datetime) -> Any:
 
 
 def claim_task(
-    tx: Tx, token: str, now: datetime, lease: timedelta, channel_id: int | None = None
+    tx: Tx,
+    token: str,
+    now: datetime,
+    lease: timedelta,
+    channel_id: int | None = None,
+    kind: TaskKind = TaskKind.PULL,
 ) -> LeasedTask | None:
-    """Lease the task due longest (or that channel's pull), or None when nothing is due.
+    """Lease the task due longest (or that channel's ``kind`` task), or None when nothing is
+    due.
 
     PostgreSQL: the candidate is chosen with FOR UPDATE SKIP LOCKED, so concurrent workers
     take different tasks; SQLite (one writer) relies on the guard repeated in the UPDATE.
     """
     candidate = select(t.c.channel_id, t.c.kind).where(_claimable(now))
     if channel_id is not None:
-        candidate = candidate.where(
-            and_(t.c.channel_id == channel_id, t.c.kind == TaskKind.PULL.value)
-        )
+        candidate = candidate.where(and_(t.c.channel_id == channel_id, t.c.kind == kind.value))
     candidate = (
         candidate.order_by(t.c.requested_at.is_(None), t.c.due_at)
         .limit(1)
@@ -232,9 +256,7 @@ def claim_task(
     result = tx.execute(
         update(t)
         .where(and_(t.c.channel_id == found.channel_id, t.c.kind == found.kind, _claimable(now)))
-        .values(
-            lease_token=token, lease_expires_at=expires, requested_at=None, last_started_at=now
-        )
+        .values(lease_token=token, lease_expires_at=expires, requested_at=None, last_started_at=now)
     )
     if result.rowcount != 1:
         return None  # another worker took it between the two statements (SQLite)
@@ -268,10 +290,11 @@ def finish_task(tx: Tx, task: LeasedTask, now: datetime, next_due: datetime) -> 
     return bool(result.rowcount == 1)
 
 
-def request_pull(tx: Tx, channel_id: int, now: datetime) -> None:
+def request(tx: Tx, channel_id: int, kind: TaskKind, now: datetime) -> None:
+    """Ask for the channel's task now (a worker, or the command that asked, runs it)."""
     tx.execute(
         update(t)
-        .where(and_(t.c.channel_id == channel_id, t.c.kind == TaskKind.PULL.value))
+        .where(and_(t.c.channel_id == channel_id, t.c.kind == kind.value))
         .values(requested_at=now)
     )
 

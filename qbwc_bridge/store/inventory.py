@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, insert, select, update
 
 from qbwc_bridge.domain.inventory import ProductUpdate, StockLevel
-from qbwc_bridge.store import schema
+from qbwc_bridge.store import outbox, schema
 from qbwc_bridge.store.database import Tx, as_utc
 
 pu = schema.product_updates
@@ -47,6 +47,7 @@ def upsert(tx: Tx, company_id: int, levels: Sequence[StockLevel], now: datetime)
             select(c.c.inventory_cursor).where(c.c.id == company_id).with_for_update()
         ).scalar_one()
     )
+    first = cursor
     inserts, updates = [], []
     for level in changed:
         cursor += 1
@@ -65,6 +66,7 @@ def upsert(tx: Tx, company_id: int, levels: Sequence[StockLevel], now: datetime)
             updates,
         )
     tx.execute(update(c).where(c.c.id == company_id).values(inventory_cursor=cursor))
+    outbox.record_stock(tx, company_id, first, cursor, now)  # in this transaction: never lost
     return len(changed)
 
 
@@ -90,14 +92,15 @@ def _differs(row: Any, level: StockLevel) -> bool:
     )
 
 
-def since(tx: Tx, company_id: int, cursor: int, limit: int) -> list[ProductUpdate]:
-    """Up to ``limit`` rows changed after ``cursor``, oldest change first."""
-    rows = tx.execute(
-        select(pu)
-        .where(and_(pu.c.company_id == company_id, pu.c.cursor > cursor))
-        .order_by(pu.c.cursor)
-        .limit(limit)
-    )
+def since(
+    tx: Tx, company_id: int, cursor: int, limit: int, upto: int | None = None
+) -> list[ProductUpdate]:
+    """Up to ``limit`` rows changed after ``cursor`` (and at most ``upto``), oldest change
+    first. Each SKU has one row, its newest level."""
+    where = and_(pu.c.company_id == company_id, pu.c.cursor > cursor)
+    if upto is not None:
+        where = and_(where, pu.c.cursor <= upto)
+    rows = tx.execute(select(pu).where(where).order_by(pu.c.cursor).limit(limit))
     return [
         ProductUpdate(
             sku=row.sku,

@@ -48,8 +48,8 @@ from qbwc_bridge.domain.orders import (
     TxnKind,
 )
 from qbwc_bridge.errors import LeaseLost
-from qbwc_bridge.store import schema
-from qbwc_bridge.store.database import Tx
+from qbwc_bridge.store import outbox, schema
+from qbwc_bridge.store.database import Tx, insert_into
 from qbwc_bridge.store.direct import Direct, in_ids
 
 o = schema.orders
@@ -89,6 +89,7 @@ def enqueue(
     }
     outcomes: list[tuple[str, EnqueueOutcome]] = []
     fresh: dict[str, NewOrder] = {}
+    queued_at: dict[str, int] = {}  # where in outcomes each fresh number says "queued"
     for new in new_orders:
         number = new.order.order_number
         row = existing.get(number)
@@ -98,6 +99,7 @@ def enqueue(
             fresh[number] = new
         elif row is None:
             fresh[number] = new
+            queued_at[number] = len(outcomes)
             outcomes.append((number, EnqueueOutcome.QUEUED))
         elif row.fingerprint == new.fingerprint:
             outcomes.append((number, EnqueueOutcome.UNCHANGED))
@@ -107,7 +109,13 @@ def enqueue(
         else:
             outcomes.append((number, EnqueueOutcome.CONFLICT))
     if fresh:
-        _insert(tx, company_id, list(fresh.values()), now)
+        inserted = _insert(tx, company_id, list(fresh.values()), now)
+        raced = [fresh[number] for number in fresh if number not in inserted]
+        if raced:
+            # Another transaction queued these numbers after our lookup and committed
+            # (PostgreSQL; SQLite serialises writers): each is now a re-send of that order.
+            for number, outcome in enqueue(tx, company_id, raced, now):
+                outcomes[queued_at[number]] = (number, outcome)
     return outcomes
 
 
@@ -138,7 +146,13 @@ def _payment_rows(order_id: int, order: Order) -> list[dict[str, Any]]:
     ]
 
 
-def _insert(tx: Tx, company_id: int, news: list[NewOrder], now: datetime) -> None:
+def _insert(tx: Tx, company_id: int, news: list[NewOrder], now: datetime) -> set[str]:
+    """Insert orders whose numbers the company has not queued; the numbers inserted.
+
+    A number another transaction inserts meanwhile is skipped (ON CONFLICT DO NOTHING,
+    which waits for that transaction's end), not a unique violation that would fail the
+    whole request.
+    """
     rows = [
         {
             **_order_values(new, now),
@@ -150,14 +164,20 @@ def _insert(tx: Tx, company_id: int, news: list[NewOrder], now: datetime) -> Non
         }
         for new in news
     ]
-    ids = tx.execute(insert(o).returning(o.c.id, sort_by_parameter_order=True), rows).scalars()
+    statement = insert_into(tx, o).on_conflict_do_nothing(
+        index_elements=[o.c.company_id, o.c.order_number]
+    )
+    returned = tx.execute(statement.returning(o.c.id, o.c.order_number), rows)
+    ids = {row.order_number: row.id for row in returned}
     payment_rows = [
         row
-        for order_id, new in zip(ids, news, strict=True)
-        for row in _payment_rows(order_id, new.order)
+        for new in news
+        if new.order.order_number in ids
+        for row in _payment_rows(ids[new.order.order_number], new.order)
     ]
     if payment_rows:
         tx.execute(insert(p), payment_rows)
+    return set(ids)
 
 
 def _replace(tx: Tx, order_id: int, new: NewOrder, now: datetime) -> None:
@@ -353,6 +373,31 @@ _COMPANY_PAGE = Direct(
         .limit(bindparam("b_limit"))
     )
 )
+_BY_IDS = Direct(
+    _with_payments(select(*_ORDER_COLUMNS).where(in_ids(o.c.id, "b_ids")).order_by(o.c.id))
+)
+
+
+def by_ids(tx: Tx, order_ids: Sequence[int]) -> list[QueuedOrder]:
+    """These orders (any status, any company: the ids come from the company's own rows)."""
+    return _load(tx, _BY_IDS, {"b_ids": list(order_ids)}) if order_ids else []
+
+
+# The same in one status, along the (company_id, status, id) index.
+_COMPANY_STATUS_PAGE = Direct(
+    _with_payments(
+        select(*_ORDER_COLUMNS)
+        .where(
+            and_(
+                o.c.company_id == bindparam("b_company"),
+                o.c.status == bindparam("b_status"),
+                o.c.id > bindparam("b_after"),
+            )
+        )
+        .order_by(o.c.id)
+        .limit(bindparam("b_limit"))
+    )
+)
 _WAITING = select(func.count()).where(_HELD)
 
 
@@ -386,13 +431,18 @@ def refresh_statistics(tx: Tx) -> bool:
     return True
 
 
-def iter_company_orders(tx: Tx, company_id: int, *, chunk: int = 1000) -> Iterable[QueuedOrder]:
-    """All of a company's orders in queue order, read a chunk at a time."""
+def iter_company_orders(
+    tx: Tx, company_id: int, *, status: OrderStatus | None = None, chunk: int = 1000
+) -> Iterable[QueuedOrder]:
+    """All of a company's orders (those in ``status`` only, if given) in queue order, read a
+    chunk at a time."""
     after = 0
+    query = _COMPANY_PAGE if status is None else _COMPANY_STATUS_PAGE
+    params: dict[str, Any] = {"b_company": company_id, "b_limit": chunk}
+    if status is not None:
+        params["b_status"] = status.value
     while True:
-        page = _load(
-            tx, _COMPANY_PAGE, {"b_company": company_id, "b_after": after, "b_limit": chunk}
-        )
+        page = _load(tx, query, {**params, "b_after": after})
         yield from page
         if len(page) < chunk:
             return
@@ -703,6 +753,15 @@ def apply_changes(
         }
     ).items():
         _execute_counted(tx, _order_update(columns), rows, run_id)
+    ended = [
+        order_id
+        for order_id, change in order_changes.items()
+        if change.outcome is not None and change.outcome.status in _ENDED
+    ]
+    outbox.record_outcomes(tx, ended, now)  # in this transaction: never lost, never early
+
+
+_ENDED = frozenset({OrderStatus.SYNCED, OrderStatus.DUPLICATE, OrderStatus.ERROR})
 
 
 _HELD_ORDER = select(o.c.id).where(and_(o.c.id == bindparam("b_order"), _HELD)).scalar_subquery()

@@ -63,6 +63,11 @@ companies = Table(
     Column("inventory_due_at", Timestamp),
     Column("inventory_synced_from", Timestamp),
     Column("inventory_cursor", BigInteger, nullable=False, default=0),
+    # The export of QuickBooks' transactions (revision 0008): exported_transactions'
+    # cursor, when the next export is due, and where the last complete one started.
+    Column("export_cursor", BigInteger, nullable=False, default=0),
+    Column("export_due_at", Timestamp),
+    Column("exported_from", Timestamp),
     Column("created_at", Timestamp, nullable=False),
 )
 
@@ -109,6 +114,8 @@ runs = Table(
     Column("inventory_due", Boolean, nullable=False, default=False),
     Column("inventory_state", JSON),
     Column("summary", JSON),
+    Column("export_due", Boolean, nullable=False, default=False),
+    Column("export_state", JSON),
 )
 # At most one open run per company, enforced by the database itself.
 Index(
@@ -166,6 +173,8 @@ orders = Table(
 Index("ix_orders_claim", orders.c.company_id, orders.c.status, orders.c.id)
 # A run reads the orders it still works on, in id order, and counts them (revision 0004).
 Index("ix_orders_lease", orders.c.lease_run_id, orders.c.status, orders.c.id)
+# The export asks which of a page's transactions the bridge added (revision 0008).
+Index("ix_orders_qb_txn_id", orders.c.company_id, orders.c.qb_txn_id)
 
 payments = Table(
     "payments",
@@ -217,6 +226,12 @@ channels = Table(
     Column("window_start", Timestamp, nullable=False),
     Column("window_end", Timestamp, nullable=False),
     Column("last_pull", JSON),
+    # What it receives (webhook: event types) and how far it has received it: a
+    # product_updates cursor (custom store) or an outbox event id (webhook).
+    Column("events", JSON, nullable=False, default=list),
+    Column("push_cursor", BigInteger, nullable=False, default=0),
+    Column("last_delivery_at", Timestamp),
+    Column("push_error", Text),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
 )
@@ -237,3 +252,58 @@ tasks = Table(
     Column("last_finished_at", Timestamp),
 )
 Index("ix_tasks_due", tasks.c.due_at)
+
+# Events for the channels, written in the same transaction as the change that causes them
+# (an order's outcome, product_updates rows that changed), delivered later by the worker.
+outbox_events = Table(
+    "outbox_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("company_id", Id, ForeignKey("companies.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("order_id", Id),  # order_outcome: the order (its outcome is read at delivery)
+    Column("from_cursor", BigInteger),  # stock_levels: product_updates cursors (from, to]
+    Column("to_cursor", BigInteger),
+    Column("created_at", Timestamp, nullable=False),
+)
+Index("ix_outbox_events_company", outbox_events.c.company_id, outbox_events.c.id)
+
+# The one delivery of a channel on its way: the same id and body on every attempt, until
+# the receiver answers 2xx (then the channel's cursor moves to ``to_cursor``).
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("channel_id", Id, ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True),
+    Column("delivery_id", String(64), nullable=False),
+    Column("event", String(40), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("to_cursor", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("first_attempt_at", Timestamp),
+    Column("next_attempt_at", Timestamp, nullable=False),
+    Column("last_status", Integer),
+    Column("last_error", Text),
+    Column("created_at", Timestamp, nullable=False),
+)
+
+# QuickBooks' sales transactions read back out for the channels (revision 0008), one row
+# per transaction: its JMAUser order (payload), a change cursor like product_updates'.
+exported_transactions = Table(
+    "exported_transactions",
+    metadata,
+    Column("company_id", Id, ForeignKey("companies.id", ondelete="CASCADE"), primary_key=True),
+    Column("qb_txn_id", String(40), primary_key=True),
+    Column("txn_type", String(20), nullable=False),
+    Column("qb_time_modified", String(40), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Column("cursor", BigInteger, nullable=False),
+    Column("created_by_bridge", Boolean, nullable=False, default=False),
+    Column("queued_order_number", String(100)),
+    Column("updated_at", Timestamp, nullable=False),
+)
+Index(
+    "ix_exported_transactions_cursor",
+    exported_transactions.c.company_id,
+    exported_transactions.c.cursor,
+)

@@ -24,6 +24,8 @@ from qbwc_bridge.config import Settings
 from qbwc_bridge.domain.channels import LeasedTask, PullReport, TaskKind
 from qbwc_bridge.errors import BridgeError
 from qbwc_bridge.services import channels as channel_service
+from qbwc_bridge.services import push as push_service
+from qbwc_bridge.services.push import PushReport
 from qbwc_bridge.store import Store, utcnow
 from qbwc_bridge.store import channels as channel_store
 
@@ -46,6 +48,7 @@ class Ran:
     kind: TaskKind
     report: PullReport | None
     lease_kept: bool
+    pushed: PushReport | None = None
 
 
 class Worker:
@@ -55,12 +58,14 @@ class Worker:
         settings: Settings,
         *,
         client: channel_service.ClientFactory | None = None,
+        receiver: push_service.ReceiverFactory | None = None,
         clock: Callable[[], datetime] = utcnow,
         poll_seconds: float = POLL_SECONDS,
     ) -> None:
         self.store = store
         self.settings = settings
         self.client = client
+        self.receiver = receiver
         self.clock = clock
         self.poll_seconds = poll_seconds
         self.lease = timedelta(seconds=settings.task_lease_seconds)
@@ -91,32 +96,53 @@ class Worker:
         log.info("worker %s: signal %s, stopping after the request in flight", self.name, signum)
         self.stopping.set()
 
-    def run_once(self, channel_id: int | None = None) -> Ran | None:
-        """Lease one due task (or that channel's pull) and run it; None when none is due."""
+    def run_once(
+        self, channel_id: int | None = None, kind: TaskKind = TaskKind.PULL, *, force: bool = False
+    ) -> Ran | None:
+        """Lease one due task (or that channel's ``kind`` task) and run it; None when none
+        is due. ``force`` pushes at once, ignoring a failed delivery's backoff."""
         token = f"{self.name}:{secrets.token_hex(8)}"
         with self.store.transaction() as tx:
-            task = channel_store.claim_task(tx, token, self.clock(), self.lease, channel_id)
+            task = channel_store.claim_task(tx, token, self.clock(), self.lease, channel_id, kind)
             if task is None:
                 return None
             found = channel_store.get(tx, task.channel_id)
         log.info("worker %s: %s of channel %s", self.name, task.kind.value, found.name)
         holder = _Holder(self, task)
-        report = channel_service.pull(
-            self.store,
-            self.settings,
-            found,
-            clock=self.clock,
-            on_page=holder.page_done,
-            **({"client": self.client} if self.client else {}),
-        )
-        with self.store.transaction() as tx:
-            now = self.clock()
-            kept = channel_store.finish_task(
-                tx, holder.task, now, channel_service.next_pull_due(found, now)
+        pulled: PullReport | None = None
+        pushed: PushReport | None = None
+        if task.kind is TaskKind.PULL:
+            pulled = channel_service.pull(
+                self.store,
+                self.settings,
+                found,
+                clock=self.clock,
+                on_page=holder.page_done,
+                **({"client": self.client} if self.client else {}),
             )
+        else:
+            pushed = push_service.push(
+                self.store,
+                self.settings,
+                found,
+                force=force,
+                clock=self.clock,
+                on_delivery=holder.delivered,
+                **({"receiver": self.receiver} if self.receiver else {}),
+            )
+        retry_at = push_service.retry_at(self.store, found) if pushed is not None else None
+        now = self.clock()
+        if pushed is not None:
+            due = push_service.next_push_due(pushed, now, retry_at)
+        else:
+            due = channel_service.next_pull_due(found, now)
+        with self.store.transaction() as tx:
+            kept = channel_store.finish_task(tx, holder.task, now, due)
         if not kept:
-            log.warning("worker %s: lost the lease of channel %s's pull", self.name, found.name)
-        return Ran(found.name, task.kind, report, kept)
+            log.warning(
+                "worker %s: lost the lease of channel %s's %s", self.name, found.name, task.kind
+            )
+        return Ran(found.name, task.kind, pulled, kept, pushed)
 
 
 class _Holder:
@@ -125,6 +151,10 @@ class _Holder:
     def __init__(self, worker: Worker, task: LeasedTask) -> None:
         self.worker = worker
         self.task = task
+
+    def delivered(self) -> None:
+        """A delivery went out: hold the task on, unless the worker is stopping."""
+        self.page_done(0)
 
     def page_done(self, received: int) -> None:
         with self.worker.store.transaction() as tx:

@@ -183,13 +183,13 @@ def test_pairing_needs_the_store_to_say_ok(
 def test_the_web_connectors_login_makes_the_pull_due_and_a_worker_takes_it(
     store: Store, keyed: Settings, shop: StandInStore
 ) -> None:
-    _pair(store, keyed, shop)
+    found = _pair(store, keyed, shop)
     worker = Worker(store, keyed, client=fast_client)
-    assert worker.run_once() is not None  # the first pull, due at once
-    assert worker.run_once() is None  # next due in an hour
+    assert worker.run_once(found.id) is not None  # the first pull, due at once
+    assert worker.run_once(found.id) is None  # next due in an hour
     order_service.enqueue(store, "acme", [make_order_json(OrderNumber="Q1")])
     RunEngine(store, keyed).authenticate("acme-user", "acme-password")
-    ran = worker.run_once()
+    ran = worker.run_once(found.id)
     assert ran is not None and ran.channel == "shop" and ran.lease_kept
 
 

@@ -12,11 +12,12 @@ from qbwc_bridge.config import Settings
 from qbwc_bridge.domain.channels import ChannelKind, TaskKind, Window
 from qbwc_bridge.errors import LeaseLost
 from qbwc_bridge.services import companies as company_service
-from qbwc_bridge.store import Store, Tx
+from qbwc_bridge.store import Store
 from qbwc_bridge.store import channels as channel_store
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
+PULL = TaskKind.PULL
 PASSWORD = "store-secret-Zq7#"
 
 
@@ -45,36 +46,42 @@ def keyed(settings: Settings) -> Settings:
     return Settings(database_url=settings.database_url, secret_key=sealing.new_key())
 
 
-def _claim(tx: Tx, token: str, now: datetime = NOW) -> object:
-    return channel_store.claim_task(tx, token, now, LEASE)
-
-
 def test_a_new_channel_is_due_and_one_lease_holds_it(store: Store, keyed: Settings) -> None:
     channel_id = _channel(store, keyed)
     with store.transaction() as tx:
-        first = channel_store.claim_task(tx, "w1", NOW, LEASE)
+        first = channel_store.claim_task(tx, "w1", NOW, LEASE, channel_id, PULL)
         assert first is not None and (first.channel_id, first.kind) == (channel_id, TaskKind.PULL)
-        assert channel_store.claim_task(tx, "w2", NOW + timedelta(seconds=30), LEASE) is None
+        assert (
+            channel_store.claim_task(tx, "w2", NOW + timedelta(seconds=30), LEASE, channel_id, PULL)
+            is None
+        )
         # The holder died: its lease ends, another worker takes the task...
-        second = channel_store.claim_task(tx, "w2", NOW + timedelta(seconds=61), LEASE)
+        second = channel_store.claim_task(
+            tx, "w2", NOW + timedelta(seconds=61), LEASE, channel_id, PULL
+        )
         assert second is not None and second.token == "w2"
         # ...and the first one's late steps are refused.
         assert not channel_store.finish_task(tx, first, NOW, NOW + timedelta(hours=1))
         with pytest.raises(LeaseLost):
             channel_store.renew_task(tx, first, NOW, LEASE)
         assert channel_store.finish_task(tx, second, NOW, NOW + timedelta(hours=1))
-        assert channel_store.claim_task(tx, "w3", NOW + timedelta(minutes=5), LEASE) is None
+        assert (
+            channel_store.claim_task(tx, "w3", NOW + timedelta(minutes=5), LEASE, channel_id, PULL)
+            is None
+        )
 
 
 def test_a_login_makes_the_pull_due_even_while_one_runs(store: Store, keyed: Settings) -> None:
     channel_id = _channel(store, keyed)
     with store.transaction() as tx:
-        running = channel_store.claim_task(tx, "w1", NOW, LEASE)
+        running = channel_store.claim_task(tx, "w1", NOW, LEASE, channel_id, PULL)
         assert running is not None
         company_id = store.companies.by_name(tx, "acme").id
         channel_store.request_company_pulls(tx, company_id, NOW + timedelta(seconds=5))
         assert channel_store.finish_task(tx, running, NOW, NOW + timedelta(hours=1))
-        again = channel_store.claim_task(tx, "w2", NOW + timedelta(seconds=6), LEASE)
+        again = channel_store.claim_task(
+            tx, "w2", NOW + timedelta(seconds=6), LEASE, channel_id, PULL
+        )
         assert again is not None and again.channel_id == channel_id
 
 
@@ -82,14 +89,14 @@ def test_a_disabled_channel_is_never_taken(store: Store, keyed: Settings) -> Non
     channel_id = _channel(store, keyed)
     with store.transaction() as tx:
         channel_store.update_settings(tx, channel_id, NOW, enabled=False)
-        assert channel_store.claim_task(tx, "w1", NOW, LEASE) is None
+        assert channel_store.claim_task(tx, "w1", NOW, LEASE, channel_id, PULL) is None
 
 
 @pytest.mark.commits("threads race on their own connections")
 def test_two_workers_racing_for_one_channel_never_both_get_it(
     store: Store, keyed: Settings
 ) -> None:
-    _channel(store, keyed)
+    channel_id = _channel(store, keyed)
     barrier = threading.Barrier(8)
     taken: list[str] = []
     errors: list[BaseException] = []
@@ -99,7 +106,7 @@ def test_two_workers_racing_for_one_channel_never_both_get_it(
         try:
             barrier.wait()
             with racing.transaction() as tx:
-                if channel_store.claim_task(tx, name, NOW, LEASE) is not None:
+                if channel_store.claim_task(tx, name, NOW, LEASE, channel_id, PULL) is not None:
                     taken.append(name)
         except Exception as error:  # a busy SQLite counts as not taking it
             if "busy" not in str(error).lower() and "locked" not in str(error).lower():
