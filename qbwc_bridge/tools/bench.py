@@ -36,6 +36,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from qbwc_bridge import console
 from qbwc_bridge.config import Settings
 from qbwc_bridge.domain import intake, mapping
 from qbwc_bridge.domain.company import CompanySettings
@@ -47,7 +48,7 @@ from qbwc_bridge.services import orders as order_service
 from qbwc_bridge.simulator.demo_company import PRODUCTS, demo_quickbooks
 from qbwc_bridge.simulator.quickbooks import FakeQuickBooks, LatencyModel
 from qbwc_bridge.store import Database, Store, stats, upgrade
-from qbwc_bridge.tools import bench_inventory, bench_parsers
+from qbwc_bridge.tools import bench_channels, bench_inventory, bench_parsers
 
 SKUS = [name for name in PRODUCTS if ":" not in name]
 
@@ -117,12 +118,16 @@ def add_command(sub: Any) -> None:
             "concurrency",
             "inventory",
             "parsers",
+            "channels",
         ],
         action="append",
-        help="run only this figure (repeatable)",
+        help="run only this figure (repeatable; default: every figure, concurrency only with "
+        "--postgres or --quick)",
     )
     p.add_argument(
-        "--postgres", metavar="URL", help="use this PostgreSQL database (it is emptied!)"
+        "--postgres",
+        metavar="URL",
+        help="use this PostgreSQL database, which is emptied! (default: temporary SQLite files)",
     )
     p.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
     p.set_defaults(handler=run)
@@ -809,19 +814,35 @@ def run(args: argparse.Namespace, _settings: Settings) -> int:
     )
     steps.append(("inventory", "inventory feed", lambda: bench_inventory.run(args.items)))
     steps.append(("parsers", "order stream and item iterator", lambda: bench_parsers.run()))
+    steps.append(("channels", "channel pull, login-to-pull, stock push", bench_channels.run))
     problems: list[str] = []
-    for key, title, step in steps:
-        if args.only and key not in args.only:
-            continue
-        print(f"== {title}", file=sys.stderr, flush=True)
-        started = time.perf_counter()
-        result = step()
-        figures[title] = result
-        for name, value in result.items():
-            print(f"  {name:<34} {value}")
-        if key == "concurrency":
-            problems += [f"{title}: {problem}" for problem in load_problems(result)]
-        print(f"  ({time.perf_counter() - started:.1f} s)", file=sys.stderr)
+    chosen = [(key, title, step) for key, title, step in steps if not args.only or key in args.only]
+    # Progress on stderr (a bar on a terminal, "== figure" lines elsewhere); each figure's
+    # values there as they come, and all of them in one table on stdout at the end.
+    with console.ProgressDisplay("bench", total=len(chosen)) as shown:
+        for number, (key, title, step) in enumerate(chosen):
+            if shown.live:
+                shown.update(number, f"figure {number + 1} of {len(chosen)}", description=title)
+            else:
+                print(f"== {title}", file=sys.stderr, flush=True)
+            started = time.perf_counter()
+            result = step()
+            figures[title] = result
+            for name, value in result.items():
+                shown.note(f"  {name:<34} {value}")
+            if key == "concurrency":
+                problems += [f"{title}: {problem}" for problem in load_problems(result)]
+            shown.note(f"  {title}: {time.perf_counter() - started:.1f} s")
+    console.print_table(
+        "qbwc-bridge bench",
+        ("figure", "measure", "value"),
+        [
+            (title if index == 0 else "", name, value)
+            for title, result in figures.items()
+            for index, (name, value) in enumerate(result.items())
+        ],
+        right=("value",),
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
         print(f"figures written to {args.json}", file=sys.stderr)

@@ -77,9 +77,14 @@ class Worker:
 
     def run_forever(self, on_ran: Callable[[Ran], None] | None = None) -> None:
         """Run tasks until SIGTERM/SIGINT (or stop()); never two of one channel at once."""
-        previous = {
-            sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)
-        }
+        # Signal handlers can only be set in the main thread (a worker thread in a test or
+        # the benchmark is stopped with stop()).
+        main = threading.current_thread() is threading.main_thread()
+        previous = (
+            {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+            if main
+            else {}
+        )
         try:
             while not self.stopping.is_set():
                 ran = self.run_once()
