@@ -14,15 +14,16 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from types import TracebackType
 from urllib.parse import quote
 
 import httpx
 
 from qbwc_bridge.channels.http import (
+    Closing,
     HttpClient,
     OutboundFailure,
     Reply,
+    Sent,
     Unreachable,
     UnsafeUrl,
     check_url,
@@ -85,16 +86,7 @@ def _json_kind(value: object) -> str:
     return "a number"
 
 
-@dataclass(frozen=True, slots=True)
-class Sent:
-    """What a receiver answered a delivery: taken (2xx) or not, and what came back."""
-
-    ok: bool
-    status: int | None
-    answer: str
-
-
-class CustomStoreClient:
+class CustomStoreClient(Closing):
     """Talks to one custom store; one connection pool, closed with ``close()`` or ``with``."""
 
     def __init__(
@@ -280,29 +272,12 @@ class CustomStoreClient:
 
     def push_inventory(self, body: bytes) -> Sent:
         """``POST BASE/inventory`` with a JSON array of stock rows: a 2xx took it."""
-        url = self.endpoint("inventory")
-        try:
-            reply = self._http.post(
-                url, body, headers={"Content-Type": "application/json"}, auth=self._auth
-            )
-        except OutboundFailure as error:
-            return Sent(False, None, f"{self.base_url}: POST {redact(url)}: {error.problem}")
-        ok = 200 <= reply.status < 300
-        return Sent(ok, reply.status, "" if ok else f"{self.base_url}: {reply.came_back()}")
+        return self._http.send_json(
+            self.endpoint("inventory"), body, auth=self._auth, label=self.base_url
+        )
 
     def close(self) -> None:
         self._http.close()
-
-    def __enter__(self) -> CustomStoreClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _attempts(attempt: int) -> str:

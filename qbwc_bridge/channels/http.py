@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Self
 
 import httpx
 
@@ -165,7 +166,34 @@ def _charset(content_type: str) -> str:
     return "utf-8"
 
 
-class HttpClient:
+class Closing:
+    """``close()`` when a ``with`` block ends."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """What a receiver answered a delivery: taken (2xx) or not, and what came back."""
+
+    ok: bool
+    status: int | None
+    answer: str
+
+
+class HttpClient(Closing):
     """Requests under the rules above; one connection pool, closed with ``close()``."""
 
     def __init__(
@@ -307,16 +335,31 @@ class HttpClient:
             truncated=truncated,
         )
 
+    def send_json(
+        self,
+        url: httpx.URL,
+        body: bytes,
+        *,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        label: str = "",
+    ) -> Sent:
+        """POST a JSON body for delivery: taken on a 2xx; otherwise what came back, for the
+        operator (prefixed with ``label``)."""
+        prefix = f"{label}: " if label else ""
+        try:
+            reply = self.post(
+                url,
+                body,
+                headers={"Content-Type": "application/json", **(headers or {})},
+                auth=auth,
+            )
+        except OutboundFailure as error:
+            return Sent(False, None, f"{prefix}POST {redact(url)}: {error.problem}")
+        ok = 200 <= reply.status < 300
+        return Sent(
+            ok, reply.status, "" if ok else f"{prefix}POST {redact(url)}: {reply.came_back()}"
+        )
+
     def close(self) -> None:
         self._client.close()
-
-    def __enter__(self) -> HttpClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from types import TracebackType
 
-from qbwc_bridge.channels.custom_store import Sent
-from qbwc_bridge.channels.http import HttpClient, OutboundFailure, check_url, redact
+from qbwc_bridge.channels.http import Closing, HttpClient, Sent, check_url, redact
 
 SIGNATURE_HEADER = "X-Qbwc-Bridge-Signature"
 EVENT_HEADER = "X-Qbwc-Bridge-Event"
@@ -22,7 +20,7 @@ def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
 
 
-class WebhookClient:
+class WebhookClient(Closing):
     """Delivers to one receiver; one connection pool, closed with ``close()`` or ``with``."""
 
     def __init__(
@@ -38,28 +36,11 @@ class WebhookClient:
 
     def deliver(self, event: str, delivery_id: str, body: bytes) -> Sent:
         headers = {
-            "Content-Type": "application/json",
             EVENT_HEADER: event,
             DELIVERY_HEADER: delivery_id,
             SIGNATURE_HEADER: signature(self._secret, body),
         }
-        try:
-            reply = self._http.post(self._url, body, headers=headers)
-        except OutboundFailure as error:
-            return Sent(False, None, f"POST {self.url}: {error.problem}")
-        ok = 200 <= reply.status < 300
-        return Sent(ok, reply.status, "" if ok else f"POST {self.url}: {reply.came_back()}")
+        return self._http.send_json(self._url, body, headers=headers)
 
     def close(self) -> None:
         self._http.close()
-
-    def __enter__(self) -> WebhookClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()

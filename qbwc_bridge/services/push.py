@@ -19,7 +19,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
-from qbwc_bridge.channels.custom_store import CustomStoreClient, Sent
+from qbwc_bridge.channels.custom_store import CustomStoreClient
+from qbwc_bridge.channels.http import Sent
 from qbwc_bridge.channels.webhook import WebhookClient
 from qbwc_bridge.config import Settings
 from qbwc_bridge.domain.channels import STOCK_LEVELS, WEBHOOK_EVENTS, Channel, ChannelKind
