@@ -50,6 +50,19 @@ def new_ticket() -> str:
     return secrets.token_urlsafe(32)
 
 
+def new_api_key() -> str:
+    """A fresh /api key: 256 random bits, URL-safe (43 characters)."""
+    return secrets.token_urlsafe(32)
+
+
+def looks_like_api_key(secret: str) -> bool:
+    """Could ``secret`` be one of new_api_key's keys? Only those are checked as API keys."""
+    return len(secret) == 43 and _URL_SAFE.issuperset(secret)
+
+
+_URL_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
 def ticket_digest(ticket: str) -> bytes:
     """What the database keeps instead of the ticket itself."""
     return hashlib.sha256(ticket.encode("utf-8")).digest()

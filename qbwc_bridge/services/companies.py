@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import secrets
+from datetime import datetime
 from typing import Any
 
 from qbwc_bridge.config import Settings
 from qbwc_bridge.domain import passwords
-from qbwc_bridge.domain.company import Company, CompanyFile
+from qbwc_bridge.domain.company import Company, CompanyFile, CompanySettings, InvalidSetting
 from qbwc_bridge.engine import logins
 from qbwc_bridge.errors import BridgeError
 from qbwc_bridge.store import Store, utcnow
@@ -19,17 +19,40 @@ class InvalidCredentials(BridgeError):
     """Unknown username or wrong password."""
 
 
+class LoginLocked(InvalidCredentials):
+    """Too many failed logins: refused, without checking the password, until ``until``."""
+
+    def __init__(self, reason: str, until: datetime, now: datetime) -> None:
+        self.until, self.now = until, now
+        super().__init__(
+            f"Locked out until {until.isoformat(timespec='seconds')} after {reason}: "
+            "logins are refused unchecked until then"
+        )
+
+
 # --- companies -----------------------------------------------------------------------------
 
 
 def add_company(store: Store, name: str, username: str, password: str) -> Company:
     if not name.strip() or not username.strip():
         raise BridgeError("Company name and username must not be empty")
-    if len(password) < 8:
-        raise BridgeError("The password must have at least 8 characters")
+    _check_password(password)
     password_hash = passwords.hash_password(password)
     with store.transaction() as tx:
         return company_store.add(tx, name.strip(), username.strip(), password_hash)
+
+
+MIN_PASSWORD_LENGTH = 8
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise BridgeError(f"The password must have at least {MIN_PASSWORD_LENGTH} characters")
+
+
+def setting_keys() -> list[str]:
+    """What `company set` can change: the company's settings, and its password."""
+    return sorted([*CompanySettings.names(), "password"])
 
 
 def company(store: Store, name: str) -> Company:
@@ -38,6 +61,10 @@ def company(store: Store, name: str) -> Company:
 
 
 def set_company_setting(store: Store, name: str, key: str, value: str) -> Company:
+    if key == "password":
+        _check_password(value)
+    elif key not in CompanySettings.names():
+        raise InvalidSetting(f"Unknown setting {key!r}; known: {', '.join(setting_keys())}")
     with store.transaction() as tx:
         found = company_store.by_name(tx, name)
         if key == "password":
@@ -49,7 +76,7 @@ def set_company_setting(store: Store, name: str, key: str, value: str) -> Compan
 
 def new_api_key(store: Store, name: str) -> str:
     """Create (or replace) the company's API key for /api; shown once, stored hashed."""
-    key = secrets.token_urlsafe(32)
+    key = passwords.new_api_key()
     with store.transaction() as tx:
         found = company_store.by_name(tx, name)
         company_store.set_api_key_hash(tx, found.id, passwords.hash_password(key))
@@ -59,16 +86,21 @@ def new_api_key(store: Store, name: str) -> str:
 def api_login(
     store: Store, settings: Settings, username: str, secret: str, client_address: str = ""
 ) -> Company:
-    """The company whose Web Connector password or API key ``secret`` is.
+    """The company whose Web Connector password or API key ``secret`` is; LoginLocked
+    (an InvalidCredentials) while the throttle refuses unchecked.
 
-    Throttled together with the Web Connector's logins: /api is not a faster door.
+    The password is throttled together with the Web Connector's logins: /api is not a
+    faster door. The API key has its own throttle (engine/logins.py).
     """
-    company = logins.check_login(
-        store, settings, username, secret, client_address, utcnow(), accept_api_key=True
+    now = utcnow()
+    result = logins.login(
+        store, settings, username, secret, client_address, now, accept_api_key=True
     )
-    if company is None:
-        raise InvalidCredentials()
-    return company
+    if result.company is not None:
+        return result.company
+    if result.locked_until is not None:
+        raise LoginLocked(result.reason, result.locked_until, now)
+    raise InvalidCredentials()
 
 
 def show_company(store: Store, name: str) -> dict[str, Any]:

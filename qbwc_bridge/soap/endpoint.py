@@ -81,13 +81,18 @@ def markup_problem(body: bytes) -> str | None:
 
 def shape_problem(envelope: etree._Element) -> str | None:
     """Why a parsed envelope is not shaped like a callback, or None (XPath, in C)."""
-    if _ELEMENTS(envelope) > MAX_ELEMENTS:
+    if _count(_ELEMENTS, envelope) > MAX_ELEMENTS:
         return f"more than {MAX_ELEMENTS} elements"
-    if _BELOW_BODY(envelope):
+    if _BELOW_BODY(envelope) is True:
         return "attributes on the operation or its parameters"
-    if _ATTRIBUTES(envelope) > MAX_ATTRIBUTES:
+    if _count(_ATTRIBUTES, envelope) > MAX_ATTRIBUTES:
         return f"more than {MAX_ATTRIBUTES} attributes"
     return None
+
+
+def _count(xpath: etree.XPath, envelope: etree._Element) -> float:
+    found = xpath(envelope)
+    return found if isinstance(found, float) else 0.0
 
 
 def soap_fault(start_response: StartResponse, status: str, message: str) -> list[bytes]:

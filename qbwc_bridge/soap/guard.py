@@ -39,8 +39,12 @@ def guarded(
     call: Callable[[RunEngine], T],
     *,
     explain: Callable[[str], T] | None = None,
+    judge: Callable[[T], str] | None = None,
 ) -> T:
-    """Run one callback against the engine; any failure becomes ``failure`` and a log line."""
+    """Run one callback against the engine; any failure becomes ``failure`` and a log line.
+
+    ``judge`` names the outcome of an answer that is not plainly "ok" (a refused login).
+    """
     engine: RunEngine | None = ctx.app.engine
     if engine is None:
         raise RuntimeError("this spyne application was built without a RunEngine")
@@ -49,7 +53,10 @@ def guarded(
     noted: dict[str, object] = {}
     token = current_call.set(noted)
     try:
-        return call(engine)
+        answer = call(engine)
+        if judge is not None:
+            outcome = judge(answer)
+        return answer
     except InvalidTicket as error:
         outcome = "invalid-ticket"
         _remember(engine, ticket, error.message)

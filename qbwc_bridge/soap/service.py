@@ -6,7 +6,7 @@ from typing import Any
 
 from spyne import Application, Array, Integer32, ServiceBase, Unicode, rpc
 
-from qbwc_bridge.engine.run import RunEngine
+from qbwc_bridge.engine.run import NOT_VALID_USER, RunEngine
 from qbwc_bridge.soap.guard import guarded, remote_address
 
 
@@ -22,6 +22,11 @@ String = Unicode
 # Intuit's names and occurrence rules, so the WSDL we publish is Intuit's contract.
 ArrayOfString = Array(String, type_name="ArrayOfString")
 RequiredInt = Integer32(min_occurs=1)
+
+
+def _login_outcome(answer: list[str]) -> str:
+    """The callback's log line says a refused login was refused (logins' line says why)."""
+    return "login-refused" if answer[1:] == [NOT_VALID_USER] else "ok"
 
 
 class QBWebConnectorSvc(ServiceBase):  # type: ignore[misc]
@@ -52,7 +57,7 @@ class QBWebConnectorSvc(ServiceBase):  # type: ignore[misc]
 
         # A failure here is ours (database down, a crash), not a wrong password: "busy"
         # has the Web Connector try again later instead of reporting bad credentials.
-        return guarded(ctx, "authenticate", "", ["", "busy"], call)
+        return guarded(ctx, "authenticate", "", ["", "busy"], call, judge=_login_outcome)
 
     @rpc(String, String, String, String, RequiredInt, RequiredInt, _returns=String)  # type: ignore[untyped-decorator]
     def sendRequestXML(

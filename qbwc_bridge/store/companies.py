@@ -7,13 +7,13 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, insert, select, update
+from sqlalchemy import and_, bindparam, case, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from qbwc_bridge.domain.company import Company, CompanyFile, CompanySettings
 from qbwc_bridge.errors import CompanyExists, UnknownCompany
 from qbwc_bridge.store import schema
-from qbwc_bridge.store.database import Tx, as_utc, utcnow
+from qbwc_bridge.store.database import Tx, as_utc, insert_into, utcnow
 from qbwc_bridge.store.direct import Direct
 
 t = schema.companies
@@ -245,19 +245,55 @@ def locked_until(tx: Tx, key: str, now: datetime) -> datetime | None:
     return until if until is not None and until > now else None
 
 
-def record_failure(tx: Tx, key: str, now: datetime, *, max_failures: int, window: timedelta) -> int:
-    """Count one failed login for ``key``; lock it for ``window`` at ``max_failures``."""
-    row = tx.execute(select(lf).where(lf.c.key == key)).one_or_none()
-    if row is None or as_utc(row.first_failure_at) < now - window:
-        tx.execute(delete(lf).where(lf.c.key == key))
-        tx.execute(insert(lf).values(key=key, failures=1, first_failure_at=now))
-        failures = 1
-    else:
-        failures = row.failures + 1
-        tx.execute(update(lf).where(lf.c.key == key).values(failures=failures))
-    if failures >= max_failures:
-        tx.execute(update(lf).where(lf.c.key == key).values(locked_until=now + window))
-    return failures
+def count_attempt(
+    tx: Tx, key: str, now: datetime, *, window: timedelta
+) -> tuple[int, datetime | None]:
+    """Count one login attempt for ``key``: (attempts in its window, locked until).
+
+    One statement, atomic on both databases (INSERT ... ON CONFLICT DO UPDATE RETURNING):
+    simultaneous attempts each get their own count, and the first attempt of a new key
+    cannot collide with another. A count older than ``window``, no longer locked, starts
+    again at 1. The caller counts an attempt before it checks the password (so the count
+    holds the failures and the checks in progress), and rolls the count back when it
+    does not go on to check; refund_attempt gives back the attempt of a login that
+    succeeded, lock_if_failed locks the key after one that failed.
+    """
+    fresh = and_(
+        lf.c.first_failure_at < now - window,
+        or_(lf.c.locked_until.is_(None), lf.c.locked_until <= now),
+    )
+    upsert = insert_into(tx, lf).values(key=key, failures=1, first_failure_at=now)
+    statement = upsert.on_conflict_do_update(
+        index_elements=[lf.c.key],
+        set_={
+            "failures": case((fresh, 1), else_=lf.c.failures + 1),
+            "first_failure_at": case((fresh, now), else_=lf.c.first_failure_at),
+            "locked_until": case((fresh, None), else_=lf.c.locked_until),
+        },
+    ).returning(lf.c.failures, lf.c.locked_until)
+    failures, locked = tx.execute(statement).one()
+    return int(failures), as_utc(locked)
+
+
+def lock_if_failed(tx: Tx, key: str, now: datetime, *, limit: int, window: timedelta) -> None:
+    """A check counted under ``key`` failed: lock the key until ``now + window`` if its
+    count has reached ``limit`` (and it is not locked already)."""
+    tx.execute(
+        update(lf)
+        .where(
+            lf.c.key == key,
+            lf.c.failures >= limit,
+            or_(lf.c.locked_until.is_(None), lf.c.locked_until <= now),
+        )
+        .values(locked_until=now + window)
+    )
+
+
+def refund_attempt(tx: Tx, key: str) -> None:
+    """Give back one counted attempt: its login succeeded."""
+    tx.execute(
+        update(lf).where(lf.c.key == key, lf.c.failures > 0).values(failures=lf.c.failures - 1)
+    )
 
 
 def clear_failures(tx: Tx, key: str) -> None:

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import select
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, overload
 
-from sqlalchemy import Connection, Engine, create_engine, event, exc
+from sqlalchemy import Connection, Engine, Table, create_engine, event, exc, make_url
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import QueuePool
 
-from qbwc_bridge.errors import StoreUnavailable
+from qbwc_bridge.errors import BridgeError, StoreUnavailable
 
 Tx = Connection
 
@@ -33,6 +36,13 @@ def as_utc(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=UTC)
+
+
+def insert_into(tx: Tx, table: Table) -> Any:
+    """INSERT for ``tx``'s database, with ON CONFLICT (SQLite 3.24+ and PostgreSQL both
+    spell it so; SQLAlchemy has it in each dialect's own insert)."""
+    dialect = postgresql if tx.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
 
 
 def make_engine(url: str) -> Engine:
@@ -171,12 +181,73 @@ class WalCheckpointer:
         self._pid = None
 
 
+class InvalidDatabaseUrl(BridgeError):
+    """QBWC_BRIDGE_DATABASE_URL is not a database URL this release can open."""
+
+
+EXAMPLE_URLS = "sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:5432/DATABASE"
+
+
+def shown_url(url: str) -> str:
+    """``url`` without its password, to print."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except exc.ArgumentError:
+        return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+
+
+def _url_problem(url: str, error: Exception) -> str:
+    start = f"QBWC_BRIDGE_DATABASE_URL {shown_url(url)!r}"
+    if isinstance(error, ImportError):
+        return (
+            f"{start} needs the Python driver {error.name or 'for it'}, which is not installed: "
+            f"write {EXAMPLE_URLS} (psycopg 3 comes with qbwc-bridge)"
+        )
+    if isinstance(error, exc.NoSuchModuleError):
+        name = make_url(url).get_backend_name()
+        return f"{start} is not a database URL: there is no database kind {name!r}; write {EXAMPLE_URLS}"
+    return f"{start} is not a database URL: {error}; write {EXAMPLE_URLS}"
+
+
+def connection_problem(url: str, error: BaseException) -> str:
+    """One line saying why the database at ``url`` could not be opened, and what to do."""
+    cause = getattr(error, "orig", None) or error
+    lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+    # psycopg: 'connection failed: connection to server at "HOST", port N failed: FATAL:  why'
+    reason = (lines[0] if lines else type(cause).__name__).rsplit(" failed: ", 1)[-1]
+    reason = re.sub(r"^(FATAL|ERROR):\s+", "", reason)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and not Path(parsed.database).absolute().parent.is_dir():
+            reason = "its folder does not exist"
+        return (
+            f"Cannot open the SQLite database {_sqlite_path(parsed.database)}: {reason}; "
+            "check QBWC_BRIDGE_DATABASE_URL"
+        )
+    where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
+    if re.search(r'database ".*" does not exist', reason):
+        hint = (
+            f"create it (createdb -h {parsed.host or 'localhost'} {parsed.database}) "
+            "or check QBWC_BRIDGE_DATABASE_URL"
+        )
+    else:
+        hint = "check QBWC_BRIDGE_DATABASE_URL and that the server runs"
+    return f"Cannot connect to PostgreSQL at {where}: {reason}; {hint}"
+
+
+def _sqlite_path(database: str | None) -> str:
+    return str(Path(database).absolute()) if database else "(in memory)"
+
+
 class Database:
     """One engine per process; every unit of work is one `transaction()`."""
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        try:
+            self.engine = make_engine(url)
+        except (exc.ArgumentError, ImportError) as error:
+            raise InvalidDatabaseUrl(_url_problem(url, error)) from None
         path = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
         self.checkpointer = (
             WalCheckpointer(self.engine, path) if path and path != ":memory:" else None
@@ -185,6 +256,26 @@ class Database:
     @property
     def is_postgres(self) -> bool:
         return self.engine.dialect.name == "postgresql"
+
+    def missing_file(self) -> str | None:
+        """The absolute path of this SQLite database's file when there is none yet, else None.
+
+        Opening a SQLite database creates its file (and -wal and -shm beside it), so a
+        command that only reads asks this first and creates nothing. Raises StoreUnavailable
+        when the file's folder does not exist either.
+        """
+        path = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
+        if not path or path == ":memory:" or path.startswith("file:"):
+            return None
+        file = Path(path).absolute()
+        if file.exists():
+            return None
+        if not file.parent.is_dir():
+            raise StoreUnavailable(
+                f"Cannot open the SQLite database {file}: its folder does not exist; "
+                "check QBWC_BRIDGE_DATABASE_URL"
+            )
+        return str(file)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Tx]:

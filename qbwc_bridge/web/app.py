@@ -1,4 +1,5 @@
-"""The WSGI application: /qbwc (SOAP), /api/orders, /api/product-updates, /healthz, /metrics.
+"""The WSGI application: /qbwc (SOAP), /api/orders, /api/product-updates,
+/api/quickbooks-transactions, /healthz, /metrics.
 
 Every request body is read here with a size limit; /qbwc is then the SOAP layer's
 (soap/endpoint.py), the rest the service layer's.
@@ -8,8 +9,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import json
 import logging
+import math
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
@@ -21,6 +24,7 @@ from qbwc_bridge.domain.company import Company
 from qbwc_bridge.engine.run import RunEngine
 from qbwc_bridge.errors import BridgeError, OrderRejected
 from qbwc_bridge.services import companies as company_service
+from qbwc_bridge.services import exports as export_service
 from qbwc_bridge.services import inventory as inventory_service
 from qbwc_bridge.services import orders as order_service
 from qbwc_bridge.soap.endpoint import SoapEndpoint
@@ -40,8 +44,32 @@ class BadLength(BridgeError):
     """The request needs a valid Content-Length header."""
 
 
-def _read_body(environ: Environ, limit: int) -> bytes:
-    """Exactly Content-Length bytes, never more than ``limit``; never wait on an open socket."""
+class BodyTimeout(BridgeError):
+    """The client stopped sending the request body."""
+
+
+# The largest cursor the database holds (a BigInteger).
+MAX_CURSOR = 2**63 - 1
+
+
+def _read_body(environ: Environ, limit: int, timeout_seconds: float = 0) -> bytes:
+    """Exactly Content-Length bytes, never more than ``limit``; never wait on an open socket.
+
+    Under gunicorn, a client that sends nothing for ``timeout_seconds`` while its body is
+    read gets BodyTimeout: a stalled upload holds a worker thread that long, not forever.
+    """
+    sock = environ.get("gunicorn.socket")
+    if sock is not None and timeout_seconds > 0:
+        sock.settimeout(timeout_seconds)
+    try:
+        return _read_body_within(environ, limit)
+    except TimeoutError:
+        raise BodyTimeout(
+            f"No part of the request body arrived for {timeout_seconds:g} seconds"
+        ) from None
+
+
+def _read_body_within(environ: Environ, limit: int) -> bytes:
     declared = str(environ.get("CONTENT_LENGTH") or "").strip()
     stream = environ["wsgi.input"]
     if not declared:
@@ -108,17 +136,21 @@ class BridgeApp:
                 return self._soap(environ, start_response, method)
             if path == "/healthz":
                 return self._health(start_response)
-            if path == "/metrics" and method == "GET":
-                return self._metrics(start_response)
+            if path == "/metrics" and method == "GET" and self.settings.metrics_token:
+                return self._metrics(environ, start_response)
             if path == "/api/orders" and method == "POST":
                 return self._post_orders(environ, start_response)
             if path == "/api/product-updates" and method == "GET":
                 return self._product_updates(environ, start_response)
+            if path == "/api/quickbooks-transactions" and method == "GET":
+                return self._quickbooks_transactions(environ, start_response)
             return _json(
                 start_response, "404 Not Found", {"error": f"No route for {method} {path}"}
             )
         except BodyTooLarge as error:
             return _json(start_response, "413 Payload Too Large", {"error": error.message})
+        except BodyTimeout as error:
+            return _json(start_response, "408 Request Timeout", {"error": error.message})
         except BadLength as error:
             status = "411 Length Required" if "header" in error.message else "400 Bad Request"
             return _json(start_response, status, {"error": error.message})
@@ -141,12 +173,16 @@ class BridgeApp:
             return _json(
                 start_response, "405 Method Not Allowed", {"error": "POST a SOAP envelope"}
             )
-        body = _read_body(environ, self.settings.max_request_bytes)
+        body = _read_body(
+            environ, self.settings.max_request_bytes, self.settings.body_timeout_seconds
+        )
         return self.soap.call(environ, start_response, body)
 
     # --- JSON API -------------------------------------------------------------------
 
-    def _login(self, environ: Environ) -> Company | None:
+    def _login(self, environ: Environ) -> Company | company_service.LoginLocked | None:
+        """The company of the request's HTTP Basic credentials; LoginLocked while the login
+        throttle refuses them unchecked; None for anything else."""
         header = environ.get("HTTP_AUTHORIZATION", "")
         scheme, _, value = header.partition(" ")
         if scheme.lower() != "basic":
@@ -163,8 +199,33 @@ class BridgeApp:
             return company_service.api_login(
                 self.store, self.settings, username, secret, str(environ.get("REMOTE_ADDR", ""))
             )
+        except company_service.LoginLocked as locked:
+            return locked
         except company_service.InvalidCredentials:
             return None
+
+    def _refused(
+        self, start_response: StartResponse, login: company_service.LoginLocked | None
+    ) -> list[bytes]:
+        if login is None:
+            return self._unauthorized(start_response)
+        seconds = max(1, math.ceil((login.until - login.now).total_seconds()))
+        body = json.dumps(
+            {
+                "error": login.message,
+                "locked_until": login.until.isoformat(timespec="seconds"),
+                "retry_after_seconds": seconds,
+            }
+        ).encode()
+        start_response(
+            "429 Too Many Requests",
+            [
+                ("Content-Type", "application/json"),
+                ("Retry-After", str(seconds)),
+                ("Content-Length", str(len(body))),
+            ],
+        )
+        return [body]
 
     def _unauthorized(self, start_response: StartResponse) -> list[bytes]:
         body = json.dumps(
@@ -185,8 +246,8 @@ class BridgeApp:
 
     def _post_orders(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         company = self._login(environ)
-        if company is None:
-            return self._unauthorized(start_response)
+        if not isinstance(company, Company):
+            return self._refused(start_response, company)
         content_type = environ.get("CONTENT_TYPE", "")
         if "json" not in content_type.lower():
             return _json(
@@ -194,7 +255,9 @@ class BridgeApp:
                 "415 Unsupported Media Type",
                 {"error": "Send the orders as application/json"},
             )
-        body = _read_body(environ, self.settings.max_request_bytes)
+        body = _read_body(
+            environ, self.settings.max_request_bytes, self.settings.body_timeout_seconds
+        )
         try:
             items = json.loads(body.decode("utf-8"), parse_float=Decimal)
         except (UnicodeDecodeError, ValueError, RecursionError) as error:
@@ -214,13 +277,24 @@ class BridgeApp:
                     f"this one has {len(items)}"
                 },
             )
+        skip = parse_qs(environ.get("QUERY_STRING", "")).get("skip_invalid", ["false"])[-1]
+        if skip.lower() not in ("true", "false"):
+            return _json(
+                start_response, "400 Bad Request", {"error": "skip_invalid must be true or false"}
+            )
         try:
-            report = order_service.enqueue(self.store, company.name, items)
+            report = order_service.enqueue(
+                self.store, company.name, items, skip_invalid=skip.lower() == "true"
+            )
         except order_service.NothingEnqueued as error:
+            hint = "Fix the orders, or send them with ?skip_invalid=true to queue the valid ones."
             return _json(
                 start_response,
                 "422 Unprocessable Entity",
-                {"error": error.message, "errors": [p.as_dict() for p in error.problems]},
+                {
+                    "error": f"{error.message} {hint}",
+                    "errors": [p.as_dict() for p in error.problems],
+                },
             )
         except OrderRejected as error:
             return _json(
@@ -232,8 +306,8 @@ class BridgeApp:
 
     def _product_updates(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         company = self._login(environ)
-        if company is None:
-            return self._unauthorized(start_response)
+        if not isinstance(company, Company):
+            return self._refused(start_response, company)
         query = parse_qs(environ.get("QUERY_STRING", ""))
         try:
             since = int(query.get("since", ["0"])[0])
@@ -244,13 +318,62 @@ class BridgeApp:
                 "400 Bad Request",
                 {"error": "since and limit must be whole numbers"},
             )
+        if not 0 <= since <= MAX_CURSOR:
+            return _json(
+                start_response,
+                "400 Bad Request",
+                {"error": f"since must be a cursor between 0 and {MAX_CURSOR}"},
+            )
         return _json(
             start_response,
             "200 OK",
             inventory_service.product_updates_for(self.store, company, since, max(limit, 1)),
         )
 
-    def _metrics(self, start_response: StartResponse) -> list[bytes]:
+    def _quickbooks_transactions(
+        self, environ: Environ, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """The export's rows after ``since`` (docs/export.md), as /api/product-updates serves
+        inventory: the same login, the same ``since`` and ``limit``."""
+        company = self._login(environ)
+        if not isinstance(company, Company):
+            return self._refused(start_response, company)
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        try:
+            since = int(query.get("since", ["0"])[0])
+            limit = min(int(query.get("limit", ["1000"])[0]), 10000)
+        except ValueError:
+            return _json(
+                start_response,
+                "400 Bad Request",
+                {"error": "since and limit must be whole numbers"},
+            )
+        if not 0 <= since <= MAX_CURSOR:
+            return _json(
+                start_response,
+                "400 Bad Request",
+                {"error": f"since must be a cursor between 0 and {MAX_CURSOR}"},
+            )
+        page = export_service.quickbooks_transactions_for(self.store, company, since, max(limit, 1))
+        return _json(start_response, "200 OK", page)
+
+    def _metrics(self, environ: Environ, start_response: StartResponse) -> list[bytes]:
+        """Served only with QBWC_BRIDGE_METRICS_TOKEN set, to its bearer: the figures name
+        every company."""
+        scheme, _, token = str(environ.get("HTTP_AUTHORIZATION", "")).partition(" ")
+        expected = self.settings.metrics_token.encode("utf-8", "surrogateescape")
+        given = token.strip().encode("utf-8", "surrogateescape")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given, expected):
+            body = json.dumps({"error": "GET /metrics needs the metrics bearer token"}).encode()
+            start_response(
+                "401 Unauthorized",
+                [
+                    ("Content-Type", "application/json"),
+                    ("WWW-Authenticate", 'Bearer realm="qbwc-bridge metrics"'),
+                    ("Content-Length", str(len(body))),
+                ],
+            )
+            return [body]
         with self.store.transaction() as tx:
             orders = stats.orders_by_status(tx)
             runs = stats.runs_by_status(tx)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
 import sys
+import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -23,10 +27,24 @@ from qbwc_bridge.store import Store
 from qbwc_bridge.web.app import make_wsgi_app
 from qbwc_bridge.web.devserver import BackgroundServer
 
+METRICS_TOKEN = "metrics-token-for-tests"
 
-def _get(url: str) -> tuple[int, str]:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return response.status, response.read().decode()
+
+def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+@contextmanager
+def _metrics_server(service: Service, token: str = METRICS_TOKEN) -> Iterator[str]:
+    """The service's store behind a server whose /metrics needs ``token``: its URL."""
+    settings = dataclasses.replace(service.settings, metrics_token=token)
+    with BackgroundServer(make_wsgi_app(settings, service.store)) as server:
+        yield f"{server.base_url}/metrics"
 
 
 def test_healthz_checks_the_database(service: Service) -> None:
@@ -56,13 +74,33 @@ def test_metrics_count_orders_runs_errors_and_callbacks(service: Service) -> Non
         ],
     )
     WebConnector(service.url, "acme-user", PASSWORD, quickbooks()).run()
-    _, text = _get(service.url.replace("/qbwc", "/metrics"))
+    with _metrics_server(service) as metrics:
+        _, text = _get(metrics, {"Authorization": f"Bearer {METRICS_TOKEN}"})
     assert 'qbwc_bridge_orders{company="acme",status="synced"} 1' in text
     assert 'qbwc_bridge_orders{company="acme",status="error"} 1' in text
     assert 'qbwc_bridge_quickbooks_errors{code="3140"} 1' in text
     assert 'qbwc_bridge_runs{status="closed"} 1' in text
     assert 'qbwc_bridge_callbacks_total{callback="sendRequestXML",outcome="ok"' in text
     assert 'qbwc_bridge_callback_seconds_bucket{callback="receiveResponseXML",le="+Inf"' in text
+
+
+def test_metrics_are_served_only_to_the_bearer_of_the_token(service: Service) -> None:
+    """/metrics names every company: without QBWC_BRIDGE_METRICS_TOKEN it is not served,
+    with it only to requests bearing the token."""
+    status, _ = _get(service.url.replace("/qbwc", "/metrics"))
+    assert status == 404
+    with _metrics_server(service) as metrics:
+        for headers in (
+            {},
+            {"Authorization": "Bearer wrong-token"},
+            {"Authorization": f"Basic {METRICS_TOKEN}"},
+            {"Authorization": f"Bearer {METRICS_TOKEN}x"},
+        ):
+            status, text = _get(metrics, headers)
+            assert status == 401 and "acme" not in text, headers
+        status, text = _get(metrics, {"Authorization": f"Bearer {METRICS_TOKEN}"})
+        assert status == 200 and "qbwc_bridge_orders" in text
+    assert Settings.from_env({"QBWC_BRIDGE_METRICS_TOKEN": "t"}).metrics_token == "t"
 
 
 def test_exchanges_are_recorded_when_asked(

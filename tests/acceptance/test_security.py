@@ -14,6 +14,7 @@ import json
 import logging
 import re
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,6 +27,7 @@ from servers import bridge, gunicorn
 from soapclient import PASSWORD, intuit_client
 
 from qbwc_bridge.config import Settings
+from qbwc_bridge.engine import logins
 from qbwc_bridge.services import companies as company_service
 from qbwc_bridge.services import orders as order_service
 from qbwc_bridge.simulator import WebConnector
@@ -145,10 +147,22 @@ def test_api_logins_are_throttled_like_web_connector_logins(
     two_companies: Store, base: str, settings: Settings
 ) -> None:
     """/api's HTTP Basic goes through the same throttle as authenticate: the Web Connector
-    password cannot be guessed at full speed through /api while the username is locked."""
+    password cannot be guessed at full speed through /api while the username is locked.
+    The locked-out caller is told so (429: until when, and why), not sent a bare 401; the
+    company's API key is a credential of its own and still works."""
+    api_key = company_service.new_api_key(two_companies, "acme")
     for _ in range(settings.max_failed_logins):
         assert post_orders(base, basic("acme-user", "guess"), []) == 401
-    assert post_orders(base, basic("acme-user", f"acme-{PASSWORD}"), []) in (401, 429)
+    right = {"Authorization": basic("acme-user", f"acme-{PASSWORD}")}
+    json_headers = {**right, "Content-Type": "application/json"}
+    status, headers, body = request(base, "POST", "/api/orders", b"[]", json_headers)
+    assert status == 429, body
+    assert 0 < int(headers["Retry-After"]) <= settings.lockout_seconds
+    answer = json.loads(body)
+    assert answer["error"].startswith("Locked out until") and "failed logins" in answer["error"]
+    assert datetime.fromisoformat(answer["locked_until"]) > utcnow()
+    assert request(base, "GET", "/api/product-updates?since=0", None, right)[0] == 429
+    assert post_orders(base, basic("acme-user", api_key), []) == 200
 
 
 # --- tickets and SOAP logins ---------------------------------------------------------------
@@ -185,11 +199,23 @@ def test_failed_logins_from_one_address_lock_it_over_http(
 ) -> None:
     """The lock uses the address the request came from (REMOTE_ADDR, here 127.0.0.1)."""
     soap = intuit_client(f"{base}/qbwc")
-    for attempt in range(settings.max_failed_logins):
+    for attempt in range(settings.max_failed_logins * logins.WIDE_LIMIT_FACTOR):
         assert list(soap.authenticate(f"nobody-{attempt}", "guess"))[1] == "nvu"
     assert list(soap.authenticate("acme-user", f"acme-{PASSWORD}"))[1] == "nvu"
     with two_companies.transaction() as tx:
         assert company_store.locked_until(tx, "addr:127.0.0.1", utcnow())
+
+
+def test_a_refused_login_is_logged_as_refused_with_who_asked(
+    base: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="qbwc_bridge")
+    soap = intuit_client(f"{base}/qbwc")
+    assert list(soap.authenticate("acme-user", "wrong-secret-pw"))[1] == "nvu"
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("qbwc_bridge")]
+    assert any("callback=authenticate" in line and "outcome=login-refused" in line for line in lines)
+    assert any("login refused: user='acme-user' address=127.0.0.1" in line for line in lines)
+    assert not [line for line in lines if "wrong-secret-pw" in line]
 
 
 # --- no secret in logs ---------------------------------------------------------------------

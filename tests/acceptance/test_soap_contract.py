@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import urllib.error
 import urllib.request
 from datetime import timedelta
 
+import pytest
 from conftest_helpers import wsdl_operations
 from factories import make_order_json
 from oracle import require_oracle
@@ -101,14 +103,15 @@ def _post_envelope(url: str, body: bytes) -> str:
     return result.text or ""
 
 
-def test_envelopes_with_a_header_or_soap_ids_are_read(service: Service) -> None:
-    """The Body is found directly; a SOAP Header, or id attributes (SOAP-encoded hrefs,
-    handled by spyne's own reading), change nothing about the answer."""
+def test_envelopes_with_a_header_are_read_and_soap_ids_refused(service: Service) -> None:
+    """The Body is found directly; a SOAP Header changes nothing about the answer. Attributes
+    below the Body (SOAP-encoded ids and hrefs), which the Web Connector never sends and
+    spyne would read its slow way, get a Client fault."""
     soap, tns = "http://schemas.xmlsoap.org/soap/envelope/", "http://developer.intuit.com/"
     call = (
         f'<clientVersion xmlns="{tns}"{{id}}><strVersion>{{version}}</strVersion></clientVersion>'
     )
-    variants = (("", ""), ("<soap:Header/>", ""), ("", ' id="op1"'))
+    variants = (("", ""), ("<soap:Header/>", ""))
     for number, (header, ids) in enumerate(variants):
         version = f"2.3.0.{number}"
         envelope = (
@@ -120,3 +123,11 @@ def test_envelopes_with_a_header_or_soap_ids_are_read(service: Service) -> None:
         with service.store.transaction() as tx:  # the version was read: it is kept
             kept = tx.execute(select(schema.client_versions.c.version)).scalars().all()
         assert kept == [version], (header, ids)
+    with_id = (
+        f'<soap:Envelope xmlns:soap="{soap}"><soap:Body>'
+        + call.format(id=' id="op1"', version="2.3.0.9")
+        + "</soap:Body></soap:Envelope>"
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        _post_envelope(service.url, with_id.encode())
+    assert refused.value.code == 400 and b"soap:Client" in refused.value.read()

@@ -165,3 +165,11 @@ def test_every_refused_login_is_logged_with_username_and_address(
     assert "locked until" in refused[-1]
     text = "\n".join(r.getMessage() + repr(r.__dict__) for r in caplog.records)
     assert "secret-" not in text
+
+
+def test_simultaneous_right_logins_from_one_client_all_get_in(
+    shared: Store, settings: Settings
+) -> None:
+    """Twice the limit at once: the later ones wait for the checks in progress, not refused."""
+    logins_at_once = [lambda: login(shared, settings, PASSWORD) for _ in range(10)]
+    assert all(company is not None for company in in_parallel(logins_at_once))
