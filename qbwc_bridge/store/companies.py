@@ -175,9 +175,14 @@ def seen_file(tx: Tx, company_id: int) -> CompanyFile | None:
     return CompanyFile(row.seen_file_id or "", row.seen_company_name or "", row.company_file or "")
 
 
+CLIENT_VERSION_KEPT = timedelta(minutes=10)
+
+
 def remember_client_version(tx: Tx, address: str, version: str, now: datetime) -> None:
     """clientVersion comes before any login: keep it by address for the next authenticate."""
     v = schema.client_versions
+    # clientVersion needs no login: keep only the last few minutes' worth of addresses.
+    tx.execute(delete(v).where(v.c.seen_at < now - CLIENT_VERSION_KEPT))
     updated = tx.execute(
         update(v).where(v.c.address == address).values(version=version, seen_at=now)
     )
