@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import os
 import sys
@@ -14,7 +13,16 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from qbwc_bridge import __version__, cli_channels, console, sealing
+from qbwc_bridge import (
+    __version__,
+    cli_api,
+    cli_channels,
+    cli_exports,
+    cli_posting,
+    console,
+    sealing,
+)
+from qbwc_bridge.cli_support import COMPANY_HELP, print_json, ready_store
 from qbwc_bridge.config import ENV_VARS, Settings
 from qbwc_bridge.domain.company import SETTING_MEANINGS, CompanySettings
 from qbwc_bridge.domain.jsonstream import iter_json_array
@@ -24,7 +32,7 @@ from qbwc_bridge.services import companies as company_service
 from qbwc_bridge.services import inventory as inventory_service
 from qbwc_bridge.services import orders as order_service
 from qbwc_bridge.services import runs as run_service
-from qbwc_bridge.store import Store, migrate, upgrade
+from qbwc_bridge.store import Store, upgrade
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -34,21 +42,8 @@ def _store(settings: Settings) -> Store:
     return Store.from_url(settings.database_url)
 
 
-def _ready_store(settings: Settings) -> Store:
-    """The store of every other command: one line and no change when its schema is not this
-    release's (none yet, or behind) or it cannot be reached. A SQLite file that does not
-    exist is not created."""
-    store = _store(settings)
-    problem = migrate.schema_problem(store.database)
-    if problem:
-        store.database.dispose()
-        raise BridgeError(problem)
-    return store
 
 
-def _print_json(value: object) -> None:
-    json.dump(value, sys.stdout, indent=2, default=str)
-    sys.stdout.write("\n")
 
 
 # --- commands ------------------------------------------------------------------------
@@ -78,7 +73,7 @@ def cmd_company_add(args: argparse.Namespace, settings: Settings) -> int:
     else:
         raise BridgeError("Give --password or --password-stdin")
     company = company_service.add_company(
-        _ready_store(settings), args.name, args.username, password
+        ready_store(settings), args.name, args.username, password
     )
     print(f"Added company {company.name!r} (Web Connector user {company.username!r}).")
     print(
@@ -99,7 +94,7 @@ def cmd_company_set(args: argparse.Namespace, settings: Settings) -> int:
     else:
         value = args.value
     company = company_service.set_company_setting(
-        _ready_store(settings), args.name, args.key, value
+        ready_store(settings), args.name, args.key, value
     )
     shown = "(hidden)" if args.key == "password" else getattr(company.settings, args.key)
     print(f"{company.name}: {args.key} = {shown}")
@@ -107,9 +102,9 @@ def cmd_company_set(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_company_show(args: argparse.Namespace, settings: Settings) -> int:
-    info = company_service.show_company(_ready_store(settings), args.name)
+    info = company_service.show_company(ready_store(settings), args.name)
     if args.json:
-        _print_json(info)
+        print_json(info)
         return 0
     for key in (
         "name",
@@ -131,14 +126,14 @@ def cmd_company_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_company_pair(args: argparse.Namespace, settings: Settings) -> int:
-    paired = company_service.pair_current_file(_ready_store(settings), args.name)
+    paired = company_service.pair_current_file(ready_store(settings), args.name)
     print(f"{args.name} is paired with {paired.describe()}: its next run adds orders there.")
     return 0
 
 
 def cmd_resolve(args: argparse.Namespace, settings: Settings) -> int:
     resolution = Resolution.DUPLICATE if args.as_duplicate else Resolution.ADD
-    order_service.resolve(_ready_store(settings), args.company, args.order_number, resolution)
+    order_service.resolve(ready_store(settings), args.company, args.order_number, resolution)
     if resolution is Resolution.DUPLICATE:
         print(
             f"Order {args.order_number} will be linked to the transaction QuickBooks has with "
@@ -153,12 +148,12 @@ def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
     if not args.company:
         raise BridgeError("Name the company: qbwc-bridge runs --company NAME [end]")
     if getattr(args, "run_command", None) == "end":
-        run_id, released = run_service.end_run(_ready_store(settings), args.company, args.run)
+        run_id, released = run_service.end_run(ready_store(settings), args.company, args.run)
         print(f"Run {run_id} ended; {released} order(s) back in the queue.")
         return 0
-    runs = run_service.open_runs(_ready_store(settings), args.company)
+    runs = run_service.open_runs(ready_store(settings), args.company)
     if args.json:
-        _print_json(
+        print_json(
             [
                 {
                     "id": r.id,
@@ -190,7 +185,7 @@ def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_company_api_key(args: argparse.Namespace, settings: Settings) -> int:
-    key = company_service.new_api_key(_ready_store(settings), args.name)
+    key = company_service.new_api_key(ready_store(settings), args.name)
     print(key)
     print(
         "Store it now: it is not shown again. Use it as the HTTP Basic password for /api.",
@@ -200,7 +195,7 @@ def cmd_company_api_key(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_enqueue(args: argparse.Namespace, settings: Settings) -> int:
-    store = _ready_store(settings)
+    store = ready_store(settings)
     source: Any = sys.stdin.buffer if args.file == "-" else Path(args.file).open("rb")  # noqa: SIM115
     size = _file_size(source)
     started = time.perf_counter()
@@ -223,7 +218,7 @@ def cmd_enqueue(args: argparse.Namespace, settings: Settings) -> int:
         message = f"{error.message} Fix the orders, or pass --skip-invalid to queue the valid ones."
         print(message, file=sys.stderr)
         if args.json:
-            _print_json(
+            print_json(
                 {
                     **order_service.EnqueueReport().as_dict(),
                     "errors": [problem.as_dict() for problem in error.problems],
@@ -244,7 +239,7 @@ def cmd_enqueue(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
     if args.json:
-        _print_json(report.as_dict())
+        print_json(report.as_dict())
     else:
         _enqueue_table(report, seconds, "stdin" if args.file == "-" else Path(args.file).name)
         print(
@@ -291,6 +286,9 @@ _STATUS_HEADINGS = {
     OrderStatus.SYNCED: "synced",
     OrderStatus.DUPLICATE: "already in QuickBooks (linked, not added again)",
     OrderStatus.ERROR: "in error (each says what to do; `retry` puts them back in the queue)",
+    OrderStatus.UNPOSTED: "unposted: deleted from QuickBooks (`retry` adds them again)",
+    OrderStatus.SUMMARIZED: "in a daily summary (its TxnID is the summary's)",
+    OrderStatus.CANCELLED: "cancelled by its channel before it reached QuickBooks",
 }
 STATUS_LIMIT = 20
 
@@ -299,9 +297,9 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     wanted = OrderStatus(args.status) if args.status else None
     if args.json:
         # Without --status or --limit: every order, the shape docs/operations.md documents.
-        _print_json(
+        print_json(
             order_service.status(
-                _ready_store(settings), args.company, order_status=wanted, limit=args.limit
+                ready_store(settings), args.company, order_status=wanted, limit=args.limit
             )
         )
         return 0
@@ -309,16 +307,20 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         wanted = OrderStatus.ERROR
     limit = None if args.all else (args.limit or STATUS_LIMIT)
     result = order_service.status(
-        _ready_store(settings), args.company, order_status=wanted, limit=limit
+        ready_store(settings), args.company, order_status=wanted, limit=limit
     )
     counts: dict[str, int] = result["counts"]
     print("  ".join(f"{status}: {n}" for status, n in counts.items()))
     matching = counts[wanted.value] if wanted else sum(counts.values())
     if not matching:
-        what = f"No order is {_STATUS_HEADINGS[wanted].split(' (')[0]}" if wanted else "No order"
+        what = (
+            f"No order is {_STATUS_HEADINGS.get(wanted, wanted.value).split(' (')[0]}"
+            if wanted
+            else "No order"
+        )
         print(f"{what}. (`status --all` lists every order, `--status STATUS` one status.)")
         return 0
-    heading = _STATUS_HEADINGS[wanted] if wanted else "every status"
+    heading = _STATUS_HEADINGS.get(wanted, wanted.value) if wanted else "every status"
     print(f"\n{matching} order{'s' if matching != 1 else ''} {heading}:")
     for order in result["orders"]:
         line = f"{order['order_number']:<24} {order['status']:<12} {order['txn_type']:<13} {order['qb_txn_id'] or ''}"
@@ -337,7 +339,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
-    report = order_service.retry_orders(_ready_store(settings), args.company, args.order_numbers)
+    report = order_service.retry_orders(ready_store(settings), args.company, args.order_numbers)
     numbers = report.retried
     more = ", …" if len(numbers) > 20 else ""
     print(
@@ -351,10 +353,10 @@ def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_product_updates(args: argparse.Namespace, settings: Settings) -> int:
     result = inventory_service.product_updates(
-        _ready_store(settings), args.company, args.since, args.limit
+        ready_store(settings), args.company, args.since, args.limit
     )
     if args.json:
-        _print_json(result["rows"])
+        print_json(result["rows"])
         return 0
     for row in result["rows"]:
         print(
@@ -366,7 +368,7 @@ def cmd_product_updates(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_inventory(args: argparse.Namespace, settings: Settings) -> int:
-    inventory_service.request_inventory_now(_ready_store(settings), args.company)
+    inventory_service.request_inventory_now(ready_store(settings), args.company)
     print(f"The next Web Connector run of {args.company} will query inventory.")
     return 0
 
@@ -374,7 +376,7 @@ def cmd_inventory(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_qwc(args: argparse.Namespace, settings: Settings) -> int:
     from qbwc_bridge import qwc
 
-    company = company_service.company(_ready_store(settings), args.company)
+    company = company_service.company(ready_store(settings), args.company)
     document = qwc.qwc_document(
         company, args.url, support_url=args.support_url or "", run_every_minutes=args.every
     )
@@ -394,7 +396,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from qbwc_bridge.web.app import make_wsgi_app
     from qbwc_bridge.web.devserver import make_dev_server
 
-    app = make_wsgi_app(settings, _ready_store(settings))
+    app = make_wsgi_app(settings, ready_store(settings))
     server = make_dev_server(app, args.host, args.port)
     port = server.server_address[1]  # the one chosen, with --port 0
     print(
@@ -471,7 +473,21 @@ def _company_set_help() -> str:
     return "Keys:\n" + "\n".join(lines)
 
 
-COMPANY_HELP = "the company's name (as given to `company add`)"
+def _whole_number(least: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least ``least``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be at least {least}, not {value}")
+        return value
+
+    return parse
+
+
 JSON_HELP = "print JSON instead (its shape: docs/operations.md)"
 
 
@@ -582,7 +598,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.add_argument(
         "--limit",
-        type=int,
+        type=_whole_number(1),
         metavar="N",
         help=f"list at most N orders (default: {STATUS_LIMIT}; with --all or --json: all)",
     )
@@ -637,12 +653,14 @@ def build_parser() -> argparse.ArgumentParser:
     updates.add_argument("--company", required=True, help=COMPANY_HELP)
     updates.add_argument(
         "--since",
-        type=int,
+        type=_whole_number(0),
         default=0,
         metavar="CURSOR",
         help="only rows changed after this cursor (the last one you read)",
     )
-    updates.add_argument("--limit", type=int, default=100000, help="print at most this many rows")
+    updates.add_argument(
+        "--limit", type=_whole_number(1), default=100000, help="print at most this many rows"
+    )
     updates.add_argument("--json", action="store_true", help="print a JSON array of the rows")
 
     inventory = command("inventory", cmd_inventory, "ask for an inventory query in the next run")
@@ -670,6 +688,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8080, help="port to listen on (0: any free)")
 
     cli_channels.add_commands(sub)
+    cli_api.add_commands(sub)
+    cli_posting.add_commands(sub)
+    cli_exports.add_commands(sub)
     _add_tool_commands(sub)
     for each in _parsers(parser):
         each.formatter_class = HelpFormatter

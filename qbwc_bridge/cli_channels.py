@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
 from qbwc_bridge import sealing
+from qbwc_bridge.cli_support import print_json, ready_store
 from qbwc_bridge.config import Settings
 from qbwc_bridge.domain.channels import SETTING_KEYS, Channel, TaskKind
 from qbwc_bridge.errors import BridgeError
@@ -16,10 +16,6 @@ from qbwc_bridge.services import push as push_service
 from qbwc_bridge.store import Store, utcnow
 from qbwc_bridge.store import channels as channel_store
 from qbwc_bridge.worker.runner import Ran, Worker
-
-
-def _store(settings: Settings) -> Store:
-    return Store.from_url(settings.database_url)
 
 
 def _secret(args: argparse.Namespace, name: str) -> str:
@@ -31,15 +27,12 @@ def _secret(args: argparse.Namespace, name: str) -> str:
     return str(value)
 
 
-def _print_json(value: object) -> None:
-    json.dump(value, sys.stdout, indent=2)
-    sys.stdout.write("\n")
 
 
 def cmd_channel_add(args: argparse.Namespace, settings: Settings) -> int:
     if args.kind == "webhook":
         added = channel_service.add_webhook(
-            _store(settings),
+            ready_store(settings),
             settings,
             name=args.name,
             company=args.company,
@@ -55,7 +48,7 @@ def cmd_channel_add(args: argparse.Namespace, settings: Settings) -> int:
     if not args.username:
         raise BridgeError("A custom store needs --username (its API user)")
     added = channel_service.add_custom_store(
-        _store(settings),
+        ready_store(settings),
         settings,
         name=args.name,
         company=args.company,
@@ -78,7 +71,7 @@ def cmd_channel_set(args: argparse.Namespace, settings: Settings) -> int:
     value = _secret(args, "value") if args.key == "password" else args.value
     if value is None:
         raise BridgeError(f"Give the new value of {args.key}")
-    changed = channel_service.set_setting(_store(settings), settings, args.name, args.key, value)
+    changed = channel_service.set_setting(ready_store(settings), settings, args.name, args.key, value)
     shown = "(sealed)" if args.key == "password" else value
     print(f"{changed.name}: {args.key} = {shown}")
     return 0
@@ -91,10 +84,10 @@ def _shown(store: Store, found: Channel) -> dict[str, Any]:
 
 
 def cmd_channel_show(args: argparse.Namespace, settings: Settings) -> int:
-    store = _store(settings)
+    store = ready_store(settings)
     shown = _shown(store, channel_service.channel(store, args.name))
     if args.json:
-        _print_json(shown)
+        print_json(shown)
         return 0
     _print_channel(shown)
     return 0
@@ -131,10 +124,10 @@ def _print_channel(shown: dict[str, Any]) -> None:
 
 
 def cmd_channel_list(args: argparse.Namespace, settings: Settings) -> int:
-    store = _store(settings)
+    store = ready_store(settings)
     shown = [_shown(store, c) for c in channel_service.channels(store, args.company)]
     if args.json:
-        _print_json(shown)
+        print_json(shown)
         return 0
     if not shown:
         print("No channels yet: `qbwc-bridge channel add` pairs one.")
@@ -144,14 +137,14 @@ def cmd_channel_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_channel_remove(args: argparse.Namespace, settings: Settings) -> int:
-    channel_service.remove(_store(settings), args.name)
+    channel_service.remove(ready_store(settings), args.name)
     print(f"Removed channel {args.name}; the orders it queued stay in the queue.")
     return 0
 
 
 def cmd_pull(args: argparse.Namespace, settings: Settings) -> int:
     """Pull now, in this process, under the same lease a worker would take."""
-    store = _store(settings)
+    store = ready_store(settings)
     found = channel_service.request_pull(store, args.channel)
     ran = Worker(store, settings).run_once(channel_id=found.id)
     if ran is None:
@@ -165,7 +158,7 @@ def cmd_pull(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_push(args: argparse.Namespace, settings: Settings) -> int:
     """Deliver what waits now, ignoring the backoff; exit 0 only when nothing is left."""
-    store = _store(settings)
+    store = ready_store(settings)
     found = channel_service.channel(store, args.channel)
     with store.transaction() as tx:
         channel_store.request(tx, found.id, TaskKind.PUSH, utcnow())
@@ -182,7 +175,7 @@ def cmd_push(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    store = _store(settings)
+    store = ready_store(settings)
     sealing.Sealer.from_settings(settings)  # refuse to start without the key
 
     def ran(done: Ran) -> None:
@@ -204,7 +197,7 @@ def cmd_secret_key(args: argparse.Namespace, settings: Settings) -> int:
         print(sealing.new_key())
         return 0
     sealer = sealing.Sealer.from_settings(settings)
-    store = _store(settings)
+    store = ready_store(settings)
     with store.transaction() as tx:
         count = channel_store.reseal_all(tx, sealer.reseal)
     print(f"Sealed {count} channel secret(s) again with the first key.")

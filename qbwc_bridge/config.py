@@ -51,6 +51,8 @@ class Settings:
     # GET /metrics answers only requests bearing this token; without one it is not served
     # (404): its figures name every company.
     metrics_token: str = ""
+    # How long a bearer token of the Connex-compatible REST API (its logins) stays valid.
+    api_token_seconds: int = 3600
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

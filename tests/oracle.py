@@ -20,8 +20,9 @@ def require_oracle(*parts: str) -> Path:
     if not path.exists():
         if os.environ.get("QBWC_BRIDGE_TEST_NO_SKIPS") == "1":
             pytest.fail(f"oracle file {path} is absent, but every test must run here")
+        # One reason for every such test, so the summary shows them as one group.
         pytest.skip(
-            f"oracle file {path} is absent: set QBWC_ORACLE_DIR to the folder holding Intuit's "
-            "WSDL and qbXML schemas (CI always has it)"
+            f"Intuit's WSDL and qbXML schemas are not in {oracle_dir()}: set QBWC_ORACLE_DIR "
+            "to the folder holding them (CI always has it)"
         )
     return path

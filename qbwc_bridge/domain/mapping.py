@@ -8,7 +8,8 @@ from typing import NamedTuple
 from qbwc_bridge.domain import customers
 from qbwc_bridge.domain.company import CompanySettings, InvalidSetting
 from qbwc_bridge.domain.orders import Order, OrderLine, OrderType, Payment, TxnKind
-from qbwc_bridge.domain.records import PaymentRecord, TxnLine, TxnRecord
+from qbwc_bridge.domain.posting import NO_MAPPINGS, MappingKind, Mappings
+from qbwc_bridge.domain.records import NonInventoryItemRecord, PaymentRecord, TxnLine, TxnRecord
 from qbwc_bridge.domain.text import FIELD_LIMITS, fit, fit_line, qb_text
 
 _TXN_TYPES = {
@@ -27,13 +28,15 @@ _REFUNDS = (OrderType.WEB_REFUND, OrderType.REFUND_RECEIPT)
 ITEM_LIMIT = FIELD_LIMITS["FullName"]
 
 
-def txn_kind(order: Order, settings: CompanySettings) -> TxnKind:
-    """The QuickBooks transaction for the order's OrderType and the company's settings."""
+def txn_kind(order: Order, settings: CompanySettings, mappings: Mappings = NO_MAPPINGS) -> TxnKind:
+    """The QuickBooks transaction for the order's OrderType and the company's settings (a
+    web order's channel may be mapped to its own txn-type)."""
     if order.order_type in _FIXED_KINDS:
         return _FIXED_KINDS[order.order_type]
     if order.order_type in _REFUNDS:
         return _setting_kind(_REFUND_TYPES, "refund_type", settings.refund_type)
-    return _setting_kind(_TXN_TYPES, "txn_type", settings.txn_type)
+    mapped = mappings.txn_type(order.channel_name)
+    return _setting_kind(_TXN_TYPES, "txn_type", mapped or settings.txn_type)
 
 
 def _setting_kind(kinds: dict[str, TxnKind], key: str, value: str) -> TxnKind:
@@ -90,14 +93,24 @@ def line_description(line: OrderLine) -> str:
     return fit(text.strip(), FIELD_LIMITS["Desc"])
 
 
-def _detail_line(line: OrderLine) -> TxnLine:
+def _detail_line(line: OrderLine, mappings: Mappings, class_ref: str) -> TxnLine:
     return TxnLine(
-        item=fit(line.sku, ITEM_LIMIT),
+        item=mappings.item(line.sku),
         desc=line_description(line),
         quantity=line.quantity,
         rate=line.price_excl_tax,
         amount=line.amount,
+        class_ref=class_ref,
     )
+
+
+def _with_class(lines: list[TxnLine], class_ref: str) -> list[TxnLine]:
+    if not class_ref:
+        return lines
+    return [
+        TxnLine(line.item, line.amount, line.desc, line.quantity, line.rate, class_ref)
+        for line in lines
+    ]
 
 
 def _charge_lines(order: Order, settings: CompanySettings) -> list[TxnLine]:
@@ -121,13 +134,20 @@ def _charge_lines(order: Order, settings: CompanySettings) -> list[TxnLine]:
     return charges
 
 
-def txn_record(order: Order, settings: CompanySettings) -> TxnRecord:
-    """The sales transaction for ``order``; its total equals OrderTotal to the cent."""
-    kind = txn_kind(order, settings)
+def txn_record(
+    order: Order, settings: CompanySettings, mappings: Mappings = NO_MAPPINGS
+) -> TxnRecord:
+    """The sales transaction for ``order``; its total equals OrderTotal to the cent.
+
+    The company's mappings rename its items, payment method, ship method and class;
+    without a mapping no ShipMethodRef or ClassRef is sent.
+    """
+    kind = txn_kind(order, settings, mappings)
     refs = txn_refs(order.order_number)
     payment_method = ""
     if kind is TxnKind.SALES_RECEIPT:
-        payment_method = fit_line(order.credit_card_name, FIELD_LIMITS["PaymentMethod"])
+        payment_method = mappings.payment_method(order.credit_card_name)
+    class_ref = mappings.class_name(order.channel_name)
     return TxnRecord(
         kind=kind,
         order_number=order.order_number,
@@ -136,11 +156,16 @@ def txn_record(order: Order, settings: CompanySettings) -> TxnRecord:
         ref_number=refs.ref_number,
         po_number=refs.po_number,
         memo=order_memo(order),
-        lines=(*(_detail_line(line) for line in order.lines), *_charge_lines(order, settings)),
+        lines=(
+            *(_detail_line(line, mappings, class_ref) for line in order.lines),
+            *_with_class(_charge_lines(order, settings), class_ref),
+        ),
         bill_address=customers.qb_address(order.billing_address),
         ship_address=customers.qb_address(order.shipping_address),
         ship_method=fit_line(order.shipping_method, FIELD_LIMITS["ShipMethod"]),
         payment_method=payment_method,
+        ship_method_ref=mappings.ship_method(order.shipping_method),
+        class_ref=class_ref,
     )
 
 
@@ -151,6 +176,7 @@ def payment_record(
     customer_name: str,
     applied_to_txn_id: str,
     customer_list_id: str = "",
+    mappings: Mappings = NO_MAPPINGS,
 ) -> PaymentRecord:
     """The ReceivePaymentAdd of one JMAPayment, applied to the order's invoice.
 
@@ -163,7 +189,29 @@ def payment_record(
         total_amount=payment.amount,
         applied_to_txn_id=applied_to_txn_id,
         ref_number=fit_line(payment.reference_number, FIELD_LIMITS["PaymentRefNumber"]),
-        payment_method=fit_line(payment.credit_card_name, FIELD_LIMITS["PaymentMethod"]),
+        payment_method=mappings.payment_method(payment.credit_card_name),
         memo=payment_memo(order),
         customer_list_id=customer_list_id,
+    )
+
+
+def unmapped_items(order: Order, mappings: Mappings) -> list[OrderLine]:
+    """The order's lines whose SKU no mapping renames, the first line of each item name: the
+    items a run may create when QuickBooks lacks them (a mapped item is never created: a
+    mistyped mapping must not become an item)."""
+    found: dict[str, OrderLine] = {}
+    for line in order.lines:
+        if mappings.target(MappingKind.SKU, line.sku) is None:
+            found.setdefault(mappings.item(line.sku).casefold(), line)
+    return list(found.values())
+
+
+def item_record(line: OrderLine, account: str) -> NonInventoryItemRecord:
+    """The ItemNonInventoryAdd of an unknown SKU: named after it, with the line's
+    description and price, on the company's income account."""
+    return NonInventoryItemRecord(
+        name=fit(line.sku, ITEM_LIMIT),
+        account=fit(account, FIELD_LIMITS["FullName"]),
+        desc=line_description(line),
+        price=line.price_excl_tax,
     )

@@ -29,6 +29,9 @@ class OrderStatus(enum.StrEnum):
     SYNCED = "synced"
     DUPLICATE = "duplicate"
     ERROR = "error"
+    UNPOSTED = "unposted"  # the bridge deleted what it had added (`unpost`)
+    SUMMARIZED = "summarized"  # in a daily summary, whose TxnID it carries
+    CANCELLED = "cancelled"  # deleted by its channel before it reached QuickBooks
 
 
 class PaymentStatus(enum.StrEnum):
@@ -38,6 +41,8 @@ class PaymentStatus(enum.StrEnum):
     SYNCED = "synced"
     DUPLICATE = "duplicate"
     ERROR = "error"
+    UNPOSTED = "unposted"
+    SUMMARIZED = "summarized"
 
 
 class TxnKind(enum.StrEnum):
@@ -147,6 +152,8 @@ class OrderStage(enum.StrEnum):
 # The error code of an order that ended in a RefNumber conflict (QuickBooks' codes are
 # positive): `qbwc-bridge resolve` takes such orders only.
 REFNUMBER_CONFLICT = -1
+# The error code of an order whose undo found it changed in QuickBooks: nothing was deleted.
+UNPOST_REFUSED = -2
 
 
 class Resolution(enum.StrEnum):
@@ -186,6 +193,9 @@ class QueuedPayment:
     qb_txn_id: str | None = None
     error: str | None = None
     add_sent: bool = False
+    # As the bridge's ReceivePaymentAdd left it (an undo deletes it only if unchanged).
+    qb_edit_sequence: str | None = None
+    qb_time_modified: str | None = None
 
     @property
     def payment(self) -> Payment:
@@ -212,6 +222,13 @@ class QueuedOrder:
     error: str | None = None
     payments: tuple[QueuedPayment, ...] = ()
     resolution: Resolution | None = None
+    # `unpost` asked for: the run deletes what the bridge added instead of adding.
+    unpost: bool = False
+    # The transaction as the bridge's add left it (an undo deletes it only if unchanged).
+    qb_edit_sequence: str | None = None
+    qb_time_modified: str | None = None
+    # Set on a daily summary (domain/summaries.py): its Memo; its members are other orders.
+    summary_memo: str | None = None
 
     @property
     def order(self) -> Order:
@@ -230,11 +247,14 @@ class TxnLink:
     txn_id: str
     ref_number: str
     customer: str  # the transaction's customer as QuickBooks has it (payments go to it)
+    edit_sequence: str = ""  # as the add (or the check of a lost add) found it
+    time_modified: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class OrderOutcome:
-    """The order leaves the run: synced, duplicate, error, or pending (back in the queue)."""
+    """The order leaves the run: synced, duplicate, error, unposted, or pending (back in the
+    queue)."""
 
     status: OrderStatus
     error: str | None = None
@@ -272,6 +292,8 @@ class PaymentOutcome:
     status: PaymentStatus
     qb_txn_id: str | None = None
     error: str | None = None
+    edit_sequence: str = ""  # a payment the bridge added, as QuickBooks answered the add
+    time_modified: str = ""
 
 
 @dataclass(frozen=True, slots=True)

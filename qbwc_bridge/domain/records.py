@@ -67,6 +67,7 @@ class TxnLine:
     desc: str = ""
     quantity: Decimal | None = None
     rate: Decimal | None = None
+    class_ref: str = ""  # ClassRef, only when a class mapping names one
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +89,11 @@ class TxnRecord:
     memo: str = ""
     bill_address: QbAddress = QbAddress()
     ship_address: QbAddress = QbAddress()
-    ship_method: str = ""
+    ship_method: str = ""  # the order's shipping method, as the shipping line's Desc says it
     payment_method: str = ""
+    # ShipMethodRef and ClassRef: only what a mapping names (an unknown one fails the add).
+    ship_method_ref: str = ""
+    class_ref: str = ""
 
     @property
     def total(self) -> Decimal:
@@ -108,3 +112,14 @@ class PaymentRecord:
     payment_method: str = ""
     memo: str = ""
     customer_list_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NonInventoryItemRecord:
+    """An ItemNonInventoryAdd for an unknown SKU: its name (at most 31 characters), the
+    order line's description and price, and the company's income account."""
+
+    name: str
+    account: str
+    desc: str = ""
+    price: Decimal | None = None

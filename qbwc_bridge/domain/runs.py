@@ -20,6 +20,7 @@ class RunStage(enum.StrEnum):
     NEGOTIATE = "negotiate"  # waiting for the first sendRequestXML (strHCPResponse)
     ORDERS = "orders"  # walking the claimed batch
     INVENTORY = "inventory"  # paging the inventory query
+    EXPORT = "export"  # paging the transactions read back out for the channels
     DONE = "done"
 
 
@@ -33,6 +34,11 @@ class RequestKind(enum.StrEnum):
     PAYMENT_QUERY = "pq"
     PAYMENT_ADD = "pa"
     INVENTORY = "inv"
+    EXPORT = "exp"
+    ITEM_QUERY = "iq"  # which of a message's SKUs QuickBooks has (create_missing_items)
+    ITEM_ADD = "ia"  # a non-inventory item for an unknown SKU
+    UNPOST_CHECK = "uc"  # an undo's check that what the bridge added is unchanged
+    TXN_DEL = "td"  # an undo's TxnDel of a payment (with payment_id) or of the transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +46,8 @@ class RequestPurpose:
     """Why a request was sent, so its answer can be handed to the right step.
 
     ``customer_names`` holds every name a CustomerQuery asked for, or the one name a
-    CustomerAdd adds; ``inventory_phase`` is the inventory query's phase.
+    CustomerAdd adds; ``inventory_phase`` is the inventory query's phase; ``item_names``
+    every item an ItemQuery asked for, or the one an item add adds.
     """
 
     kind: RequestKind
@@ -48,6 +55,7 @@ class RequestPurpose:
     payment_id: int | None = None
     customer_names: tuple[str, ...] = ()
     inventory_phase: str | None = None
+    item_names: tuple[str, ...] = ()
 
 
 # A message's requests by their requestID.
@@ -95,6 +103,27 @@ class InventoryState:
 
 
 @dataclass(frozen=True, slots=True)
+class ExportState:
+    """The export's progress within one run: which query it pages (a transaction type of
+    ``phases``, the last one "deleted"), its iterator (never outliving the run), counts."""
+
+    phase: str
+    phases: tuple[str, ...]
+    started_at: datetime
+    modified_from: datetime | None  # None: a full pass
+    iterator_id: str = ""
+    fetched: int = 0  # transactions and deletions read, over all pages and restarts
+    pass_fetched: int = 0  # read by the current iterator
+    remaining: int = 0
+    changed: int = 0  # rows that took a new cursor
+    pages: int = 0
+    restarts: int = 0
+    failed: bool = False
+    finished: bool = False
+    fraction: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class Run:
     id: int
     company_id: int
@@ -110,6 +139,8 @@ class Run:
     inventory_due: bool = False
     inventory_state: InventoryState | None = None
     summary: RunSummary = field(default_factory=RunSummary)
+    export_due: bool = False
+    export_state: ExportState | None = None
     # As the callback's lease found them: a request of this run still waits for its answer;
     # how many of its orders are in progress (when the lease was asked to count them).
     awaiting_answer: bool = False

@@ -59,6 +59,7 @@ class LoginResult:
     company: Company | None
     locked_until: datetime | None = None
     reason: str = ""  # "wrong username or password", or what the lock is for
+    matched: bool = False  # check_password: the secret matched (there is no company)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +148,11 @@ def login(
             with store.transaction() as tx:
                 company_store.set_password_hash(tx, found[0].id, passwords.hash_password(secret))
         return LoginResult(found[0])
+    return _refused(username, address, refusals, now)
+
+
+def _refused(username: str, address: str, refusals: list[_OverLimit], now: datetime) -> LoginResult:
+    """A refused login's result (locked, when a key refused it unchecked), logged."""
     if not refusals:
         result = LoginResult(None, reason="wrong username or password")
         why = result.reason
@@ -160,6 +166,35 @@ def login(
         why = f"locked until {until.isoformat(timespec='seconds')} after {result.reason}"
     log.warning("login refused: user=%r address=%s: %s", username[:100], address or "-", why)
     return result
+
+
+def check_password(
+    store: Store,
+    settings: Settings,
+    door: str,
+    username: str,
+    secret: str,
+    stored: str | None,
+    client_address: str,
+    now: datetime,
+) -> LoginResult:
+    """Check ``secret`` against the hash ``stored`` of a login that is not a company's (an
+    API user of the REST API: ``door`` "api-user"), behind the same throttle as the Web
+    Connector's logins: its username from one address, from anywhere, and its address.
+
+    The username's keys are kept apart from the companies' usernames by ``door``; the
+    address key is shared, so one address guessing at every door is stopped once.
+    ``stored`` None (no such user) is checked against a dummy hash, in the same time.
+    The result's ``company`` is always None: ``matched`` says whether the secret matched.
+    """
+    address = client_address[:100]
+    window = timedelta(seconds=settings.lockout_seconds)
+    keys = _password_keys(f"{door}:{username}", address, settings.max_failed_logins)
+    refusals: list[_OverLimit] = []
+    checked = stored if stored is not None else passwords.dummy_hash()
+    if _attempt(store, keys, secret, checked, now, window, refusals) and stored is not None:
+        return LoginResult(None, matched=True)
+    return _refused(f"{door}:{username}", address, refusals, now)
 
 
 def _attempt(

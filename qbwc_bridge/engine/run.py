@@ -19,16 +19,20 @@ from qbwc_bridge import __version__
 from qbwc_bridge.config import Settings
 from qbwc_bridge.domain import passwords
 from qbwc_bridge.domain.company import Company, CompanyFile
+from qbwc_bridge.domain.exports import ChargeItems
 from qbwc_bridge.domain.orders import OrderStatus, QueuedOrder
 from qbwc_bridge.domain.runs import (
     Exchange,
+    ExportState,
     RequestMap,
     Run,
     RunStage,
     RunStatus,
     order_ids,
 )
+from qbwc_bridge.engine import export as export_step
 from qbwc_bridge.engine import inventory, logins, planning, steps
+from qbwc_bridge.engine import posting as posting_unit
 from qbwc_bridge.engine.recording import Recorder
 from qbwc_bridge.errors import (
     InvalidTicket,
@@ -37,10 +41,12 @@ from qbwc_bridge.errors import (
     WrongCompanyFile,
 )
 from qbwc_bridge.qbxml import build, hcp, versions
+from qbwc_bridge.qbxml import export as qbxml_export
 from qbwc_bridge.qbxml.responses import QbResponse, parse_response
 from qbwc_bridge.store import Store, Tx
 from qbwc_bridge.store import channels as channel_store
 from qbwc_bridge.store import companies as company_store
+from qbwc_bridge.store import exports as export_store
 from qbwc_bridge.store import inventory as inventory_store
 from qbwc_bridge.store import orders as order_store
 from qbwc_bridge.store import runs as run_store
@@ -147,7 +153,10 @@ class RunEngine:
             if not self._take_over(tx, company, now):
                 return AuthResult(ticket, BUSY)
             inventory_due = self._inventory_due(tx, company, now)
-            if not inventory_due and not order_store.any_pending(tx, company.id):
+            export_due = self._export_due(tx, company, now)
+            if not (inventory_due or export_due) and not posting_unit.orders_waiting(
+                tx, company, now
+            ):
                 return AuthResult(ticket, NO_WORK)
             try:
                 run_store.open_run(
@@ -157,6 +166,7 @@ class RunEngine:
                     now,
                     now + timedelta(seconds=self.settings.run_timeout_seconds),
                     inventory_due=inventory_due,
+                    export_due=export_due,
                 )
             except CompanyBusy:
                 return AuthResult(ticket, BUSY)
@@ -185,6 +195,12 @@ class RunEngine:
 
     def _inventory_due(self, tx: Tx, company: Company, now: datetime) -> bool:
         due_at = company_store.inventory_due_at(tx, company.id)
+        return due_at is None or due_at <= now
+
+    def _export_due(self, tx: Tx, company: Company, now: datetime) -> bool:
+        if not company.settings.export_types:
+            return False
+        due_at = export_store.due_at(tx, company.id)
         return due_at is None or due_at <= now
 
     def _abandon_expired(self, tx: Tx, now: datetime, company_id: int | None = None) -> None:
@@ -250,7 +266,13 @@ class RunEngine:
         self._check_company_file(tx, company, host, company_file, now)
         speed = company.seconds_per_request
         size = planning.batch_size(speed, company.settings.batch_min, company.settings.batch_max)
-        claimed = order_store.claim_batch(tx, company.id, run.id, size, now)
+        summarizing = posting_unit.summarizing(company.settings)
+        if summarizing:
+            posting_unit.form_summaries(tx, company, now)
+        claimed = order_store.claim_batch(
+            tx, company.id, run.id, size, now, summaries_only=summarizing
+        )
+        posting_unit.map_txn_types(tx, company, run.id)
         company_store.remember_company_file(tx, company.id, str(chosen.version), company_file)
         run_store.start_orders(
             tx,
@@ -304,7 +326,15 @@ class RunEngine:
                 suspects = ()  # all isolated (or gone back to the queue): carry on as usual
             first_page = company.settings.orders_per_message or PAGE
             orders = waiting_suspects or _pages(tx, run.id, min(first_page, PAGE))
-            plan = steps.plan_message(orders, company.settings, budget=budget, suspects=suspects)
+            plan = steps.plan_message(
+                orders,
+                company.settings,
+                budget=budget,
+                suspects=suspects,
+                posting=posting_unit.posting_context(tx, company),
+            )
+            if plan.failures:  # orders that cannot be sent at all end here
+                order_store.apply_changes(tx, run.id, now, plan.failures, {})
             if plan.requests:
                 order_store.mark_adds_sent(tx, run.id, plan.adds_sent, plan.payment_adds_sent)
                 return self._send(
@@ -319,10 +349,23 @@ class RunEngine:
             if requests:
                 run_store.set_inventory_state(tx, run.id, inventory.with_progress(state))
                 return self._send(tx, run, build.message(requests, version), request_map, now)
+        if run.stage is RunStage.EXPORT:
+            export_state = run.export_state or self._start_export(tx, company, now)
+            if run.awaiting_answer:
+                # The page QuickBooks read last never came back: read that query again.
+                export_state = export_step.restart(export_state)
+            requests, request_map = export_step.next_request(export_state)
+            if requests:
+                run_store.set_export_state(tx, run.id, export_step.with_progress(export_state))
+                return self._send(tx, run, build.message(requests, version), request_map, now)
         return ""
 
+    def _start_export(self, tx: Tx, company: Company, now: datetime) -> ExportState:
+        exported_from = export_store.exported_from(tx, company.id)
+        return export_step.start(company.settings.export_types, exported_from, now)
+
     def _enter_inventory(self, tx: Tx, run: Run) -> Run:
-        stage = RunStage.INVENTORY if run.inventory_due else RunStage.DONE
+        stage = RunStage.INVENTORY if run.inventory_due else _after_inventory(run)
         run_store.set_stage(tx, run.id, stage)
         return run_store.get(tx, run.id)
 
@@ -350,8 +393,47 @@ class RunEngine:
                 company_store.set_inventory_synced_from(tx, company.id, state.started_at)
             every = timedelta(minutes=company.settings.inventory_every_minutes)
             company_store.set_inventory_due_at(tx, company.id, now + every)
-            run_store.set_stage(tx, run.id, RunStage.DONE)
+            run_store.set_stage(tx, run.id, _after_inventory(run))
         run_store.set_inventory_state(tx, run.id, state)
+
+    def _record_export(
+        self,
+        tx: Tx,
+        run: Run,
+        company: Company,
+        exchange: Exchange,
+        response: str,
+        now: datetime,
+    ) -> int:
+        """Write what the export's answer decided: the transactions and deletions, its state,
+        and when the export is over, when the next one is due and where it will start.
+
+        A page of transactions with their lines is no measure of one order's requests, so
+        it leaves QuickBooks' measured speed alone."""
+        try:
+            pages = qbxml_export.read_page(response, ChargeItems.of(company.settings))
+        except MalformedQbxml as error:
+            run_store.set_error(
+                tx,
+                run.id,
+                f"QuickBooks' answer to the export could not be read ({error.message}); the "
+                "run stops, and the next export reads the same transactions again.",
+            )
+            return -1
+        state = run.export_state or self._start_export(tx, company, now)
+        answer = export_step.handle(state, exchange.request_map, pages)
+        changed = export_store.write(tx, company.id, answer.txns, answer.deleted, now)
+        state = dataclasses.replace(answer.state, changed=answer.state.changed + changed)
+        if answer.error:
+            run_store.set_error(tx, run.id, answer.error)
+        if state.finished:
+            if answer.succeeded:
+                export_store.set_exported_from(tx, company.id, state.started_at)
+            every = timedelta(minutes=company.settings.export_every_minutes)
+            export_store.set_due_at(tx, company.id, now + every)
+            run_store.set_stage(tx, run.id, RunStage.DONE)
+        run_store.set_export_state(tx, run.id, state)
+        return self._progress(tx, run_store.get(tx, run.id))
 
     def _send(
         self,
@@ -387,6 +469,8 @@ class RunEngine:
             sent_for = order_ids(exchange.request_map)
             if hresult:
                 return self._quickbooks_failed(tx, run, company, sent_for, hresult, message, now)
+            if run.stage is RunStage.EXPORT:
+                return self._record_export(tx, run, company, exchange, response or "", now)
             try:
                 responses = parse_response(response)
             except MalformedQbxml as error:
@@ -429,7 +513,7 @@ class RunEngine:
         """Apply one response to the run's orders; returns how many left the run's waiting set."""
         sent_for = order_ids(request_map)
         loaded = order_store.claimed_by(tx, run.id, order_ids=sent_for)
-        ctx = steps.ResponseContext({order.id: order for order in loaded}, company.name)
+        ctx = posting_unit.response_context(tx, company, loaded, responses)
         answered: set[int] = set()
         for response in responses:
             purpose = request_map.get(response.request_id)
@@ -447,6 +531,7 @@ class RunEngine:
             )
             answered -= ctx.mismatched
         order_store.apply_changes(tx, run.id, now, ctx.order_changes, ctx.payment_changes)
+        posting_unit.after_answers(tx, company, ctx, now)
         order_store.recheck(tx, run.id, [oid for oid in sent_for if oid not in answered], now)
         suspects = tuple(s for s in run.summary.suspects if s not in answered)
         if suspects != run.summary.suspects:
@@ -490,21 +575,31 @@ class RunEngine:
         return -1
 
     def _progress(self, tx: Tx, run: Run, waiting: int | None = None) -> int:
+        # The orders take the run up to 90 % when an inventory query or an export follows
+        # (80 % when both do); each of those then fills its tenth.
+        export_from = 90 if run.export_due else 100
+        inventory_from = export_from - 10 if run.inventory_due else export_from
         if run.stage is RunStage.ORDERS:
             if waiting is None:
                 waiting = order_store.waiting_count(tx, run.id)
-            if waiting == 0 and not run.inventory_due:
+            if waiting == 0 and not (run.inventory_due or run.export_due):
                 return 100
-            share = 0.9 if run.inventory_due else 1.0
             done = (run.batch_size - waiting) / max(run.batch_size, 1)
-            return min(99, int(done * share * 100))
+            return min(99, int(done * inventory_from))
         if run.stage is RunStage.INVENTORY:
             state = run.inventory_state
             if state is None:
-                return 90
-            if state.finished:
+                return inventory_from
+            if state.finished and not run.export_due:
                 return 100
-            return min(99, 90 + int(9 * state.fraction))
+            return min(99, inventory_from + int(9 * (1.0 if state.finished else state.fraction)))
+        if run.stage is RunStage.EXPORT:
+            export_state = run.export_state
+            if export_state is None:
+                return export_from
+            if export_state.finished:
+                return 100
+            return min(99, export_from + int(9 * export_state.fraction))
         return 100
 
     # --- connectionError / getLastError / closeConnection ------------------------------
@@ -577,6 +672,11 @@ class RunEngine:
 
 
 PAGE = 40
+
+
+def _after_inventory(run: Run) -> RunStage:
+    """What a run does once its orders and any inventory query are done."""
+    return RunStage.EXPORT if run.export_due else RunStage.DONE
 
 
 def _pages(tx: Tx, run_id: int, first: int = PAGE) -> Iterator[QueuedOrder]:

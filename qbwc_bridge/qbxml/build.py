@@ -19,6 +19,7 @@ from lxml import etree
 from qbwc_bridge.domain.orders import TxnKind
 from qbwc_bridge.domain.records import (
     CustomerRecord,
+    NonInventoryItemRecord,
     PaymentRecord,
     QbAddress,
     TxnLine,
@@ -115,6 +116,8 @@ def _line(line: TxnLine) -> dict[str, str]:
     """Quantity and Rate only together with a quantity; Amount always (Rate is a choice
     with RatePercent/PriceLevelRef before Amount in the schema, so both may appear)."""
     values = {"item": line.item, "desc": line.desc, "amount": format_amount(line.amount)}
+    if line.class_ref:
+        values["class_ref"] = line.class_ref
     if line.quantity is not None:
         values["quantity"] = format_quantity(line.quantity)
         if line.rate is not None:
@@ -153,16 +156,54 @@ def customer_add(rec: CustomerRecord) -> Request:
 def txn_query(kind: TxnKind, ref_number: str) -> Request:
     """``<Kind>Query`` by RefNumber, whole transactions (TxnID, CustomerRef, PONumber, Memo,
     totals) without line items."""
-    return _request(f"{kind.value}Query", {"ref_number": qb_text(ref_number)})
+    return _request(
+        f"{kind.value}Query", {"ref_number": qb_text(ref_number), "line_items": "false"}
+    )
+
+
+def export_query(
+    kind: TxnKind,
+    *,
+    max_returned: int,
+    from_modified: datetime | None,
+    iterator: Literal["Start", "Continue"] | None,
+    iterator_id: str | None,
+) -> Request:
+    """``<Kind>Query`` for the export: one page (MaxReturned) of the transactions modified
+    since ``from_modified`` (all of them when None), with their line items."""
+    if max_returned < 1:
+        raise ValueError("max_returned must be at least 1")
+    values: dict[str, str] = {"max_returned": str(max_returned), "line_items": "true"}
+    if from_modified is not None:
+        values["from_modified"] = format_datetime(from_modified)
+    if iterator is not None:
+        values["iterator"] = iterator
+    if iterator_id:
+        values["iterator_id"] = iterator_id
+    return _request(f"{kind.value}Query", values)
+
+
+def deleted_query(kinds: Sequence[TxnKind], from_deleted: datetime | None) -> Request:
+    """TxnDeletedQuery for those transaction types, deleted since ``from_deleted`` (every
+    deletion QuickBooks still remembers when None). It has no iterator: one answer."""
+    if not kinds:
+        raise ValueError("a TxnDeletedQuery names at least one transaction type")
+    values: dict[str, str | list[dict[str, str]]] = {
+        "types": [{"type": kind.value} for kind in kinds]
+    }
+    if from_deleted is not None:
+        values["from_deleted"] = format_datetime(from_deleted)
+    return _request("TxnDeletedQuery", values)
 
 
 def txn_add(rec: TxnRecord) -> Request:
     """InvoiceAdd / SalesReceiptAdd / SalesOrderAdd / CreditMemoAdd.
 
-    ShipMethodRef is deliberately not sent: it must name an existing QuickBooks ship method,
-    and an unknown one fails the whole transaction (3140); the mapping puts the ship method
-    into the shipping line's Desc instead. PONumber goes only to types that have it
-    (not SalesReceipt) and PaymentMethodRef only to SalesReceipt: the templates decide.
+    ShipMethodRef and ClassRef are sent only when a mapping names them: each must name an
+    existing QuickBooks list entry, and an unknown one fails the whole transaction (3140);
+    the ship method always goes into the shipping line's Desc. PONumber goes only to types
+    that have it (not SalesReceipt) and PaymentMethodRef only to SalesReceipt: the
+    templates decide.
     """
     return _request(
         f"{rec.kind.value}Add",
@@ -172,12 +213,53 @@ def txn_add(rec: TxnRecord) -> Request:
             "ref_number": rec.ref_number,
             "po_number": rec.po_number,
             "payment_method": rec.payment_method,
+            "ship_method_ref": rec.ship_method_ref,
+            "class_ref": rec.class_ref,
             "memo": rec.memo,
             "lines": [_line(line) for line in rec.lines],
             **_address("bill", rec.bill_address),
             **_address("ship", rec.ship_address),
         },
     )
+
+
+def txn_query_by_id(kind: TxnKind, txn_id: str) -> Request:
+    """``<Kind>Query`` for one transaction by TxnID, without line items (an undo compares
+    its EditSequence and TimeModified with what the bridge's add left)."""
+    return _request(f"{kind.value}Query", {"txn_id": qb_text(txn_id), "line_items": "false"})
+
+
+def payment_query_by_id(txn_id: str) -> Request:
+    """ReceivePaymentQuery for one payment by TxnID."""
+    return _request("ReceivePaymentQuery", {"txn_id": qb_text(txn_id)})
+
+
+TXN_DEL_PAYMENT = "ReceivePayment"
+
+
+def txn_del(txn_type: str, txn_id: str) -> Request:
+    """TxnDel of one transaction: ``txn_type`` is a TxnKind's value or "ReceivePayment"."""
+    allowed = {kind.value for kind in TxnKind} | {TXN_DEL_PAYMENT}
+    if txn_type not in allowed:
+        raise ValueError(f"the bridge deletes only {sorted(allowed)}, not {txn_type!r}")
+    return _request("TxnDel", {"txn_type": txn_type, "txn_id": qb_text(txn_id)})
+
+
+def item_query(*full_names: str) -> Request:
+    """ItemQuery by exact FullNames, any item type: which of them QuickBooks has.
+
+    QuickBooks answers the ones it has, with statusCode 500 naming one it has not.
+    """
+    names = [{"full_name": qb_text(name)} for name in full_names]
+    return _request("ItemQuery", {"names": names})
+
+
+def item_non_inventory_add(rec: NonInventoryItemRecord) -> Request:
+    """ItemNonInventoryAdd: a sold-only item (SalesOrPurchase) on the given income account."""
+    values: dict[str, str] = {"name": rec.name, "desc": rec.desc, "account": rec.account}
+    if rec.price is not None:
+        values["price"] = format_rate(rec.price)
+    return _request("ItemNonInventoryAdd", values)
 
 
 def payment_query(customer_name: str, ref_number: str, txn_date: date) -> Request:

@@ -104,6 +104,17 @@ def _invalid_reference(status: QbStatus, kind: str) -> str:
     )
 
 
+def invalid_reference(status: QbStatus) -> tuple[str, str] | None:
+    """The list and the name a 3140 says do not exist, e.g. ("Item", "SKU-9"); None when
+    the status is not such an answer or does not name them."""
+    if status.code != 3140:
+        return None
+    match = _INVALID_REFERENCE.search(status.message)
+    if match is None:
+        return None
+    return " ".join(match.group(1).split()), _value(match, "value")
+
+
 def _too_long(status: QbStatus, kind: str) -> str:
     match = _TOO_LONG.search(status.message)
     if match is None:

@@ -10,10 +10,12 @@ from typing import Any
 from qbwc_bridge.domain import customers, intake, mapping
 from qbwc_bridge.domain.company import Company
 from qbwc_bridge.domain.orders import OrderStatus, QueuedOrder, Resolution
+from qbwc_bridge.domain.posting import NO_MAPPINGS, MappingKind, Mappings
 from qbwc_bridge.errors import BridgeError, OrderRejected
-from qbwc_bridge.store import Store, utcnow
+from qbwc_bridge.store import Store, Tx, utcnow
 from qbwc_bridge.store import companies as company_store
 from qbwc_bridge.store import orders as order_store
+from qbwc_bridge.store import posting as posting_store
 from qbwc_bridge.store.orders import EnqueueOutcome, NewOrder
 
 CHUNK = 1000
@@ -66,7 +68,9 @@ class EnqueueReport:
         }
 
 
-def _new_order(raw: object, company: Company, report: EnqueueReport) -> NewOrder | None:
+def _new_order(
+    raw: object, company: Company, report: EnqueueReport, mappings: Mappings = NO_MAPPINGS
+) -> NewOrder | None:
     order, problems = intake.read_order(raw)
     if order is None:
         report.problems.extend(problems)
@@ -76,7 +80,7 @@ def _new_order(raw: object, company: Company, report: EnqueueReport) -> NewOrder
         order=order,
         payload=payload,
         fingerprint=intake.fingerprint_of(payload),
-        txn_kind=mapping.txn_kind(order, company.settings),
+        txn_kind=mapping.txn_kind(order, company.settings, mappings),
         customer_name=customers.customer_name(order, company.settings.customer_match),
     )
 
@@ -88,20 +92,27 @@ def enqueue(
     *,
     skip_invalid: bool = False,
     progress: Callable[[int], None] | None = None,
+    then: Callable[[Tx, Company], Iterable[OrderRejected]] | None = None,
 ) -> EnqueueReport:
     """Queue JMAUser orders, a chunk at a time, in one transaction.
 
     Without ``skip_invalid`` one invalid order means nothing is queued: the transaction
-    rolls back after every problem has been collected.
+    rolls back after every problem has been collected. ``then`` does more in the same
+    transaction once the orders are queued (the REST API's cancellations); the problems
+    it returns count as the orders' own.
     """
     report = EnqueueReport()
     with store.transaction() as tx:
         found = company_store.by_name(tx, company_name)
+        # A channel mapped to a txn-type (the run applies it again when it claims the order).
+        txn_types = Mappings.of(posting_store.mapping_rules(tx, found.id, [MappingKind.TXN_TYPE]))
         for chunk in _chunks(items, CHUNK):
-            news = [n for n in (_new_order(raw, found, report) for raw in chunk) if n]
+            news = [n for n in (_new_order(raw, found, report, txn_types) for raw in chunk) if n]
             _record(report, order_store.enqueue(tx, found.id, news, utcnow()))
             if progress:
                 progress(report.seen)
+        if then is not None:
+            report.problems.extend(then(tx, found))
         if report.problems and not skip_invalid:
             raise NothingEnqueued(report.problems)  # rolls the transaction back
         if report.queued:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 
-from qbwc_bridge.store import channels, companies, inventory, orders, runs
+from qbwc_bridge.store import channels, companies, exports, inventory, orders, posting, runs
 from qbwc_bridge.store.database import Database, Tx, utcnow
 from qbwc_bridge.store.migrate import upgrade
 
@@ -25,6 +25,8 @@ class Store:
     runs = runs
     orders = orders
     inventory = inventory
+    exports = exports
+    posting = posting
 
     def __init__(self, database: Database) -> None:
         self.database = database

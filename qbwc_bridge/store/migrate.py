@@ -11,7 +11,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import exc
 
 from qbwc_bridge.errors import StoreUnavailable
-from qbwc_bridge.store.database import Database
+from qbwc_bridge.store.database import Database, connection_problem
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -25,7 +25,10 @@ def alembic_config(database: Database) -> Config:
 
 
 def upgrade(database: Database, revision: str = "head") -> tuple[str | None, str]:
-    """Bring the schema to ``revision``; returns (revision before, revision after)."""
+    """Bring the schema to ``revision``; returns (revision before, revision after).
+
+    Raises StoreUnavailable, saying why, when the database cannot be opened.
+    """
     config = alembic_config(database)
     before = current_revision(database)
     command.upgrade(config, revision)
@@ -33,8 +36,17 @@ def upgrade(database: Database, revision: str = "head") -> tuple[str | None, str
 
 
 def current_revision(database: Database) -> str | None:
-    with database.engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+    """The schema's revision, None when it has none; StoreUnavailable (saying why) when the
+    database cannot be opened."""
+    try:
+        with database.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    except exc.DBAPIError as error:
+        raise StoreUnavailable(connection_problem(database.url, error)) from error
+
+
+def _no_schema(detail: str = "") -> str:
+    return f"The database has no schema yet{detail}: run `qbwc-bridge init-db` to create it"
 
 
 def head_revision(database: Database) -> str:
@@ -46,12 +58,15 @@ def head_revision(database: Database) -> str:
 def schema_problem(database: Database) -> str | None:
     """What stops this release from serving ``database``, or None when its schema is current.
 
-    Raises StoreUnavailable when the database cannot be reached.
+    A SQLite file that does not exist is not created. Raises StoreUnavailable, saying why,
+    when the database cannot be reached.
     """
-    try:
-        current = current_revision(database)
-    except (exc.OperationalError, exc.InterfaceError) as error:
-        raise StoreUnavailable() from error
+    missing = database.missing_file()
+    if missing:
+        return _no_schema(f" (no file {missing})")
+    current = current_revision(database)
+    if current is None:
+        return _no_schema()
     head = head_revision(database)
     if current == head:
         return None

@@ -82,9 +82,15 @@ def enqueue(
     existing = {
         row.order_number: row
         for row in tx.execute(
-            select(o.c.id, o.c.order_number, o.c.fingerprint, o.c.status).where(
-                and_(o.c.company_id == company_id, o.c.order_number.in_(numbers))
-            )
+            select(
+                o.c.id,
+                o.c.order_number,
+                o.c.fingerprint,
+                o.c.status,
+                o.c.unpost,
+                o.c.summary_id,
+                o.c.summary_memo,
+            ).where(and_(o.c.company_id == company_id, o.c.order_number.in_(numbers)))
         )
     }
     outcomes: list[tuple[str, EnqueueOutcome]] = []
@@ -103,7 +109,7 @@ def enqueue(
             outcomes.append((number, EnqueueOutcome.QUEUED))
         elif row.fingerprint == new.fingerprint:
             outcomes.append((number, EnqueueOutcome.UNCHANGED))
-        elif row.status in (OrderStatus.PENDING.value, OrderStatus.ERROR.value):
+        elif _replaceable(row):
             _replace(tx, row.id, new, now)
             outcomes.append((number, EnqueueOutcome.UPDATED))
         else:
@@ -119,6 +125,28 @@ def enqueue(
     return outcomes
 
 
+# A re-sent order with new content replaces these (nothing of them is in QuickBooks).
+_REPLACEABLE = frozenset(
+    {
+        OrderStatus.PENDING.value,
+        OrderStatus.ERROR.value,
+        OrderStatus.UNPOSTED.value,
+        OrderStatus.CANCELLED.value,
+    }
+)
+
+
+def _replaceable(row: Any) -> bool:
+    """Not while an undo is asked for (its transaction is in QuickBooks), nor an order in a
+    daily summary (its lines are the summary's), nor a daily summary itself."""
+    return (
+        row.status in _REPLACEABLE
+        and not row.unpost
+        and row.summary_id is None
+        and row.summary_memo is None
+    )
+
+
 def _order_values(new: NewOrder, now: datetime) -> dict[str, Any]:
     return {
         "fingerprint": new.fingerprint,
@@ -127,6 +155,7 @@ def _order_values(new: NewOrder, now: datetime) -> dict[str, Any]:
         "stage": OrderStage.CHECK.value,
         "txn_kind": new.txn_kind.value,
         "customer_name": new.customer_name,
+        "order_date": new.order.order_date,
         "updated_at": now,
     }
 
@@ -195,6 +224,9 @@ def _replace(tx: Tx, order_id: int, new: NewOrder, now: datetime) -> None:
             qb_ref_number=None,
             add_sent=False,
             lease_run_id=None,
+            unpost=False,
+            qb_edit_sequence=None,
+            qb_time_modified=None,
         )
     )
     tx.execute(delete(p).where(p.c.order_id == order_id))
@@ -265,9 +297,10 @@ def _load(tx: Tx, query: Direct, params: dict[str, Any]) -> list[QueuedOrder]:
             source = sources[order_id] = _lazy(row[2], row[3])
             rows.append(row)
         if row[_ORDER_WIDTH] is not None:
-            payment_id, _order_id, position, status, stage, txn_id, error, add_sent = row[
-                _ORDER_WIDTH:
-            ]
+            (
+                payment_id, _order_id, position, status, stage, txn_id, error, add_sent,
+                edit_sequence, time_modified,
+            ) = row[_ORDER_WIDTH:]  # fmt: skip
             by_order[order_id].append(
                 QueuedPayment(
                     payment_id,
@@ -278,6 +311,8 @@ def _load(tx: Tx, query: Direct, params: dict[str, Any]) -> list[QueuedOrder]:
                     txn_id,
                     error,
                     add_sent,
+                    edit_sequence,
+                    time_modified,
                 )
             )
     return [
@@ -298,11 +333,15 @@ def _load(tx: Tx, query: Direct, params: dict[str, Any]) -> list[QueuedOrder]:
             error,
             tuple(by_order[order_id]),
             _RESOLUTIONS[resolution] if resolution else None,
+            bool(unpost),
+            edit_sequence,
+            time_modified,
+            summary_memo,
         )
         for (
             order_id, number, _fingerprint, _payload, status, stage, kind, customer_name,
             customer_list_id, invoice_customer, txn_id, ref_number, attempts, add_sent, error,
-            resolution, *_payment,
+            resolution, unpost, edit_sequence, time_modified, summary_memo, *_payment,
         ) in rows
     ]  # fmt: skip
 
@@ -313,13 +352,17 @@ _ORDER_COLUMNS = [
     for name in (
         "id", "order_number", "fingerprint", "payload", "status", "stage", "txn_kind", "customer_name",
         "customer_list_id", "invoice_customer", "qb_txn_id", "qb_ref_number", "attempts",
-        "add_sent", "error", "resolution",
+        "add_sent", "error", "resolution", "unpost", "qb_edit_sequence", "qb_time_modified",
+        "summary_memo",
     )
 ]  # fmt: skip
 _PAYMENT_COLUMNS = [
     p.c[name]
-    for name in ("id", "order_id", "position", "status", "stage", "qb_txn_id", "error", "add_sent")
-]
+    for name in (
+        "id", "order_id", "position", "status", "stage", "qb_txn_id", "error", "add_sent",
+        "qb_edit_sequence", "qb_time_modified",
+    )
+]  # fmt: skip
 
 _ORDER_WIDTH = len(_ORDER_COLUMNS)
 
@@ -476,8 +519,19 @@ def run_outcomes(tx: Tx, run_id: int) -> dict[str, int]:
 # --- claiming and releasing ---------------------------------------------------------------
 
 
-def claim_batch(tx: Tx, company_id: int, run_id: int, size: int, now: datetime) -> int:
+def claim_batch(
+    tx: Tx,
+    company_id: int,
+    run_id: int,
+    size: int,
+    now: datetime,
+    *,
+    summaries_only: bool = False,
+) -> int:
     """Lease up to ``size`` pending orders to ``run_id``; returns how many it got.
+
+    An order in a daily summary is never claimed (its summary is); with ``summaries_only``
+    (posting = daily_summary) only daily summaries and orders to unpost are.
 
     PostgreSQL locks the candidate rows with FOR UPDATE SKIP LOCKED so concurrent claims
     never wait on each other; SQLite drops that clause silently, and there the
@@ -489,9 +543,16 @@ def claim_batch(tx: Tx, company_id: int, run_id: int, size: int, now: datetime) 
     row: each rerun skips the rows this UPDATE already changed and locks the next ones,
     so the claim swallowed the whole queue instead of ``size`` orders.
     """
+    claimable = and_(
+        o.c.company_id == company_id,
+        o.c.status == OrderStatus.PENDING.value,
+        o.c.summary_id.is_(None),
+    )
+    if summaries_only:
+        claimable = and_(claimable, or_(o.c.summary_memo.is_not(None), o.c.unpost))
     candidates = (
         select(o.c.id)
-        .where(and_(o.c.company_id == company_id, o.c.status == OrderStatus.PENDING.value))
+        .where(claimable)
         .order_by(o.c.id)
         .limit(size)
         .with_for_update(skip_locked=True)
@@ -560,12 +621,17 @@ def release_run(tx: Tx, run_id: int, now: datetime, *, max_attempts: int) -> int
 
 
 def retry(tx: Tx, company_id: int, order_numbers: Sequence[str], now: datetime) -> list[str]:
-    """Put errored orders (or orders with errored payments) back in the queue."""
+    """Put errored orders (or orders with errored payments) back in the queue, and unposted
+    ones (to be added again). An order to unpost that failed tries its undo again."""
     has_payment_error = select(p.c.order_id).where(p.c.status == PaymentStatus.ERROR.value)
     where = and_(
         o.c.company_id == company_id,
-        or_(o.c.status == OrderStatus.ERROR.value, o.c.id.in_(has_payment_error)),
+        or_(
+            o.c.status.in_((OrderStatus.ERROR.value, OrderStatus.UNPOSTED.value)),
+            o.c.id.in_(has_payment_error),
+        ),
         o.c.status != OrderStatus.IN_PROGRESS.value,
+        o.c.summary_id.is_(None),
     )
     if order_numbers:
         where = and_(where, o.c.order_number.in_(list(order_numbers)))
@@ -588,6 +654,16 @@ def retry(tx: Tx, company_id: int, order_numbers: Sequence[str], now: datetime) 
             update(p)
             .where(and_(p.c.order_id.in_(ids), p.c.status == PaymentStatus.ERROR.value))
             .values(status=PaymentStatus.PENDING.value, error=None)
+        )
+        tx.execute(
+            update(p)
+            .where(and_(p.c.order_id.in_(ids), p.c.status == PaymentStatus.UNPOSTED.value))
+            .values(
+                status=PaymentStatus.PENDING.value,
+                stage=OrderStage.CHECK.value,
+                error=None,
+                add_sent=False,
+            )
         )
     return [row.order_number for row in ids_numbers]
 
@@ -629,6 +705,61 @@ def status_of(tx: Tx, company_id: int, order_number: str) -> OrderStatus | None:
         )
     ).scalar_one_or_none()
     return None if value is None else OrderStatus(value)
+
+
+def cancel(
+    tx: Tx, company_id: int, order_numbers: Sequence[str], now: datetime
+) -> dict[str, tuple[OrderStatus, str | None]]:
+    """Cancel the orders named of which nothing is in QuickBooks: pending, unposted, or in
+    error without a TxnID, and no undo asked for, in no daily summary.
+
+    Returns the status and TxnID of each named order that is not cancelled now (in
+    QuickBooks, or in a run); numbers the company has no order of are not in it.
+    """
+    if not order_numbers:
+        return {}
+    named = and_(o.c.company_id == company_id, o.c.order_number.in_(list(order_numbers)))
+    nothing_in_quickbooks = or_(
+        o.c.status.in_((OrderStatus.PENDING.value, OrderStatus.UNPOSTED.value)),
+        and_(o.c.status == OrderStatus.ERROR.value, o.c.qb_txn_id.is_(None)),
+    )
+    tx.execute(
+        update(o)
+        .where(
+            and_(
+                named,
+                nothing_in_quickbooks,
+                o.c.unpost.is_(False),
+                o.c.summary_id.is_(None),
+                o.c.summary_memo.is_(None),
+            )
+        )
+        .values(status=OrderStatus.CANCELLED.value, updated_at=now)
+    )
+    rows = tx.execute(
+        select(o.c.order_number, o.c.status, o.c.qb_txn_id).where(
+            and_(named, o.c.status != OrderStatus.CANCELLED.value)
+        )
+    )
+    return {row.order_number: (OrderStatus(row.status), row.qb_txn_id) for row in rows}
+
+
+def reinstate(tx: Tx, company_id: int, order_numbers: Sequence[str], now: datetime) -> int:
+    """Queue cancelled orders again (their channel sent them again, not deleted)."""
+    if not order_numbers:
+        return 0
+    result = tx.execute(
+        update(o)
+        .where(
+            and_(
+                o.c.company_id == company_id,
+                o.c.order_number.in_(list(order_numbers)),
+                o.c.status == OrderStatus.CANCELLED.value,
+            )
+        )
+        .values(status=OrderStatus.PENDING.value, stage=OrderStage.CHECK.value, updated_at=now)
+    )
+    return int(result.rowcount)
 
 
 # --- guarded transitions within a run -------------------------------------------------------
@@ -692,9 +823,14 @@ def _order_columns(change: OrderChange) -> dict[str, Any]:
         columns["qb_txn_id"] = change.txn.txn_id
         columns["qb_ref_number"] = change.txn.ref_number
         columns["invoice_customer"] = change.txn.customer
+        columns["qb_edit_sequence"] = change.txn.edit_sequence or None
+        columns["qb_time_modified"] = change.txn.time_modified or None
     outcome = change.outcome
     if outcome is not None:
         columns["status"] = outcome.status.value
+        if outcome.status is OrderStatus.UNPOSTED:
+            # Nothing of it is in QuickBooks any more: `retry` adds it afresh.
+            columns.update(_UNPOSTED_ORDER)
         if outcome.status is OrderStatus.PENDING:
             # Back in the queue: the next run starts with the checks again.
             columns["stage"] = OrderStage.CHECK.value
@@ -719,7 +855,24 @@ def _payment_columns(change: PaymentChange) -> dict[str, Any]:
             columns["error"] = outcome.error
         else:
             columns["qb_txn_id"] = outcome.qb_txn_id
+            columns["qb_edit_sequence"] = outcome.edit_sequence or None
+            columns["qb_time_modified"] = outcome.time_modified or None
+        if outcome.status is PaymentStatus.UNPOSTED:
+            columns["add_sent"] = False
     return columns
+
+
+_UNPOSTED_ORDER: dict[str, Any] = {
+    "unpost": False,
+    "qb_txn_id": None,
+    "qb_ref_number": None,
+    "invoice_customer": None,
+    "qb_edit_sequence": None,
+    "qb_time_modified": None,
+    "add_sent": False,
+    "error": None,
+    "error_code": None,
+}
 
 
 def apply_changes(
@@ -761,7 +914,9 @@ def apply_changes(
     outbox.record_outcomes(tx, ended, now)  # in this transaction: never lost, never early
 
 
-_ENDED = frozenset({OrderStatus.SYNCED, OrderStatus.DUPLICATE, OrderStatus.ERROR})
+_ENDED = frozenset(
+    {OrderStatus.SYNCED, OrderStatus.DUPLICATE, OrderStatus.ERROR, OrderStatus.UNPOSTED}
+)
 
 
 _HELD_ORDER = select(o.c.id).where(and_(o.c.id == bindparam("b_order"), _HELD)).scalar_subquery()

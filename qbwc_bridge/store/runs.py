@@ -14,6 +14,7 @@ from sqlalchemy.sql.expression import ColumnClause
 from qbwc_bridge.domain.company import Company
 from qbwc_bridge.domain.runs import (
     Exchange,
+    ExportState,
     InventoryState,
     OpenRun,
     RequestKind,
@@ -46,7 +47,7 @@ _RUN_COLUMNS = [
     for name in (
         "id", "company_id", "status", "stage", "expires_at", "qbxml_version", "country",
         "company_file", "last_error", "batch_size", "exchanges", "inventory_due",
-        "inventory_state", "summary",
+        "inventory_state", "summary", "export_due", "export_state",
     )
 ]  # fmt: skip
 _BY_TICKET = select(*_RUN_COLUMNS).where(r.c.ticket_hash == bindparam("b_ticket"))
@@ -122,6 +123,8 @@ def _stored_purpose(purpose: RequestPurpose) -> dict[str, Any]:
         stored["n"] = purpose.customer_names[0]
     if purpose.inventory_phase is not None:
         stored["phase"] = purpose.inventory_phase
+    if purpose.item_names:
+        stored["i"] = list(purpose.item_names)
     return stored
 
 
@@ -133,6 +136,7 @@ def _purpose(stored: dict[str, Any]) -> RequestPurpose:
         payment_id=int(stored["p"]) if "p" in stored else None,
         customer_names=(names,) if isinstance(names, str) else tuple(names),
         inventory_phase=stored.get("phase"),
+        item_names=tuple(stored.get("i", ())),
     )
 
 
@@ -179,6 +183,26 @@ def _state(stored: dict[str, Any] | None) -> InventoryState | None:
     return InventoryState(**values)
 
 
+def _stored_export_state(state: ExportState) -> dict[str, Any]:
+    stored = dataclasses.asdict(state)
+    stored["phases"] = list(state.phases)
+    stored["started_at"] = state.started_at.isoformat()
+    stored["from"] = state.modified_from.isoformat() if state.modified_from else ""
+    del stored["modified_from"]
+    return stored
+
+
+def _export_state(stored: dict[str, Any] | None) -> ExportState | None:
+    if not stored:
+        return None
+    values = dict(stored)
+    modified_from = values.pop("from", "")
+    values["modified_from"] = datetime.fromisoformat(modified_from) if modified_from else None
+    values["started_at"] = datetime.fromisoformat(values["started_at"])
+    values["phases"] = tuple(values["phases"])
+    return ExportState(**values)
+
+
 def _to_run(
     row: Sequence[Any], *, awaiting_answer: bool = False, waiting_orders: int | None = None
 ) -> Run:
@@ -186,6 +210,7 @@ def _to_run(
     (
         run_id, company_id, status, stage, expires_at, qbxml_version, country, company_file,
         last_error, batch_size, exchanges, inventory_due, inventory_state, summary,
+        export_due, export_state,
     ) = row[: len(_RUN_COLUMNS)]  # fmt: skip
     return Run(
         id=run_id,
@@ -202,6 +227,8 @@ def _to_run(
         inventory_due=inventory_due,
         inventory_state=_state(inventory_state),
         summary=_summary(summary),
+        export_due=bool(export_due),
+        export_state=_export_state(export_state),
         awaiting_answer=awaiting_answer,
         waiting_orders=waiting_orders,
     )
@@ -215,6 +242,7 @@ def open_run(
     expires_at: datetime,
     *,
     inventory_due: bool,
+    export_due: bool = False,
 ) -> Run:
     """Start a run; raises CompanyBusy while another open run holds the company."""
     try:
@@ -233,6 +261,7 @@ def open_run(
                     batch_size=0,
                     exchanges=0,
                     inventory_due=inventory_due,
+                    export_due=export_due,
                     summary={},
                 )
             )
@@ -312,6 +341,10 @@ def set_summary(tx: Tx, run_id: int, summary: RunSummary) -> None:
 
 def set_inventory_state(tx: Tx, run_id: int, state: InventoryState) -> None:
     _update(tx, run_id, inventory_state=_stored_state(state))
+
+
+def set_export_state(tx: Tx, run_id: int, state: ExportState) -> None:
+    _update(tx, run_id, export_state=_stored_export_state(state))
 
 
 def _update(tx: Tx, run_id: int, **values: Any) -> None:

@@ -8,6 +8,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -168,6 +169,15 @@ orders = Table(
     Column("lease_run_id", Id),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
+    # Posting rules (revision 0009): an undo asked for (`unpost`); the transaction as the
+    # bridge's add left it; the order's day (daily summaries); the daily summary it is in
+    # (summaries.id); on a daily summary itself, its Memo.
+    Column("unpost", Boolean, nullable=False, default=False),
+    Column("qb_edit_sequence", String(40)),
+    Column("qb_time_modified", String(40)),
+    Column("order_date", Date),
+    Column("summary_id", Id),
+    Column("summary_memo", Text),
     UniqueConstraint("company_id", "order_number", name="uq_orders_company_order_number"),
 )
 Index("ix_orders_claim", orders.c.company_id, orders.c.status, orders.c.id)
@@ -189,6 +199,9 @@ payments = Table(
     Column("qb_txn_id", String(40)),
     Column("error", Text),
     Column("add_sent", Boolean, nullable=False, default=False),
+    # As the bridge's ReceivePaymentAdd left it (revision 0009), for an undo.
+    Column("qb_edit_sequence", String(40)),
+    Column("qb_time_modified", String(40)),
     UniqueConstraint("order_id", "position"),
 )
 
@@ -307,3 +320,88 @@ Index(
     exported_transactions.c.company_id,
     exported_transactions.c.cursor,
 )
+
+
+# --- posting rules (revision 0009) ------------------------------------------------------
+
+# A company's mappings: a channel's name for something (kind) → QuickBooks' name for it.
+posting_mappings = Table(
+    "posting_mappings",
+    metadata,
+    Column("company_id", Id, ForeignKey("companies.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(20), primary_key=True),
+    Column("source_key", String(200), primary_key=True),  # domain.posting.source_key(source)
+    Column("source", String(200), nullable=False),
+    Column("target", String(200), nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+)
+
+# Items a run's check found QuickBooks lacks (create_missing_items), until one is added or
+# found: a run adds each before the transaction that needs it, once.
+missing_items = Table(
+    "missing_items",
+    metadata,
+    Column("company_id", Id, ForeignKey("companies.id", ondelete="CASCADE"), primary_key=True),
+    Column("item_key", String(200), primary_key=True),  # domain.posting.item_key(name)
+    Column("name", String(200), nullable=False),
+    Column("noted_at", Timestamp, nullable=False),
+)
+
+# The daily summaries (posting = daily_summary): one per channel, day, kind and sequence
+# (0, then supplementary ones), each posted as the order ``order_id`` (its RefNumber's
+# order, summary-<ref>); its members carry its id in orders.summary_id.
+summaries = Table(
+    "summaries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("company_id", Id, ForeignKey("companies.id", ondelete="CASCADE"), nullable=False),
+    Column("channel", String(100), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("ref_number", String(11), nullable=False),
+    Column("order_id", Id, nullable=False),
+    Column("order_count", Integer, nullable=False),
+    Column("total", Money, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    UniqueConstraint(
+        "company_id", "channel", "day", "kind", "seq", name="uq_summaries_company_day"
+    ),
+)
+Index("ix_orders_summary", orders.c.summary_id)
+
+
+# --- the Connex-compatible REST API (revision 0010) --------------------------------------
+
+# The channel (Connex's "user connection") an order came in through POST
+# /api/orders/createorders: its UserConnectionId, a channels.id (kept when the channel goes).
+orders.append_column(Column("user_connection_id", Id))
+Index("ix_orders_connection", orders.c.company_id, orders.c.user_connection_id)
+
+# A company's users of the REST API: a name that picks the company, a slow password hash,
+# and how far its DatabaseDownload/List has taken exported_transactions (a cursor there).
+api_users = Table(
+    "api_users",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("company_id", Id, ForeignKey("companies.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("password_hash", String(300), nullable=False),
+    Column("download_cursor", BigInteger, nullable=False, default=0),
+    Column("created_at", Timestamp, nullable=False),
+)
+Index("ix_api_users_company", api_users.c.company_id)
+
+# The bearer tokens a login hands out; only a hash (SHA-256) of each is kept, so a leaked
+# database hands out no live token.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("token_hash", LargeBinary(32), primary_key=True),
+    Column("api_user_id", Id, ForeignKey("api_users.id", ondelete="CASCADE"), nullable=False),
+    Column("company_id", Id, ForeignKey("companies.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+)
+Index("ix_api_tokens_user", api_tokens.c.api_user_id)
+Index("ix_api_tokens_expires", api_tokens.c.expires_at)

@@ -12,6 +12,8 @@ Figures, each on a fresh temporary database unless a PostgreSQL URL is given:
   latency under that load), then saturated (the capacity); see LoadOptions and
   tools/loadgen.py. Without --postgres that figure is skipped; --quick then runs a small
   version against the development server on SQLite, labelled as such.
+- transactions export: 10 000 QuickBooks sales with their lines exported in one run, rows
+  stored per second and memory over the pages (tools/bench_export.py).
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from qbwc_bridge.services import orders as order_service
 from qbwc_bridge.simulator.demo_company import PRODUCTS, demo_quickbooks
 from qbwc_bridge.simulator.quickbooks import FakeQuickBooks, LatencyModel
 from qbwc_bridge.store import Database, Store, stats, upgrade
-from qbwc_bridge.tools import bench_channels, bench_inventory, bench_parsers
+from qbwc_bridge.tools import bench_channels, bench_export, bench_inventory, bench_parsers
 
 SKUS = [name for name in PRODUCTS if ":" not in name]
 
@@ -109,6 +111,12 @@ def add_command(sub: Any) -> None:
         "--items", type=int, default=100_000, help="QuickBooks items for the inventory feed"
     )
     p.add_argument(
+        "--transactions",
+        type=int,
+        default=10_000,
+        help="QuickBooks sales for the transactions export",
+    )
+    p.add_argument(
         "--only",
         choices=[
             "build",
@@ -117,6 +125,7 @@ def add_command(sub: Any) -> None:
             "callbacks",
             "concurrency",
             "inventory",
+            "export",
             "parsers",
             "channels",
         ],
@@ -813,6 +822,8 @@ def run(args: argparse.Namespace, _settings: Settings) -> int:
         ("concurrency", "concurrent runs, saturated", lambda: concurrency_figure(load, args))
     )
     steps.append(("inventory", "inventory feed", lambda: bench_inventory.run(args.items)))
+    transactions = 2_000 if args.quick else args.transactions
+    steps.append(("export", "transactions export", lambda: bench_export.run(transactions)))
     steps.append(("parsers", "order stream and item iterator", lambda: bench_parsers.run()))
     steps.append(("channels", "channel pull, login-to-pull, stock push", bench_channels.run))
     problems: list[str] = []
@@ -832,6 +843,8 @@ def run(args: argparse.Namespace, _settings: Settings) -> int:
                 shown.note(f"  {name:<34} {value}")
             if key == "concurrency":
                 problems += [f"{title}: {problem}" for problem in load_problems(result)]
+            if key == "export":
+                problems += [f"{title}: {problem}" for problem in bench_export.problems(result)]
             shown.note(f"  {title}: {time.perf_counter() - started:.1f} s")
     console.print_table(
         "qbwc-bridge bench",

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from qbwc_bridge import __version__
+from qbwc_bridge import __version__, console
 from qbwc_bridge.config import Settings
 from qbwc_bridge.services import companies as company_service
 from qbwc_bridge.services import inventory as inventory_service
@@ -93,13 +94,25 @@ def run(args: argparse.Namespace, _settings: Settings) -> int:
     seconds = time.perf_counter() - started
     print(file=sys.stderr)
     _summary(store, result.exchanges, seconds, describe(result))
-    print(
-        f"\nNext: `QBWC_BRIDGE_DATABASE_URL={url} qbwc-bridge status --company {COMPANY}` for every "
-        "order, `... product-updates --company demo` for the inventory rows, and the README's "
-        "'Running it for real' to connect a real QuickBooks."
-    )
+    _next_steps(database_file)
     store.database.dispose()
     return 0 if result.outcome == "done" else 1
+
+
+def _next_steps(database_file: Path) -> None:
+    """What to try next, as commands that work from the current folder."""
+    try:
+        shown = database_file.relative_to(Path.cwd())
+    except ValueError:
+        shown = database_file
+    command = console.invocation()
+    print(
+        "\nNext, from this folder:\n"
+        f"  export QBWC_BRIDGE_DATABASE_URL={shlex.quote(f'sqlite:///{shown}')}\n"
+        f"  {command} status --company {COMPANY} --all        # every order\n"
+        f"  {command} product-updates --company {COMPANY}     # the inventory rows\n"
+        "Then the README's 'Running it for real' connects a real QuickBooks."
+    )
 
 
 def _store(database: Database) -> Any:
@@ -122,12 +135,7 @@ def _summary(store: Any, round_trips: int, seconds: float, run_line: str) -> Non
         ("product_updates rows", len(updates)),
         ("wall time", f"{seconds:.1f} s"),
     ]
-    width = max(len(label) for label, _ in rows)
-    print("Demo summary")
-    print("-" * (width + 12))
-    for label, value in rows:
-        print(f"{label:<{width}}  {value:>8}")
-    print("-" * (width + 12))
+    console.print_table("Demo summary", ("", "count"), rows, right=("count",))
     print(f"Web Connector: {run_line}")
     print("\nOrders:")
     for order in status["orders"]:

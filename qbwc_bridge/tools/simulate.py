@@ -20,10 +20,12 @@ def add_command(sub: Any) -> None:
         "Connector does, against an in-memory stand-in QuickBooks holding the demo items.",
     )
     p.add_argument("--url", default="http://127.0.0.1:8080/qbwc", help="the service's /qbwc URL")
-    p.add_argument("--username", required=True)
+    p.add_argument("--username", required=True, help="the company's Web Connector user name")
     secret = p.add_mutually_exclusive_group(required=True)
-    secret.add_argument("--password")
-    secret.add_argument("--password-stdin", action="store_true")
+    secret.add_argument("--password", help="its Web Connector password")
+    secret.add_argument(
+        "--password-stdin", action="store_true", help="read the password from stdin"
+    )
     p.add_argument("--runs", type=int, default=1, help="Web Connector runs against the same books")
     p.add_argument(
         "--qbxml-version", default="13.0", help="highest qbXML version QuickBooks speaks"
@@ -41,7 +43,12 @@ def add_command(sub: Any) -> None:
         default=0.0,
         help="modelled QuickBooks time per message (reported, not slept)",
     )
-    p.add_argument("--seconds-per-request", type=float, default=0.0)
+    p.add_argument(
+        "--seconds-per-request",
+        type=float,
+        default=0.0,
+        help="modelled QuickBooks time per request (reported, not slept)",
+    )
     p.add_argument(
         "--lose-response-after",
         type=int,
@@ -50,7 +57,7 @@ def add_command(sub: Any) -> None:
         help="apply the N-th message but lose its response",
     )
     p.add_argument("--unreachable", action="store_true", help="QuickBooks cannot be started")
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true", help="print no line per exchange, only the outcome")
     p.set_defaults(handler=run)
 
 

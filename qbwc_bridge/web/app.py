@@ -1,8 +1,9 @@
 """The WSGI application: /qbwc (SOAP), /api/orders, /api/product-updates,
-/api/quickbooks-transactions, /healthz, /metrics.
+/api/quickbooks-transactions, /healthz, /metrics, and the Connex-compatible REST API.
 
 Every request body is read here with a size limit; /qbwc is then the SOAP layer's
-(soap/endpoint.py), the rest the service layer's.
+(soap/endpoint.py), the Connex paths the Flask application's (web/connex.py), the rest the
+service layer's.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import io
 import json
 import logging
 import math
@@ -29,6 +31,7 @@ from qbwc_bridge.services import inventory as inventory_service
 from qbwc_bridge.services import orders as order_service
 from qbwc_bridge.soap.endpoint import SoapEndpoint
 from qbwc_bridge.store import Store, stats
+from qbwc_bridge.web import connex
 
 log = logging.getLogger("qbwc_bridge.web")
 
@@ -123,6 +126,7 @@ class BridgeApp:
         self.store = store or Store.from_url(settings.database_url)
         self.engine = RunEngine(self.store, settings)
         self.soap = SoapEndpoint(self.engine, settings.max_request_bytes)
+        self.connex = connex.create_app(self.store, settings)
         self.trusted_proxies = frozenset(
             address.strip() for address in settings.trusted_proxies.split(",") if address.strip()
         )
@@ -144,6 +148,9 @@ class BridgeApp:
                 return self._product_updates(environ, start_response)
             if path == "/api/quickbooks-transactions" and method == "GET":
                 return self._quickbooks_transactions(environ, start_response)
+            connex_path = connex.route_of(path)
+            if connex_path is not None:
+                return self._connex(environ, start_response, connex_path, method)
             return _json(
                 start_response, "404 Not Found", {"error": f"No route for {method} {path}"}
             )
@@ -356,6 +363,20 @@ class BridgeApp:
             )
         page = export_service.quickbooks_transactions_for(self.store, company, since, max(limit, 1))
         return _json(start_response, "200 OK", page)
+
+    def _connex(
+        self, environ: Environ, start_response: StartResponse, path: str, method: str
+    ) -> Iterable[bytes]:
+        """The Connex-compatible API (web/connex.py), its body read here like any other."""
+        body = b""
+        if method not in ("GET", "HEAD") or environ.get("CONTENT_LENGTH"):
+            body = _read_body(
+                environ, self.settings.max_request_bytes, self.settings.body_timeout_seconds
+            )
+        environ.update(
+            {"PATH_INFO": path, "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}
+        )
+        return self.connex(environ, start_response)
 
     def _metrics(self, environ: Environ, start_response: StartResponse) -> list[bytes]:
         """Served only with QBWC_BRIDGE_METRICS_TOKEN set, to its bearer: the figures name

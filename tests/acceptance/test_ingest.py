@@ -68,6 +68,9 @@ def test_enqueue_file_and_status_json_shape(company: str) -> None:
         "synced": 0,
         "duplicate": 0,
         "error": 0,
+        "unposted": 0,
+        "summarized": 0,
+        "cancelled": 0,
     }
     first = status["orders"][0]  # type: ignore[index]
     assert set(first) == {
@@ -157,6 +160,7 @@ def _post(
     *,
     auth: tuple[str, str] | None = ("acme-user", PASSWORD),
     content_type: str = "application/json",
+    query: str = "",
 ) -> tuple[int, dict[str, object]]:
     headers = {"Content-Type": content_type}
     if auth:
@@ -164,7 +168,7 @@ def _post(
             "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
         )
     request = urllib.request.Request(
-        service.url.replace("/qbwc", "/api/orders"), data=body, headers=headers
+        service.url.replace("/qbwc", "/api/orders") + query, data=body, headers=headers
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
@@ -192,6 +196,24 @@ def test_api_rejects_with_order_and_field(service: Service) -> None:
         {"order_number": "B1", "field": "TotalTax", "problem": body["errors"][0]["problem"]}
     ]  # type: ignore[index]
     assert order_service.status(service.store, "acme")["counts"]["pending"] == 0
+
+
+def test_api_names_its_own_way_to_queue_the_valid_orders(service: Service) -> None:
+    """The 422 offers ?skip_invalid=true (the API's way, not the command line's flag),
+    which queues the valid orders and lists the invalid ones."""
+    orders = [make_order_json(OrderNumber="OK1"), make_order_json(OrderNumber="B1", TotalTax="-5")]
+    code, body = _post(service, json.dumps(orders).encode())
+    assert code == 422
+    assert "?skip_invalid=true" in str(body["error"]) and "--skip-invalid" not in str(body["error"])
+    code, body = _post(service, json.dumps(orders).encode(), query="?skip_invalid=true")
+    assert code == 200 and body["queued"] == 1
+    assert [e["order_number"] for e in body["errors"]] == ["B1"]  # type: ignore[union-attr]
+    assert order_service.status(service.store, "acme")["counts"]["pending"] == 1
+    code, body = _post(service, json.dumps(orders).encode(), query="?skip_invalid=maybe")
+    assert code == 400 and "skip_invalid must be true or false" in str(body["error"])
+    with pytest.raises(order_service.NothingEnqueued) as raised:
+        order_service.enqueue(service.store, "acme", orders[1:])
+    assert "skip" not in raised.value.message  # each caller names its own way
 
 
 def test_api_needs_credentials_and_limits_size(service: Service) -> None:

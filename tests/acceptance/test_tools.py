@@ -48,7 +48,16 @@ def test_demo_runs_end_to_end_and_summarises(tmp_path: Path) -> None:
         env={"QBWC_BRIDGE_DATABASE_URL": f"sqlite:///{tmp_path / 'qbwc_bridge_demo.db'}"},
     )
     counts = json.loads(status.stdout)["counts"]
-    assert counts == {"pending": 0, "in_progress": 0, "synced": 10, "duplicate": 1, "error": 1}
+    assert counts == {
+        "pending": 0,
+        "in_progress": 0,
+        "synced": 10,
+        "duplicate": 1,
+        "error": 1,
+        "unposted": 0,
+        "summarized": 0,
+        "cancelled": 0,
+    }
     # a second demo starts afresh
     assert _cli("demo", cwd=tmp_path).returncode == 0
 

@@ -16,6 +16,11 @@ Deliberate choices where the real behaviour is unknown or out of scope:
   that customer's open transactions); applying more than the open balance answers 3180.
 - Quantities change with sales but the item's TimeModified does not, as in QuickBooks.
 - onError="rollbackOnError" behaves like stopOnError.
+- A sales transaction answered to a message of an older qbXML version leaves out the
+  elements that version lacks (Addr5, the address blocks, Other1/Other2 ... before 6.0).
+- Sales entered, changed and deleted by hand (``add_sale``, ``modify_transaction``,
+  ``delete_transaction``) move TimeModified as a save does; deletions answer
+  TxnDeletedQuery.
 - Requests are validated against Intuit's XSD (element order, types, enums): a failure is the
   parse error 0x80040400. Over-long strings pass that check and answer 3070 per request, as
   QuickBooks does.
@@ -46,6 +51,7 @@ from qbwc_bridge.simulator.quickbooks.records import (
     ItemStock,
     LatencyModel,
     PaymentRecord,
+    SaleLine,
     TransactionLine,
     TransactionRecord,
     TxnKind,
@@ -70,6 +76,7 @@ __all__ = [
     "QuickBooksFailure",
     "QuickBooksParseError",
     "ResponseLost",
+    "SaleLine",
     "TransactionLine",
     "TransactionRecord",
     "TxnKind",

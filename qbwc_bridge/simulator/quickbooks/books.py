@@ -11,6 +11,8 @@ from lxml import etree
 
 from qbwc_bridge.simulator.quickbooks.elements import (
     _NOT_IN_LIST,
+    _child,
+    _children,
     _ref,
     _ref_parts,
     _Status,
@@ -57,6 +59,11 @@ class Books:
     _txns: dict[str, TransactionRecord]
     _payments: dict[str, PaymentRecord]
     _iterators: dict[str, _Iterator]
+    _answer_version: tuple[int, int]
+    # The Class, ShipMethod and Account lists, by lower-case name: (ListID, FullName).
+    _classes: dict[str, tuple[str, str]]
+    _ship_methods: dict[str, tuple[str, str]]
+    _accounts: dict[str, tuple[str, str]]
 
     def _new_list_id(self, now: datetime) -> str:
         value, self._next_list_id = self._next_list_id, self._next_list_id + 1
@@ -118,6 +125,39 @@ class Books:
                 + _NOT_IN_LIST,
             )
         return record
+
+    def _list_entry(
+        self,
+        entries: dict[str, tuple[str, str]],
+        ref: etree._Element | None,
+        list_name: str,
+        label: str,
+    ) -> Aggregate | None:
+        """The (ListID, FullName) a ClassRef / ShipMethodRef / AccountRef names; 3140 when
+        the list has no such entry."""
+        if ref is None:
+            return None
+        list_id, full_name = _ref_parts(ref)
+        found = entries.get((full_name or "").lower()) or next(
+            (entry for entry in entries.values() if list_id and entry[0] == list_id), None
+        )
+        if found is None:
+            raise _Status(
+                3140,
+                "Error",
+                f"There is an invalid reference to QuickBooks {list_name} "
+                f'"{full_name or list_id}" in the {label}.' + _NOT_IN_LIST,
+            )
+        return _ref(*found)
+
+    def _check_sale_refs(self, add: etree._Element, label: str) -> None:
+        """A sale's ClassRef (on it and on its lines) and ShipMethodRef must name entries
+        of those lists, as in QuickBooks."""
+        self._list_entry(self._classes, _child(add, "ClassRef"), "Class", label)
+        self._list_entry(self._ship_methods, _child(add, "ShipMethodRef"), "ShipMethod", label)
+        for line in _children(add):
+            if line.tag.endswith("LineAdd"):
+                self._list_entry(self._classes, _child(line, "ClassRef"), "Class", label)
 
     def _check_payment_method(self, ref: etree._Element | None, label: str) -> Aggregate | None:
         if ref is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -22,6 +22,7 @@ from qbwc_bridge.simulator.quickbooks.company import (
     _product_name,
 )
 from qbwc_bridge.simulator.quickbooks.customers import _CUSTOMER_RET, CustomerRequests
+from qbwc_bridge.simulator.quickbooks.edits import DeletedRecord, TransactionEdits, sale_address
 from qbwc_bridge.simulator.quickbooks.elements import (
     _STATUS_OK,
     _TAX_NON,
@@ -39,19 +40,21 @@ from qbwc_bridge.simulator.quickbooks.failures import (
     QuickBooksParseError,
     ResponseLost,
 )
-from qbwc_bridge.simulator.quickbooks.inventory import ItemRequests
+from qbwc_bridge.simulator.quickbooks.lists import ListRequests, default_accounts
 from qbwc_bridge.simulator.quickbooks.payments import PaymentRequests
 from qbwc_bridge.simulator.quickbooks.records import (
     CustomerRecord,
+    Field,
     ItemRecord,
     ItemStock,
     LatencyModel,
     PaymentRecord,
+    SaleLine,
     TransactionLine,
     TransactionRecord,
     TxnKind,
 )
-from qbwc_bridge.simulator.quickbooks.transactions import _TXN_SPECS, TransactionRequests
+from qbwc_bridge.simulator.quickbooks.transactions import _TXN_SPECS
 from qbwc_bridge.simulator.schema import QbxmlSchemas, Version, default_schemas, parse_version
 
 _LIST_ID_START = 0x80000001
@@ -71,7 +74,7 @@ _WINDOWS_1252_EXTRAS = frozenset(
 
 
 class FakeQuickBooks(
-    CustomerRequests, ItemRequests, TransactionRequests, PaymentRequests, CompanyRequests
+    CustomerRequests, ListRequests, TransactionEdits, PaymentRequests, CompanyRequests
 ):
     """QuickBooks Desktop behind the Web Connector: stateful, in memory, deterministic enough.
 
@@ -134,7 +137,14 @@ class FakeQuickBooks(
         self._item_ids: dict[str, str] = {}
         self._item_order: list[str] = []
         self._txns: dict[str, TransactionRecord] = {}
+        self._deleted_txns: list[DeletedRecord] = []
+        # The version the message being answered declared: older ones get no newer elements.
+        self._answer_version = parse_version(max_version)
         self._payments: dict[str, PaymentRecord] = {}
+        # Classes and ship methods: none until seeded (add_class, add_ship_method).
+        self._classes: dict[str, tuple[str, str]] = {}
+        self._ship_methods: dict[str, tuple[str, str]] = {}
+        self._accounts: dict[str, tuple[str, str]] = default_accounts()
         self._iterators: dict[str, _Iterator] = {}
         self._request_log: list[str] = []
         self._round_trips = 0
@@ -284,6 +294,51 @@ class FakeQuickBooks(
         self._change_balance(owner.list_id, amount)
         return record
 
+    def add_sale(
+        self,
+        kind: TxnKind,
+        customer: str,
+        lines: Sequence[SaleLine],
+        *,
+        ref_number: str | None = None,
+        txn_date: date | None = None,
+        bill_address: Mapping[str, str] | None = None,
+        ship_address: Mapping[str, str] | None = None,
+        memo: str = "",
+        po_number: str = "",
+    ) -> TransactionRecord:
+        """Enter a sale by hand (its items must exist; its customer is added if need be);
+        ``bill_address`` / ``ship_address`` as {"Addr1": ..., "City": ...}."""
+        owner = self.customer(customer) or self.add_customer(customer)
+        now = self._clock()
+        fields: list[Field] = [
+            (tag, _to_cp1252(value))
+            for tag, value in (("PONumber", po_number), ("Memo", memo))
+            if value and (tag != "PONumber" or kind != "SalesReceipt")
+        ]
+        for tag, address in (("BillAddress", bill_address), ("ShipAddress", ship_address)):
+            if address:
+                fields.append((tag, sale_address(address)))
+        lines_built = self._sale_lines(lines, now)
+        record = TransactionRecord(
+            kind=kind,
+            txn_id=self._new_txn_id(now),
+            txn_number=self._take_txn_number(),
+            customer=owner.full_name,
+            customer_list_id=owner.list_id,
+            txn_date=txn_date or now.date(),
+            ref_number=ref_number if ref_number is not None else self._take_ref_number(kind),
+            lines=lines_built,
+            subtotal=sum((line.amount for line in lines_built), Decimal(0)),
+            time_created=now,
+            time_modified=now,
+            edit_sequence=_edit_sequence(now),
+            fields=tuple(fields),
+        )
+        self._txns[record.txn_id] = record
+        self._move_balance(record, record.total)
+        return record
+
     # ----------------------------------------------------------------- faults and sessions
 
     def lose_response_after(self, n: int = 1) -> None:
@@ -360,6 +415,7 @@ class FakeQuickBooks(
         if self.strict_text and any(char in _WINDOWS_1252_EXTRAS for char in text):
             raise QuickBooksParseError("a character of Windows-1252's 0x80-0x9F range")
         version = self._declared_version(root)
+        self._answer_version = version
         if self._schemas is not None:
             schema = self._schemas.for_version(version)
             if not schema.validate(root.getroottree()):
@@ -455,6 +511,10 @@ class FakeQuickBooks(
             "SalesReceiptQueryRq": lambda rq: self._txn_query(rq, "SalesReceipt"),
             "SalesOrderQueryRq": lambda rq: self._txn_query(rq, "SalesOrder"),
             "CreditMemoQueryRq": lambda rq: self._txn_query(rq, "CreditMemo"),
+            "TxnDeletedQueryRq": self._txn_deleted_query,
+            "TxnDelRq": self._txn_del,
+            "ItemQueryRq": self._any_item_query,
+            "ItemNonInventoryAddRq": self._item_non_inventory_add,
             "ReceivePaymentAddRq": self._payment_add,
             "ReceivePaymentQueryRq": self._payment_query,
             "ItemInventoryQueryRq": lambda rq: self._item_query(rq, "ItemInventory"),

@@ -35,6 +35,7 @@ class ItemStock:
     sales_price: Decimal = Decimal(0)
     sales_desc: str | None = None
     is_active: bool = True
+    account: str | None = None  # the income account of a non-inventory item added by request
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,18 @@ class TransactionLine:
     amount: Decimal
     sales_tax_code: Aggregate
     fields: tuple[Field, ...] = ()
+
+
+@dataclass(frozen=True)
+class SaleLine:
+    """A line of a sale entered by hand (FakeQuickBooks.add_sale): an item, a description,
+    quantity and rate, or an amount alone (QuickBooks works out the one it is not given)."""
+
+    item: str | None
+    quantity: Decimal | None = None
+    rate: Decimal | None = None
+    desc: str | None = None
+    amount: Decimal | None = None
 
 
 @dataclass(frozen=True)

@@ -147,6 +147,22 @@ _TXN_SPECS: dict[TxnKind, _TxnSpec] = {
     ),
 }
 
+# Elements of a sales transaction's Ret that later qbXML versions brought (the OSR marks
+# them "v6.0" and so on): QuickBooks leaves them out of its answer to an older message.
+_NEWER_ELEMENTS = {
+    "Addr5": (6, 0),
+    "Note": (6, 0),
+    "BillAddressBlock": (6, 0),
+    "ShipAddressBlock": (6, 0),
+    "IsToBeEmailed": (6, 0),
+    "Other": (6, 0),
+    "Other1": (6, 0),
+    "Other2": (6, 0),
+    "UnitOfMeasure": (7, 0),
+    "ExternalGUID": (9, 0),
+}
+_NEWEST_ELEMENT = max(_NEWER_ELEMENTS.values())
+
 _TXN_LIMITS = {
     "RefNumber": 11,
     "PONumber": 25,
@@ -168,6 +184,7 @@ class TransactionRequests(Queries):
         add = _required_child(request, f"{kind}Add")
         _check_lengths(add, _TXN_LIMITS)
         customer = self._find_customer(_child(add, "CustomerRef"), spec.label)
+        self._check_sale_refs(add, spec.label)
         resolved = [
             (
                 line,
@@ -314,7 +331,10 @@ class TransactionRequests(Queries):
             pairs.append(
                 (tag, [_line_ret(tag, spec.line_order, line, record.kind) for line in record.lines])
             )
-        return _ordered(f"{record.kind}Ret", spec.ret_order, pairs)
+        ret = _ordered(f"{record.kind}Ret", spec.ret_order, pairs)
+        if self._answer_version < _NEWEST_ELEMENT:
+            _drop_newer(ret, self._answer_version)
+        return ret
 
     def _linked_payment(self, part: AppliedPayment) -> etree._Element:
         payment = self._payments[part.payment_txn_id]
@@ -372,6 +392,14 @@ class TransactionRequests(Queries):
             return True
 
         return keep
+
+
+def _drop_newer(ret: etree._Element, version: tuple[int, int]) -> None:
+    for element in list(ret.iter()):
+        needed = _NEWER_ELEMENTS.get(str(element.tag))
+        parent = element.getparent()
+        if needed is not None and needed > version and parent is not None:
+            parent.remove(element)
 
 
 def _line_amount(

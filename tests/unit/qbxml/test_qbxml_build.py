@@ -202,14 +202,15 @@ def test_txn_query_asks_by_ref_number_without_lines() -> None:
 
 
 def test_adds_ask_quickbooks_to_return_only_what_the_engine_reads() -> None:
-    """An InvoiceAdd answered in full is ~4 KB; the engine needs its TxnID and customer.
-    (Duplicate checks are left whole: they mostly find nothing, so listing fields would
-    only make the request bigger.)"""
+    """An InvoiceAdd answered in full is ~4 KB; the engine needs its TxnID and customer,
+    and, for an undo, how QuickBooks stored it (EditSequence, TimeModified). (Duplicate
+    checks are left whole: they mostly find nothing, so listing fields would only make the
+    request bigger.)"""
     message = parsed(
         build.message([("1", build.txn_add(txn())), ("2", build.customer_add(customer()))], V13)
     )
     assert [e.text for e in message.iterfind(".//InvoiceAddRq/IncludeRetElement")] == [
-        "TxnID", "RefNumber", "CustomerRef",
+        "TxnID", "RefNumber", "CustomerRef", "EditSequence", "TimeModified",
     ]  # fmt: skip
     assert [e.text for e in message.iterfind(".//CustomerAddRq/IncludeRetElement")] == [
         "ListID", "Name", "FullName",

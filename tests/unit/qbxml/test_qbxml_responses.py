@@ -24,6 +24,11 @@ def every_sample() -> list[Path]:
     return sorted(folder.glob("*.xml")) if folder.is_dir() else []
 
 
+def every_sample_or_the_folder() -> list[Path]:
+    """The samples, or the missing folder itself: its test then skips as the others do."""
+    return every_sample() or [oracle_dir() / "qbxml-responses"]
+
+
 def test_the_oracle_has_the_samples_these_tests_name() -> None:
     require_oracle("qbxml-responses")
     assert len(every_sample()) >= 14
@@ -163,9 +168,9 @@ def test_account_add_and_hcp_responses() -> None:
     ]
 
 
-@pytest.mark.parametrize("path", every_sample(), ids=lambda path: path.name[:60])
+@pytest.mark.parametrize("path", every_sample_or_the_folder(), ids=lambda path: path.name[:60])
 def test_every_sample_parses_as_bytes_and_as_text(path: Path) -> None:
-    data = path.read_bytes()
+    data = require_oracle("qbxml-responses", path.name).read_bytes()
     from_bytes = parse_response(data)
     assert from_bytes and from_bytes == parse_response(data.decode("utf-8"))
 

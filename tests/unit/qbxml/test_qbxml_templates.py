@@ -17,7 +17,8 @@ KINDS = [
     "CustomerQuery", "CustomerAdd", "InvoiceQuery", "InvoiceAdd", "SalesReceiptQuery",
     "SalesReceiptAdd", "SalesOrderQuery", "SalesOrderAdd", "CreditMemoQuery", "CreditMemoAdd",
     "ReceivePaymentQuery", "ReceivePaymentAdd", "ItemInventoryQuery",
-    "ItemInventoryAssemblyQuery",
+    "ItemInventoryAssemblyQuery", "TxnDeletedQuery", "ItemQuery", "ItemNonInventoryAdd",
+    "TxnDel",
 ]  # fmt: skip
 
 
