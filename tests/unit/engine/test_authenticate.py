@@ -141,6 +141,22 @@ def test_a_new_login_takes_over_a_run_whose_web_connector_is_gone(
     assert (counts["pending"], counts["in_progress"]) == (1, 0)  # back for the new run
 
 
+def test_two_logins_at_once_leave_one_run_and_the_other_busy(
+    engine: RunEngine, clock: Clock
+) -> None:
+    """Two Web Connectors with one .qwc: the second login is not taken for the first
+    session's end while that session has yet to ask for work, moments after its login."""
+    first = engine.authenticate("acme-user", "acme-password").ticket
+    assert engine.authenticate("acme-user", "acme-password").answer == "busy"
+    assert engine.next_request(first, "", r"C:\Books.QBW", "US", 13, 0)  # the first works on
+    # A login that never asked for work and is long silent has gone: a new one takes over.
+    stale = engine.authenticate("globex-user", "globex-password").ticket
+    clock.now += timedelta(seconds=31)
+    assert engine.authenticate("globex-user", "globex-password").answer == ""
+    with pytest.raises(InvalidTicket, match="ended"):
+        engine.next_request(stale, "", r"C:\Books.QBW", "US", 13, 0)
+
+
 def test_a_login_while_quickbooks_works_on_a_request_is_busy_never_none(
     engine: RunEngine, clock: Clock
 ) -> None:
