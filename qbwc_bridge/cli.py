@@ -15,6 +15,7 @@ from typing import Any
 
 from qbwc_bridge import (
     __version__,
+    cli_admin,
     cli_api,
     cli_channels,
     cli_exports,
@@ -689,6 +690,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_channels.add_commands(sub)
     cli_api.add_commands(sub)
+    cli_admin.add_commands(sub)
     cli_posting.add_commands(sub)
     cli_exports.add_commands(sub)
     _add_tool_commands(sub)

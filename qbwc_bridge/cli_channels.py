@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from qbwc_bridge import sealing
+from qbwc_bridge import console, sealing
 from qbwc_bridge.cli_support import print_json, ready_store
 from qbwc_bridge.config import Settings
 from qbwc_bridge.domain.channels import SETTING_KEYS, Channel, TaskKind
@@ -146,14 +146,32 @@ def cmd_pull(args: argparse.Namespace, settings: Settings) -> int:
     """Pull now, in this process, under the same lease a worker would take."""
     store = ready_store(settings)
     found = channel_service.request_pull(store, args.channel)
-    ran = Worker(store, settings).run_once(channel_id=found.id)
+    with console.ProgressDisplay(f"Pulling {found.name}") as shown:
+        ran = Worker(store, settings).run_once(
+            channel_id=found.id, progress=lambda read: shown.update(read, f"{read} orders read")
+        )
     if ran is None:
         raise BridgeError(
             f"Channel {args.channel} is being pulled by a worker right now (or is disabled); "
             "`qbwc-bridge channel show` shows its last pull."
         )
+    report = ran.report
+    if report is not None:
+        console.print_table(
+            f"Pull of {found.name}: {report.outcome}",
+            ("orders", "count"),
+            [
+                ("read", report.received),
+                ("queued", report.queued),
+                ("updated", report.updated),
+                ("unchanged", report.unchanged),
+                ("conflicts", len(report.conflicts)),
+                ("rejected", len(report.rejected)),
+            ],
+            right=("count",),
+        )
     _print_channel(_shown(store, channel_service.channel(store, args.channel)))
-    return 0 if ran.report is not None and ran.report.complete else 1
+    return 0 if report is not None and report.complete else 1
 
 
 def cmd_push(args: argparse.Namespace, settings: Settings) -> int:
@@ -162,15 +180,25 @@ def cmd_push(args: argparse.Namespace, settings: Settings) -> int:
     found = channel_service.channel(store, args.channel)
     with store.transaction() as tx:
         channel_store.request(tx, found.id, TaskKind.PUSH, utcnow())
-    ran = Worker(store, settings).run_once(channel_id=found.id, kind=TaskKind.PUSH, force=True)
+    with console.ProgressDisplay(f"Pushing to {found.name}") as shown:
+        ran = Worker(store, settings).run_once(
+            channel_id=found.id,
+            kind=TaskKind.PUSH,
+            force=True,
+            progress=lambda sent: shown.update(sent, f"{sent} deliveries"),
+        )
     if ran is None or ran.pushed is None:
         raise BridgeError(
             f"Channel {args.channel} is being pushed by a worker right now (or is disabled)."
         )
     report = ran.pushed
-    print(f"{found.name}: {report.delivered} delivered, {report.waiting} waiting")
-    if report.error:
-        print(f"  last error: {report.error}")
+    console.print_table(
+        f"Push to {found.name}",
+        ("", "count"),
+        [("delivered", report.delivered), ("waiting", report.waiting)],
+        caption=f"last error: {report.error}" if report.error else None,
+        right=("count",),
+    )
     return 0 if report.complete else 1
 
 
@@ -226,7 +254,10 @@ def add_commands(sub: Any) -> None:
     add.add_argument(
         "--events",
         default="",
-        help="a webhook's event types, comma-separated (default: stock_levels,order_outcome)",
+        help=(
+            "a webhook's event types, comma-separated "
+            "(default: stock_levels,order_outcome,quickbooks_transactions)"
+        ),
     )
     add.add_argument("--username", help="the store's API user (HTTP Basic)")
     secret = add.add_mutually_exclusive_group()

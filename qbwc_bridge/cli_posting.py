@@ -139,7 +139,8 @@ def add_commands(sub: Any) -> None:
         description="The next Web Connector run deletes (TxnDel) each order's payments, then "
         "its transaction — only what the bridge added, and only if unchanged in QuickBooks "
         "since; all or nothing per order. The orders become unposted; `retry` adds them "
-        "again.",
+        "again. A daily summary is named by its order number or RefNumber (see `summaries`): "
+        "its transaction is deleted and its orders are queued again for a new summary.",
     )
     unpost.set_defaults(handler=cmd_unpost)
     unpost.add_argument("--company", required=True, help=COMPANY_HELP)

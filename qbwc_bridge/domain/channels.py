@@ -131,7 +131,11 @@ class LeasedTask:
 # The events a webhook channel may receive (the outbox writes them, store/outbox.py).
 STOCK_LEVELS = "stock_levels"
 ORDER_OUTCOME = "order_outcome"
-WEBHOOK_EVENTS = (STOCK_LEVELS, ORDER_OUTCOME)
+QUICKBOOKS_TRANSACTIONS = "quickbooks_transactions"  # exported_transactions rows
+WEBHOOK_EVENTS = (STOCK_LEVELS, ORDER_OUTCOME, QUICKBOOKS_TRANSACTIONS)
+# At most this many exported transactions go in one quickbooks_transactions delivery; the
+# outbox records an export's rows as events of at most this many cursors each.
+TRANSACTIONS_PER_DELIVERY = 100
 
 # What `channel set NAME KEY VALUE` may change.
 SETTING_KEYS = (

@@ -56,6 +56,9 @@ PRODUCT_SORTS = {
     "quantityonorder": "quantity_on_order",
     "quantityonsalesorder": "quantity_on_sales_order",
     "quantity": "quantity_on_hand",
+    "salesprice": "sales_price",
+    "averagecost": "average_cost",
+    "unitcost": "purchase_cost",
     "updatedat": "updated_at",
     "createdat": "updated_at",
 }

@@ -252,6 +252,26 @@ def _net_date(milliseconds: int, offset: str | None) -> date:
     return moment.date()
 
 
+def parse_instant(text: str) -> datetime | None:
+    """The moment (UTC) an OrderDate names, when it names one: an ISO 8601 date and time
+    with a UTC offset, or a .NET ``/Date(ms)/``. None for a date alone or a time without an
+    offset (the sender's clock in no known zone): such an order's day is its date as given."""
+    stripped = text.strip()
+    match = _NET_DATE.match(stripped)
+    try:
+        if match:
+            moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=int(match.group(1)))
+            return moment
+        if len(stripped) in (8, 10):
+            return None
+        parsed = datetime.fromisoformat(stripped)
+    except (ValueError, OverflowError):
+        return None
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        return None
+    return parsed.astimezone(UTC)
+
+
 def _date(fields: _Fields, key: str, *, default: date | None = None) -> date | None:
     value = fields.get(key)
     if value is None:
@@ -474,6 +494,7 @@ def _read_order(raw: object) -> tuple[Order | None, list[OrderRejected]]:
     card = _text(fields, "creditCardName")
     if not money_valid or order_date is None or total_tax is None or order_total is None:
         return None, problems.found
+    sent_date = fields.get("OrderDate")
     order = Order(
         order_number=order_number,
         order_date=order_date,
@@ -492,6 +513,7 @@ def _read_order(raw: object) -> tuple[Order | None, list[OrderRejected]]:
         channel_name=channel,
         credit_card_name=card,
         payments=tuple(payment for payment in payments if payment is not None),
+        ordered_at=parse_instant(sent_date) if isinstance(sent_date, str) else None,
     )
     _check_total(fields, order)
     if None not in payments:
@@ -552,8 +574,9 @@ def _line_to_dict(line: OrderLine) -> dict[str, Any]:
 
 
 def order_to_dict(order: Order) -> dict[str, Any]:
-    """The canonical JSON-ready form: money as 2-place strings, dates ISO, enums as codes."""
-    return {
+    """The canonical JSON-ready form: money as 2-place strings, dates ISO, enums as codes;
+    ``ordered_at`` (UTC, ISO) only when the order has a moment."""
+    data: dict[str, Any] = {
         "order_number": order.order_number,
         "order_date": order.order_date.isoformat(),
         "order_type": int(order.order_type),
@@ -580,6 +603,9 @@ def order_to_dict(order: Order) -> dict[str, Any]:
             for payment in order.payments
         ],
     }
+    if order.ordered_at is not None:
+        data["ordered_at"] = order.ordered_at.astimezone(UTC).isoformat()
+    return data
 
 
 def _optional_decimal(value: Any) -> Decimal | None:
@@ -632,6 +658,7 @@ def order_from_dict(data: Mapping[str, Any]) -> Order:
             )
             for payment in data["payments"]
         ),
+        ordered_at=datetime.fromisoformat(data["ordered_at"]) if data.get("ordered_at") else None,
     )
 
 
@@ -640,7 +667,15 @@ def canonical_json(order: Order) -> str:
     return json.dumps(order_to_dict(order), sort_keys=True, separators=(",", ":"))
 
 
+# The moment of an order, as canonical JSON writes it (a key's quotes are never escaped).
+_ORDERED_AT = re.compile(r',"ordered_at":"[^"]*"')
+
+
 def fingerprint_of(canonical: str) -> str:
-    """SHA-256 of the canonical JSON: equal for an identical re-send, different for a change."""
+    """SHA-256 of the canonical JSON: equal for an identical re-send, different for a change.
+    The order's moment (``ordered_at``) is left out: orders queued before it was kept have
+    the same fingerprint when sent again, so a synced one is not reported as changed."""
+    if '"ordered_at"' in canonical:
+        canonical = _ORDERED_AT.sub("", canonical, count=1)
     return hashlib.sha256(canonical.encode("ascii")).hexdigest()
 

@@ -8,6 +8,18 @@ from decimal import Decimal
 
 
 @dataclass(frozen=True, slots=True)
+class ItemDetails:
+    """What QuickBooks says of an item besides its quantities, None where it sent nothing:
+    Name, SalesDesc, SalesPrice, AverageCost, PurchaseCost."""
+
+    name: str | None = None
+    description: str | None = None
+    sales_price: Decimal | None = None
+    average_cost: Decimal | None = None
+    purchase_cost: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class StockLevel:
     """One item as QuickBooks reported it (SKU = the item's FullName)."""
 
@@ -17,6 +29,7 @@ class StockLevel:
     quantity_on_sales_order: Decimal | None
     qb_list_id: str = ""
     qb_time_modified: str = ""
+    details: ItemDetails = ItemDetails()
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 
@@ -131,6 +131,9 @@ class Order:
     channel_name: str = ""
     credit_card_name: str = ""
     payments: tuple[Payment, ...] = ()
+    # The moment of the order (UTC) when its OrderDate has a time and a UTC offset (or is a
+    # .NET /Date(ms)/): a daily summary takes its day in the company's time zone from it.
+    ordered_at: datetime | None = None
 
     @property
     def computed_total(self) -> Decimal:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from qbwc_bridge.domain.company import CompanySettings
@@ -23,6 +24,8 @@ NO_CHANNEL = "Web"  # the channel of orders that name none
 _CENT = Decimal("0.01")
 _BASE36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 MAX_SEQ = len(_BASE36) - 1  # supplementary summaries of one day: 1 to 35
+
+T = TypeVar("T")
 
 
 class SummaryFull(ValueError):
@@ -69,6 +72,33 @@ def last_due_day(now: datetime, zone: ZoneInfo, delay_hours: int) -> date:
     return day
 
 
+def summary_day(order: Order, zone: ZoneInfo) -> date:
+    """The day an order counts for: the date of its moment in the company's time zone
+    (2024-03-10T03:00:00Z is 2024-03-09 in New York), or its date as given when it has no
+    moment (a date alone, or a time without a UTC offset)."""
+    if order.ordered_at is None:
+        return order.order_date
+    return order.ordered_at.astimezone(zone).date()
+
+
+def group_orders(
+    items: Iterable[tuple[T, Order, TxnKind]], zone: ZoneInfo, last_day: date
+) -> dict[tuple[str, date, str], list[T]]:
+    """The orders whose day (``summary_day``) is ``last_day`` or earlier, by channel (the
+    first spelling met, compared without case), day and kind (sales or refunds), in the
+    order given; later days are left out (not over yet)."""
+    groups: dict[tuple[str, date, str], list[T]] = {}
+    names: dict[str, str] = {}
+    for item, order, kind in items:
+        day = summary_day(order, zone)
+        if day > last_day:
+            continue
+        channel = channel_of(order)
+        channel = names.setdefault(channel.casefold(), channel)
+        groups.setdefault((channel, day, summary_kind(kind)), []).append(item)
+    return groups
+
+
 # --- RefNumber and Memo --------------------------------------------------------------------
 
 
@@ -103,12 +133,22 @@ def _number_key(number: str) -> tuple[object, ...]:
 
 
 def summary_memo(
-    kind: str, day: date, channel: str, seq: int, ref: str, numbers: Sequence[str]
+    kind: str,
+    day: date,
+    channel: str,
+    seq: int,
+    ref: str,
+    numbers: Sequence[str],
+    *,
+    supplementary: bool | None = None,
 ) -> str:
     """What the summary says it is: "Amazon daily summary S240304K7Q0 of 2024-03-04:
-    12 orders, 1001 to 1050". The duplicate check finds it by "summary <RefNumber>"."""
+    12 orders, 1001 to 1050". The duplicate check finds it by "summary <RefNumber>".
+    ``supplementary`` (by default: any seq but 0) when an earlier summary of the day is in
+    QuickBooks; one that follows an undone summary is the day's summary again."""
     what = "refund summary" if kind == REFUNDS else "summary"
-    label = f"supplementary {what}" if seq else f"daily {what}"
+    extra = bool(seq) if supplementary is None else supplementary
+    label = f"supplementary {what}" if extra else f"daily {what}"
     ordered = sorted(numbers, key=_number_key)
     count = f"{len(ordered)} order{'s' if len(ordered) != 1 else ''}"
     span = ordered[0] if len(ordered) == 1 else f"{ordered[0]} to {ordered[-1]}"
@@ -177,6 +217,7 @@ def build_summary(
     settings: CompanySettings,
     *,
     payment_method_of: Callable[[str], str] = lambda name: name,
+    supplementary: bool | None = None,
 ) -> Summary:
     """The summary of ``orders`` (one channel, one day, one kind). PaymentMethodRef only
     when every order has the same payment method once mapped (``payment_method_of``)."""
@@ -201,5 +242,5 @@ def build_summary(
         credit_card_name=card,
     )
     numbers = [o.order_number for o in orders]
-    memo = summary_memo(kind, day, channel, seq, ref, numbers)
+    memo = summary_memo(kind, day, channel, seq, ref, numbers, supplementary=supplementary)
     return Summary(kind, day, channel, seq, ref, order, memo, len(orders))

@@ -21,7 +21,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from qbwc_bridge.domain.inventory import StockLevel
+from qbwc_bridge.domain.inventory import ItemDetails, StockLevel
 from qbwc_bridge.domain.runs import InventoryState, RequestKind, RequestMap, RequestPurpose
 from qbwc_bridge.qbxml import build
 from qbwc_bridge.qbxml.responses import QbRecord, QbResponse
@@ -47,7 +47,8 @@ def query_from(synced_from: datetime | None, now: datetime) -> datetime | None:
 
 
 def stock_level(record: QbRecord) -> StockLevel | None:
-    """The product_updates row of one ItemInventoryRet / ItemInventoryAssemblyRet."""
+    """The product_updates row of one ItemInventoryRet / ItemInventoryAssemblyRet, with
+    the item's details where the answer has them (an older qbXML version may lack some)."""
     sku = record.full_name or record.name
     if not sku:
         return None
@@ -58,6 +59,13 @@ def stock_level(record: QbRecord) -> StockLevel | None:
         quantity_on_sales_order=record.quantity_on_sales_order,
         qb_list_id=record.list_id,
         qb_time_modified=record.time_modified,
+        details=ItemDetails(
+            name=record.name or None,
+            description=record.sales_desc,
+            sales_price=record.sales_price,
+            average_cost=record.average_cost,
+            purchase_cost=record.purchase_cost,
+        ),
     )
 
 

@@ -32,9 +32,9 @@ def summarizing(settings: CompanySettings) -> bool:
     return settings.posting == DAILY_SUMMARY
 
 
-def _last_due_day(settings: CompanySettings, now: datetime) -> date:
+def _last_due_day(settings: CompanySettings, now: datetime) -> tuple[date, zoneinfo.ZoneInfo]:
     zone = zoneinfo.ZoneInfo(settings.timezone)
-    return summaries.last_due_day(now, zone, settings.summary_delay_hours)
+    return summaries.last_due_day(now, zone, settings.summary_delay_hours), zone
 
 
 def orders_waiting(tx: Tx, company: Company, now: datetime) -> bool:
@@ -42,33 +42,29 @@ def orders_waiting(tx: Tx, company: Company, now: datetime) -> bool:
     is not over yet wait without a run."""
     if not summarizing(company.settings):
         return order_store.any_pending(tx, company.id)
-    return posting_store.work_waiting(tx, company.id, _last_due_day(company.settings, now))
+    last_day, zone = _last_due_day(company.settings, now)
+    return posting_store.work_waiting(tx, company.id, last_day, zone)
 
 
 def form_summaries(tx: Tx, company: Company, now: datetime) -> int:
-    """Gather the pending orders of every day that is over into that day's summaries (one
-    per channel and kind; a day summarized before gets a supplementary one). How many."""
+    """Gather the pending orders of every day that is over (in the company's time zone)
+    into that day's summaries (one per channel and kind; a day summarized before gets a
+    supplementary one). How many."""
     settings = company.settings
-    due = posting_store.due_for_summary(tx, company.id, _last_due_day(settings, now))
+    last_day, zone = _last_due_day(settings, now)
+    due = posting_store.due_for_summary(tx, company.id, last_day, zone)
     if not due:
         return 0
-    last_day = _last_due_day(settings, now)
-    groups: dict[tuple[str, date, str], list[QueuedOrder]] = {}
-    names: dict[str, str] = {}
-    for queued in due:
-        order = queued.order
-        if order.order_date > last_day:
-            continue  # queued before its date was kept: its day is not over
-        channel = summaries.channel_of(order)
-        channel = names.setdefault(channel.casefold(), channel)
-        key = (channel, order.order_date, summaries.summary_kind(queued.txn_kind))
-        groups.setdefault(key, []).append(queued)
+    groups = summaries.group_orders(
+        ((queued, queued.order, queued.txn_kind) for queued in due), zone, last_day
+    )
     if not groups:
         return 0
     rules = Mappings.of(posting_store.mapping_rules(tx, company.id, [MappingKind.PAYMENT_METHOD]))
     formed = 0
-    for (channel, day, kind), members in sorted(groups.items()):
+    for (channel, day, kind), members in sorted(groups.items(), key=lambda group: group[0]):
         seq = posting_store.next_seq(tx, company.id, channel, day, kind)
+        supplementary = seq > 0 and posting_store.posted_before(tx, company.id, channel, day, kind)
         try:
             summary = summaries.build_summary(
                 kind,
@@ -78,6 +74,7 @@ def form_summaries(tx: Tx, company: Company, now: datetime) -> int:
                 [queued.order for queued in members],
                 settings,
                 payment_method_of=rules.payment_method,
+                supplementary=supplementary,
             )
         except summaries.SummaryFull as error:
             log.warning("company %s: %s; its orders wait", company.name, error)
@@ -148,7 +145,8 @@ def response_context(
 
 def after_answers(tx: Tx, company: Company, ctx: steps.ResponseContext, now: datetime) -> None:
     """Write what the answers taught beyond the orders' own rows: the items QuickBooks has
-    or lacks, and the members of a daily summary that is now in QuickBooks."""
+    or lacks, the members of a daily summary that is now in QuickBooks, and those of one
+    an undo deleted (back in the queue for a new summary)."""
     if ctx.items_present or ctx.items_absent:
         posting_store.note_items(
             tx, company.id, present=ctx.items_present, absent=ctx.items_absent, now=now
@@ -157,6 +155,15 @@ def after_answers(tx: Tx, company: Company, ctx: steps.ResponseContext, now: dat
         order = ctx.orders.get(order_id)
         outcome = change.outcome
         if order is None or order.summary_memo is None or outcome is None:
+            continue
+        if outcome.status is OrderStatus.UNPOSTED:
+            released = posting_store.release_summary(tx, order_id, now)
+            log.info(
+                "company %s: %s unposted, %s orders queued again",
+                company.name,
+                order.order_number,
+                len(released),
+            )
             continue
         if outcome.status not in (OrderStatus.SYNCED, OrderStatus.DUPLICATE):
             continue

@@ -58,6 +58,11 @@ class QbRecord:
     quantity_on_sales_order: Decimal | None = None
     time_modified: str = ""
     is_active: bool | None = None
+    # An item's SalesDesc (None when absent), SalesPrice, AverageCost, PurchaseCost.
+    sales_desc: str | None = None
+    sales_price: Decimal | None = None
+    average_cost: Decimal | None = None
+    purchase_cost: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,4 +229,8 @@ def _record(element: etree._Element) -> QbRecord:
         quantity_on_sales_order=_number(texts.get("QuantityOnSalesOrder"), "QuantityOnSalesOrder"),
         time_modified=text("TimeModified"),
         is_active=_boolean(texts.get("IsActive")),
+        sales_desc=texts.get("SalesDesc"),
+        sales_price=_number(texts.get("SalesPrice"), "SalesPrice"),
+        average_cost=_number(texts.get("AverageCost"), "AverageCost"),
+        purchase_cost=_number(texts.get("PurchaseCost"), "PurchaseCost"),
     )

@@ -290,18 +290,20 @@ def _product_json(product: ListedProduct) -> dict[str, Any]:
     if on_hand is not None:
         available = max(on_hand - (product.quantity_on_sales_order or Decimal(0)), Decimal(0))
     updated = _time(product.updated_at)
+    details = product.details
     return {
         "id": 0,
-        "name": product.sku,
+        # QuickBooks' Name (the last part of a sub-item's FullName); the SKU is the FullName.
+        "name": details.name or product.sku,
         "sku": product.sku,
-        "description": None,
+        "description": details.description,
         "quantityOnHand": _quantity(on_hand),
         "quantityOnOrder": _quantity(product.quantity_on_order),
         "quantityOnSalesOrder": _quantity(product.quantity_on_sales_order),
         "quantity": _quantity(available),
-        "averageCost": None,
-        "unitCost": None,
-        "salesPrice": None,
+        "averageCost": _quantity(details.average_cost),
+        "unitCost": _quantity(details.purchase_cost),  # what the item is bought at
+        "salesPrice": _quantity(details.sales_price),
         "isManual": False,
         "hasUnknownSku": False,
         "channelName": QUICKBOOKS,

@@ -88,8 +88,6 @@ def _why_not(tx: Tx, order: QueuedOrder) -> str | None:
         return f"order {number} is in a Web Connector run now: unpost it after the run"
     if order.unpost and order.status in (OrderStatus.PENDING, OrderStatus.ERROR):
         return None  # asked before (and failed, or waits): the next run tries again
-    if order.summary_memo is not None:
-        return f"{number} is a daily summary: the bridge does not unpost summaries"
     if order.status is OrderStatus.DUPLICATE:
         return (
             f"order {number} is linked as a duplicate: the bridge did not add its transaction, "
@@ -97,7 +95,12 @@ def _why_not(tx: Tx, order: QueuedOrder) -> str | None:
         )
     if order.status is OrderStatus.SUMMARIZED:
         summary = posting_store.in_summary(tx, order.id)
-        return f"order {number} is in the daily summary {summary}: it cannot be unposted alone"
+        return (
+            f"order {number} is in the daily summary {summary}: it cannot be unposted alone; "
+            f"unpost {summary} to delete the summary and queue all its orders again"
+        )
+    if order.status is OrderStatus.UNPOSTED and order.summary_memo is not None:
+        return f"{number} is unposted already: its orders were queued again"
     if order.status is OrderStatus.UNPOSTED:
         return f"order {number} is unposted already (`retry` adds it again)"
     if order.status is not OrderStatus.SYNCED or not order.qb_txn_id:
@@ -124,13 +127,19 @@ def _why_not(tx: Tx, order: QueuedOrder) -> str | None:
 
 def unpost(store: Store, company_name: str, order_numbers: list[str]) -> UnpostReport:
     """Ask the next run to delete what the bridge added for these orders (their payments,
-    then their transaction), each all or nothing."""
+    then their transaction), each all or nothing.
+
+    A daily summary is named by its order number or its RefNumber (as `summaries` lists
+    them), never by an order in it: its undo deletes the summary's transaction and puts
+    every order of it back in the queue, where the next run forms a new summary."""
     report = UnpostReport()
     now = utcnow()
     with store.transaction() as tx:
         found = company_store.by_name(tx, company_name)
         for number in dict.fromkeys(order_numbers):
             order = posting_store.order_by_number(tx, found.id, number)
+            if order is None:
+                order = posting_store.summary_order_by_ref(tx, found.id, number)
             if order is None:
                 report.refused[number] = f"company '{found.name}' has no order {number}"
                 continue
@@ -150,6 +159,8 @@ def cancel_unpost(store: Store, company_name: str, order_numbers: list[str]) -> 
         found = company_store.by_name(tx, company_name)
         for number in dict.fromkeys(order_numbers):
             order = posting_store.order_by_number(tx, found.id, number)
+            if order is None:
+                order = posting_store.summary_order_by_ref(tx, found.id, number)
             if order is None:
                 report.refused[number] = f"company '{found.name}' has no order {number}"
             elif any(p.status is PaymentStatus.UNPOSTED for p in order.payments):

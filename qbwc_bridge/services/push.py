@@ -23,12 +23,20 @@ from qbwc_bridge.channels.custom_store import CustomStoreClient
 from qbwc_bridge.channels.http import Sent
 from qbwc_bridge.channels.webhook import WebhookClient
 from qbwc_bridge.config import Settings
-from qbwc_bridge.domain.channels import STOCK_LEVELS, WEBHOOK_EVENTS, Channel, ChannelKind
+from qbwc_bridge.domain.channels import (
+    QUICKBOOKS_TRANSACTIONS,
+    STOCK_LEVELS,
+    TRANSACTIONS_PER_DELIVERY,
+    WEBHOOK_EVENTS,
+    Channel,
+    ChannelKind,
+)
 from qbwc_bridge.domain.inventory import ProductUpdate
 from qbwc_bridge.errors import BridgeError
 from qbwc_bridge.sealing import Sealer
 from qbwc_bridge.services import orders as order_service
 from qbwc_bridge.store import Store, Tx, outbox, utcnow
+from qbwc_bridge.store import exports as export_store
 from qbwc_bridge.store import inventory as inventory_store
 from qbwc_bridge.store import orders as order_store
 
@@ -242,12 +250,21 @@ def _prepare(tx: Tx, channel: Channel, now: datetime) -> outbox.Delivery | None:
         return outbox.start_delivery(
             tx, channel.id, delivery_id, STOCK_LEVELS, body, rows[-1].cursor, now
         )
-    events = outbox.events_after(
-        tx, channel.company_id, cursor, _events(channel), OUTCOMES_PER_REQUEST
-    )
-    if not events:
-        return None
-    first = events[0]
+    while True:
+        events = outbox.events_after(
+            tx, channel.company_id, cursor, _events(channel), OUTCOMES_PER_REQUEST
+        )
+        if not events:
+            return None
+        first = events[0]
+        if first.kind != QUICKBOOKS_TRANSACTIONS:
+            break
+        data, last = _transactions(tx, channel, events)
+        if data:
+            return _start_event(tx, channel, delivery_id, first.kind, data, last, now)
+        # Each of their rows changed again since, and goes out with that later event.
+        outbox.skip_to(tx, channel.id, last)
+        cursor = last
     if first.kind == STOCK_LEVELS:
         rows = inventory_store.since(
             tx,
@@ -256,7 +273,7 @@ def _prepare(tx: Tx, channel: Channel, now: datetime) -> outbox.Delivery | None:
             STOCK_ROWS_PER_REQUEST,
             upto=first.to_cursor,
         )
-        data: list[Any] = [_stock_row(row) for row in rows]
+        data = [_stock_row(row) for row in rows]
         last = first.id
     else:
         batch = []
@@ -267,13 +284,47 @@ def _prepare(tx: Tx, channel: Channel, now: datetime) -> outbox.Delivery | None:
         found = {o.id: o for o in order_store.by_ids(tx, [e.order_id for e in batch if e.order_id])}
         data = [order_service.order_json(found[e.order_id]) for e in batch if e.order_id in found]
         last = batch[-1].id
+    return _start_event(tx, channel, delivery_id, first.kind, data, last, now)
+
+
+def _transactions(
+    tx: Tx, channel: Channel, events: list[outbox.Event]
+) -> tuple[list[dict[str, Any]], int]:
+    """The exported rows of the leading quickbooks_transactions events, as the feed gives
+    them (GET /api/quickbooks-transactions), and the last event they cover: consecutive
+    events together while their cursors span at most TRANSACTIONS_PER_DELIVERY."""
+    start = events[0].from_cursor or 0
+    end = events[0].to_cursor or 0
+    last = events[0].id
+    for event in events[1:]:
+        if event.kind != QUICKBOOKS_TRANSACTIONS:
+            break
+        upto = event.to_cursor or 0
+        if upto - start > TRANSACTIONS_PER_DELIVERY:
+            break
+        end, last = max(end, upto), event.id
+    # A row has one cursor, so the range holds at most end - start rows: none is cut off.
+    rows = export_store.since(tx, channel.company_id, start, max(end - start, 1), upto=end)
+    return [row.as_json() for row in rows], last
+
+
+def _start_event(
+    tx: Tx,
+    channel: Channel,
+    delivery_id: str,
+    kind: str,
+    data: list[Any],
+    last: int,
+    now: datetime,
+) -> outbox.Delivery:
+    """A webhook delivery of one event type: the envelope of docs/channels.md."""
     body = _body(
         {
             "id": delivery_id,
-            "type": first.kind,
+            "type": kind,
             "company": channel.company,
             "created_at": _time(now),
             "data": data,
         }
     )
-    return outbox.start_delivery(tx, channel.id, delivery_id, first.kind, body, last, now)
+    return outbox.start_delivery(tx, channel.id, delivery_id, kind, body, last, now)

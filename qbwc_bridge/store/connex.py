@@ -4,21 +4,20 @@ its inventory rows, and the SKUs of its waiting orders."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, cast, func, or_, select
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import ColumnElement, and_, exists, func, select
 
 from qbwc_bridge.domain import intake
+from qbwc_bridge.domain.inventory import ItemDetails
 from qbwc_bridge.domain.orders import Order, OrderStatus
 from qbwc_bridge.store import schema
 from qbwc_bridge.store.database import Tx, as_utc
 
-o, pu = schema.orders, schema.product_updates
+o, pu, os_ = schema.orders, schema.product_updates, schema.order_skus
 
 # Orders whose SKUs QuickBooks has yet to see: they count towards unknownSkusCount.
 _WAITING = (OrderStatus.PENDING.value, OrderStatus.IN_PROGRESS.value, OrderStatus.ERROR.value)
@@ -70,22 +69,20 @@ class ListedProduct:
     quantity_on_sales_order: Decimal | None
     qb_list_id: str
     updated_at: datetime
+    details: ItemDetails
 
 
-def _contains(column: Any, text: str) -> ColumnElement[bool]:
-    return func.lower(column).contains(text.lower(), autoescape=True)
+def _contains(tx: Tx, column: Any, text: str) -> ColumnElement[bool]:
+    """``column`` contains ``text``, without case. SQLite's LIKE ignores the case of ASCII
+    letters, as its lower() lowers only those: no lower() per row to pay for there."""
+    if tx.dialect.name == "sqlite":
+        plain: ColumnElement[bool] = column.contains(text.lower(), autoescape=True)
+        return plain
+    folded: ColumnElement[bool] = func.lower(column).contains(text.lower(), autoescape=True)
+    return folded
 
 
-def _sent_customer(tx: Tx) -> ColumnElement[str]:
-    """The order's CustomerName as it was sent (its payload's customer_name)."""
-    if tx.dialect.name == "postgresql":
-        sent: ColumnElement[str] = cast(o.c.payload, postgresql.JSONB)["customer_name"].astext
-        return sent
-    extracted: ColumnElement[str] = func.json_extract(o.c.payload, "$.customer_name")
-    return extracted
-
-
-def _order_where(tx: Tx, wanted: OrderFilter) -> ColumnElement[bool]:
+def _order_where(wanted: OrderFilter) -> ColumnElement[bool]:
     # Daily summaries are the bridge's own orders, not one a channel sent.
     where = and_(o.c.company_id == wanted.company_id, o.c.summary_memo.is_(None))
     if wanted.begin is not None:
@@ -96,33 +93,59 @@ def _order_where(tx: Tx, wanted: OrderFilter) -> ColumnElement[bool]:
         where = and_(where, o.c.user_connection_id == wanted.connection_id)
     if wanted.search.strip():
         text = wanted.search.strip()
-        where = and_(
-            where,
-            or_(
-                _contains(o.c.order_number, text),
-                _contains(o.c.customer_name, text),  # as QuickBooks knows the customer
-                _contains(_sent_customer(tx), text),
-            ),
-        )
+        # The number, QuickBooks' customer name and the sent one, kept in lower case: one
+        # plain LIKE per order, no lower() (store.orders.search_text).
+        where = and_(where, o.c.search_text.contains(text.lower(), autoescape=True))
     return where
+
+
+def _order_count(tx: Tx, wanted: OrderFilter, where: ColumnElement[bool]) -> int:
+    """How many orders ``where`` matches. Without filters, the company's orders less its
+    daily summaries (each summaries row is one order, written with it, never removed): two
+    counts on narrow indexes instead of a look at every order's summary_memo."""
+    filtered = (wanted.begin, wanted.end, wanted.connection_id) != (None, None, None)
+    if filtered or wanted.search.strip():
+        return int(tx.execute(select(func.count()).select_from(o).where(where)).scalar_one())
+    s = schema.summaries
+    orders = select(func.count()).select_from(o).where(o.c.company_id == wanted.company_id)
+    summaries = select(func.count()).select_from(s).where(s.c.company_id == wanted.company_id)
+    both = select(orders.scalar_subquery() - summaries.scalar_subquery())
+    return int(tx.execute(both).scalar_one())
 
 
 def orders_page(tx: Tx, wanted: OrderFilter) -> tuple[list[ListedOrder], int]:
     """The page of orders ``wanted`` names, and how many orders match in all."""
-    where = _order_where(tx, wanted)
-    total = int(tx.execute(select(func.count()).select_from(o).where(where)).scalar_one())
+    where = _order_where(wanted)
+    total = _order_count(tx, wanted, where)
     column = o.c[wanted.sort]
-    ordering = [column.desc(), o.c.id.desc()] if wanted.descending else [column, o.c.id]
-    rows = tx.execute(
+    # A page past the middle is read from the other end, in the opposite order (the id
+    # breaks ties, so that order is the exact reverse): no more than half the matching
+    # orders are stepped over.
+    offset, backwards = wanted.offset, wanted.descending
+    from_end = offset + wanted.limit > total // 2 and offset < total
+    if from_end:
+        offset, backwards = max(total - offset - wanted.limit, 0), not backwards
+    ordering = [column.desc(), o.c.id.desc()] if backwards else [column, o.c.id]
+    limit = min(wanted.limit, total - wanted.offset) if from_end else wanted.limit
+    # The page's ids first, then their rows: sorting carries only the sort key and the id,
+    # not every matching order's payload (a deep page would sort them all).
+    ids = list(
+        tx.execute(
+            select(o.c.id).where(where).order_by(*ordering).offset(offset).limit(limit)
+        ).scalars()
+    )
+    if from_end:
+        ids.reverse()
+    if not ids:
+        return [], total
+    found = tx.execute(
         select(
             o.c.id, o.c.payload, o.c.status, o.c.qb_txn_id, o.c.qb_ref_number, o.c.error,
             o.c.user_connection_id,
-        )
-        .where(where)
-        .order_by(*ordering)
-        .offset(wanted.offset)
-        .limit(wanted.limit)
+        ).where(o.c.id.in_(ids))
     )  # fmt: skip
+    by_id = {row.id: row for row in found}
+    rows = [by_id[order_id] for order_id in ids]
     return [
         ListedOrder(
             id=int(row.id),
@@ -137,23 +160,24 @@ def orders_page(tx: Tx, wanted: OrderFilter) -> tuple[list[ListedOrder], int]:
     ], total
 
 
-def _product_where(wanted: ProductFilter) -> ColumnElement[bool]:
+def _product_where(tx: Tx, wanted: ProductFilter) -> ColumnElement[bool]:
     where = pu.c.company_id == wanted.company_id
     if wanted.search.strip():
-        where = and_(where, _contains(pu.c.sku, wanted.search.strip()))
+        where = and_(where, _contains(tx, pu.c.sku, wanted.search.strip()))
     return where
 
 
 def products_page(tx: Tx, wanted: ProductFilter) -> tuple[list[ListedProduct], int]:
     """The page of inventory rows ``wanted`` names, and how many match in all."""
-    where = _product_where(wanted)
+    where = _product_where(tx, wanted)
     total = int(tx.execute(select(func.count()).select_from(pu).where(where)).scalar_one())
     column = pu.c[wanted.sort]
     ordering = [column.desc(), pu.c.sku.desc()] if wanted.descending else [column, pu.c.sku]
     rows = tx.execute(
         select(
             pu.c.sku, pu.c.quantity_on_hand, pu.c.quantity_on_order,
-            pu.c.quantity_on_sales_order, pu.c.qb_list_id, pu.c.updated_at,
+            pu.c.quantity_on_sales_order, pu.c.qb_list_id, pu.c.updated_at, pu.c.name,
+            pu.c.description, pu.c.sales_price, pu.c.average_cost, pu.c.purchase_cost,
         )
         .where(where)
         .order_by(*ordering)
@@ -168,39 +192,51 @@ def products_page(tx: Tx, wanted: ProductFilter) -> tuple[list[ListedProduct], i
             quantity_on_sales_order=row.quantity_on_sales_order,
             qb_list_id=row.qb_list_id or "",
             updated_at=as_utc(row.updated_at),
+            details=ItemDetails(
+                name=row.name,
+                description=row.description,
+                sales_price=row.sales_price,
+                average_cost=row.average_cost,
+                purchase_cost=row.purchase_cost,
+            ),
         )
         for row in rows
     ], total
 
 
-def _waiting_skus(tx: Tx, company_id: int) -> Iterator[str]:
-    rows = tx.execute(
-        select(o.c.payload).where(
+def unknown_skus(tx: Tx, company_id: int) -> list[str]:
+    """The SKUs of the company's orders not yet in QuickBooks that its inventory rows do
+    not list (QuickBooks' names ignore case), sorted.
+
+    One statement over order_skus' index: it steps from one distinct key to the next (a
+    loose index scan, as neither database skips on its own), keeps the keys no inventory row
+    has, and for each of those only finds its first waiting order, so its cost follows the
+    number of distinct SKUs ordered, not the number of orders."""
+    step = select(os_.c.sku_key).where(os_.c.company_id == company_id)
+    first = step.order_by(os_.c.sku_key).limit(1).scalar_subquery()
+    keys = select(first.label("sku_key")).cte("sku_keys", recursive=True)
+    following = (
+        step.where(os_.c.sku_key > keys.c.sku_key).order_by(os_.c.sku_key).limit(1)
+    ).scalar_subquery()
+    keys = keys.union_all(select(following.label("sku_key")).where(keys.c.sku_key.is_not(None)))
+    known = exists().where(and_(pu.c.company_id == company_id, pu.c.sku_key == keys.c.sku_key))
+    spelled = (
+        select(os_.c.sku)
+        .join(o, o.c.id == os_.c.order_id)
+        .where(
             and_(
-                o.c.company_id == company_id,
+                os_.c.company_id == company_id,
+                os_.c.sku_key == keys.c.sku_key,
                 o.c.status.in_(_WAITING),
                 o.c.summary_memo.is_(None),
             )
         )
+        .order_by(os_.c.order_id)
+        .limit(1)
+        .scalar_subquery()
     )
-    for (payload,) in rows:
-        for line in json.loads(payload)["lines"]:
-            yield str(line["sku"])
-
-
-def unknown_skus(tx: Tx, company_id: int) -> list[str]:
-    """The SKUs of the company's orders not yet in QuickBooks that its inventory rows do
-    not list (QuickBooks' names ignore case), sorted."""
-    wanted: dict[str, str] = {}
-    for sku in _waiting_skus(tx, company_id):
-        wanted.setdefault(sku.casefold(), sku)
-    if not wanted:
-        return []
-    known = {
-        str(sku).casefold()
-        for (sku,) in tx.execute(select(pu.c.sku).where(pu.c.company_id == company_id))
-    }
-    return sorted(sku for key, sku in wanted.items() if key not in known)
+    rows = tx.execute(select(spelled).where(and_(keys.c.sku_key.is_not(None), ~known))).scalars()
+    return sorted(str(sku) for sku in rows if sku is not None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from sqlalchemy import and_, bindparam, insert, select, update
 
 from qbwc_bridge.domain.exports import DeletedTxn, ExportedTxn, ExportRow, deleted_order
 from qbwc_bridge.domain.orders import OrderStatus, TxnKind
-from qbwc_bridge.store import schema
+from qbwc_bridge.store import outbox, schema
 from qbwc_bridge.store.database import Tx, as_utc
 
 et = schema.exported_transactions
@@ -84,6 +84,7 @@ def write(
             select(c.c.export_cursor).where(c.c.id == company_id).with_for_update()
         ).scalar_one()
     )
+    first = cursor
     inserts, updates = [], []
     for txn_id, values in changed.items():
         cursor += 1
@@ -102,6 +103,7 @@ def write(
             updates,
         )
     tx.execute(update(c).where(c.c.id == company_id).values(export_cursor=cursor))
+    outbox.record_transactions(tx, company_id, first, cursor, now)  # never lost, never early
     return len(changed)
 
 
@@ -145,15 +147,16 @@ def bridge_orders(tx: Tx, company_id: int, txn_ids: Sequence[str]) -> dict[str, 
     return {str(txn_id): str(number) for txn_id, number in rows}
 
 
-def since(tx: Tx, company_id: int, cursor: int, limit: int) -> list[ExportRow]:
-    """Up to ``limit`` rows changed after ``cursor``, oldest change first: the feed's one
-    read, for the command line, /api and whatever else follows it."""
-    rows = tx.execute(
-        select(et)
-        .where(and_(et.c.company_id == company_id, et.c.cursor > cursor))
-        .order_by(et.c.cursor)
-        .limit(limit)
-    )
+def since(
+    tx: Tx, company_id: int, cursor: int, limit: int, upto: int | None = None
+) -> list[ExportRow]:
+    """Up to ``limit`` rows changed after ``cursor`` (and at most ``upto``), oldest change
+    first: the feed's one read, for the command line, /api, the webhook events and whatever
+    else follows it."""
+    where = and_(et.c.company_id == company_id, et.c.cursor > cursor)
+    if upto is not None:
+        where = and_(where, et.c.cursor <= upto)
+    rows = tx.execute(select(et).where(where).order_by(et.c.cursor).limit(limit))
     return [
         ExportRow(
             qb_txn_id=row.qb_txn_id,

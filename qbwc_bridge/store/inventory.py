@@ -1,24 +1,34 @@
 """product_updates: inventory levels from QuickBooks, with a change cursor for consumers.
 
-A row is written only when a quantity changed, and every write takes the company's next
-cursor value, so a consumer that remembers the last cursor it saw never misses a change
-and never gets one twice.
+A row is written only when a quantity or a detail of the item (name, description, price,
+costs) changed, and every write takes the company's next cursor value, so a consumer that
+remembers the last cursor it saw never misses a change and never gets one twice.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, insert, select, update
 
-from qbwc_bridge.domain.inventory import ProductUpdate, StockLevel
+from qbwc_bridge.domain.inventory import ItemDetails, ProductUpdate, StockLevel
 from qbwc_bridge.store import outbox, schema
 from qbwc_bridge.store.database import Tx, as_utc
 
 pu = schema.product_updates
 c = schema.companies
+# The item's details (ItemDetails' fields, product_updates' columns): a change to one is a
+# change of the row, as a quantity's is.
+_DETAILS = tuple(field.name for field in dataclasses.fields(ItemDetails))
+
+
+def sku_key(sku: str) -> str:
+    """How products/list matches an order's SKU with an inventory row: without case, as
+    QuickBooks compares names (cut to the column's width: a longer key is no item's)."""
+    return sku.casefold()[: schema.SKU_KEY_CHARS]
 
 
 def upsert(tx: Tx, company_id: int, levels: Sequence[StockLevel], now: datetime) -> int:
@@ -35,6 +45,7 @@ def upsert(tx: Tx, company_id: int, levels: Sequence[StockLevel], now: datetime)
                 pu.c.quantity_on_hand,
                 pu.c.quantity_on_order,
                 pu.c.quantity_on_sales_order,
+                *(pu.c[name] for name in _DETAILS),
             ).where(and_(pu.c.company_id == company_id, pu.c.sku.in_(list(latest))))
         )
     }
@@ -55,7 +66,8 @@ def upsert(tx: Tx, company_id: int, levels: Sequence[StockLevel], now: datetime)
         if level.sku in current:
             updates.append({"b_sku": level.sku, **values})
         else:
-            inserts.append({"company_id": company_id, "sku": level.sku, **values})
+            key = sku_key(level.sku)
+            inserts.append({"company_id": company_id, "sku": level.sku, "sku_key": key, **values})
     if inserts:
         tx.execute(insert(pu), inserts)
     if updates:
@@ -79,6 +91,7 @@ def _values(level: StockLevel, now: datetime, cursor: int) -> dict[str, Any]:
         "qb_time_modified": level.qb_time_modified,
         "updated_at": now,
         "cursor": cursor,
+        **{name: getattr(level.details, name) for name in _DETAILS},
     }
 
 
@@ -89,6 +102,7 @@ def _differs(row: Any, level: StockLevel) -> bool:
         row.quantity_on_hand != level.quantity_on_hand
         or row.quantity_on_order != level.quantity_on_order
         or row.quantity_on_sales_order != level.quantity_on_sales_order
+        or any(getattr(row, name) != getattr(level.details, name) for name in _DETAILS)
     )
 
 

@@ -51,9 +51,11 @@ from qbwc_bridge.errors import LeaseLost
 from qbwc_bridge.store import outbox, schema
 from qbwc_bridge.store.database import Tx, insert_into
 from qbwc_bridge.store.direct import Direct, in_ids
+from qbwc_bridge.store.inventory import sku_key
 
 o = schema.orders
 p = schema.payments
+os_ = schema.order_skus
 
 
 class EnqueueOutcome(enum.StrEnum):
@@ -110,7 +112,7 @@ def enqueue(
         elif row.fingerprint == new.fingerprint:
             outcomes.append((number, EnqueueOutcome.UNCHANGED))
         elif _replaceable(row):
-            _replace(tx, row.id, new, now)
+            _replace(tx, company_id, row.id, new, now)
             outcomes.append((number, EnqueueOutcome.UPDATED))
         else:
             outcomes.append((number, EnqueueOutcome.CONFLICT))
@@ -155,6 +157,7 @@ def _order_values(new: NewOrder, now: datetime) -> dict[str, Any]:
         "stage": OrderStage.CHECK.value,
         "txn_kind": new.txn_kind.value,
         "customer_name": new.customer_name,
+        "search_text": search_text(new.order.order_number, new.customer_name, new.order),
         "order_date": new.order.order_date,
         "updated_at": now,
     }
@@ -172,6 +175,24 @@ def _payment_rows(order_id: int, order: Order) -> list[dict[str, Any]]:
             "add_sent": False,
         }
         for position, payment in enumerate(order.payments)
+    ]
+
+
+def search_text(order_number: str, customer_name: str, order: Order) -> str:
+    """orders.search_text: the number, QuickBooks' customer name and the sent CustomerName,
+    lower case, one per line."""
+    sent = order.customer_name[: schema.SENT_CUSTOMER_CHARS]
+    return f"{order_number}\n{customer_name}\n{sent}".lower()[: schema.SEARCH_TEXT_CHARS]
+
+
+def _sku_rows(company_id: int, order_id: int, order: Order) -> list[dict[str, Any]]:
+    """The order's SKUs for order_skus, each key once (its first line's spelling)."""
+    keys: dict[str, str] = {}
+    for line in order.lines:
+        keys.setdefault(sku_key(line.sku), line.sku)
+    return [
+        {"order_id": order_id, "sku_key": key, "company_id": company_id, "sku": sku}
+        for key, sku in keys.items()
     ]
 
 
@@ -206,10 +227,18 @@ def _insert(tx: Tx, company_id: int, news: list[NewOrder], now: datetime) -> set
     ]
     if payment_rows:
         tx.execute(insert(p), payment_rows)
+    sku_rows = [
+        row
+        for new in news
+        if new.order.order_number in ids
+        for row in _sku_rows(company_id, ids[new.order.order_number], new.order)
+    ]
+    if sku_rows:
+        tx.execute(insert(os_), sku_rows)
     return set(ids)
 
 
-def _replace(tx: Tx, order_id: int, new: NewOrder, now: datetime) -> None:
+def _replace(tx: Tx, company_id: int, order_id: int, new: NewOrder, now: datetime) -> None:
     tx.execute(
         update(o)
         .where(o.c.id == order_id)
@@ -233,6 +262,10 @@ def _replace(tx: Tx, order_id: int, new: NewOrder, now: datetime) -> None:
     payment_rows = _payment_rows(order_id, new.order)
     if payment_rows:
         tx.execute(insert(p), payment_rows)
+    tx.execute(delete(os_).where(os_.c.order_id == order_id))
+    sku_rows = _sku_rows(company_id, order_id, new.order)
+    if sku_rows:
+        tx.execute(insert(os_), sku_rows)
 
 
 # --- reading ----------------------------------------------------------------------------
@@ -622,7 +655,8 @@ def release_run(tx: Tx, run_id: int, now: datetime, *, max_attempts: int) -> int
 
 def retry(tx: Tx, company_id: int, order_numbers: Sequence[str], now: datetime) -> list[str]:
     """Put errored orders (or orders with errored payments) back in the queue, and unposted
-    ones (to be added again). An order to unpost that failed tries its undo again."""
+    ones (to be added again). An order to unpost that failed tries its undo again. An
+    unposted daily summary is not added again: its orders were queued again instead."""
     has_payment_error = select(p.c.order_id).where(p.c.status == PaymentStatus.ERROR.value)
     where = and_(
         o.c.company_id == company_id,
@@ -632,6 +666,7 @@ def retry(tx: Tx, company_id: int, order_numbers: Sequence[str], now: datetime) 
         ),
         o.c.status != OrderStatus.IN_PROGRESS.value,
         o.c.summary_id.is_(None),
+        ~and_(o.c.status == OrderStatus.UNPOSTED.value, o.c.summary_memo.is_not(None)),
     )
     if order_numbers:
         where = and_(where, o.c.order_number.in_(list(order_numbers)))

@@ -11,7 +11,12 @@ from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, literal, select, update
 
-from qbwc_bridge.domain.channels import ORDER_OUTCOME, STOCK_LEVELS
+from qbwc_bridge.domain.channels import (
+    ORDER_OUTCOME,
+    QUICKBOOKS_TRANSACTIONS,
+    STOCK_LEVELS,
+    TRANSACTIONS_PER_DELIVERY,
+)
 from qbwc_bridge.store import schema
 from qbwc_bridge.store.database import Tx, as_utc
 
@@ -75,6 +80,28 @@ def record_stock(tx: Tx, company_id: int, from_cursor: int, to_cursor: int, now:
             to_cursor=to_cursor,
             created_at=now,
         )
+    )
+
+
+def record_transactions(
+    tx: Tx, company_id: int, from_cursor: int, to_cursor: int, now: datetime
+) -> None:
+    """exported_transactions rows with cursors in (from, to] changed: one event per
+    TRANSACTIONS_PER_DELIVERY cursors, so that no delivery outgrows its batch."""
+    if to_cursor <= from_cursor:
+        return
+    tx.execute(
+        insert(ev),
+        [
+            {
+                "company_id": company_id,
+                "kind": QUICKBOOKS_TRANSACTIONS,
+                "from_cursor": start,
+                "to_cursor": min(start + TRANSACTIONS_PER_DELIVERY, to_cursor),
+                "created_at": now,
+            }
+            for start in range(from_cursor, to_cursor, TRANSACTIONS_PER_DELIVERY)
+        ],
     )
 
 
@@ -187,6 +214,12 @@ def failed(
     tx.execute(
         update(ch).where(ch.c.id == delivery.channel_id).values(push_error=channel_error or error)
     )
+
+
+def skip_to(tx: Tx, channel_id: int, event_id: int) -> None:
+    """Events up to ``event_id`` carry nothing left to send (their rows changed again and
+    travel with a later event): the channel's cursor moves past them without a delivery."""
+    tx.execute(update(ch).where(ch.c.id == channel_id).values(push_cursor=event_id))
 
 
 def push_cursor(tx: Tx, channel_id: int) -> int:

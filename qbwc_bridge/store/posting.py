@@ -6,11 +6,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, cast, delete, exists, func, or_, select, update
+from sqlalchemy.dialects import postgresql
 
 from qbwc_bridge.domain import intake
 from qbwc_bridge.domain.orders import (
@@ -20,7 +22,7 @@ from qbwc_bridge.domain.orders import (
     QueuedOrder,
 )
 from qbwc_bridge.domain.posting import MappingKind, MappingRule, Mappings, source_key
-from qbwc_bridge.domain.summaries import Summary
+from qbwc_bridge.domain.summaries import Summary, day_over_at
 from qbwc_bridge.store import orders as order_store
 from qbwc_bridge.store import outbox, schema
 from qbwc_bridge.store.database import Tx, insert_into
@@ -217,10 +219,42 @@ def in_summary(tx: Tx, order_id: int) -> str | None:
 # --- daily summaries -------------------------------------------------------------------------
 
 
-def work_waiting(tx: Tx, company_id: int, last_due_day: date) -> bool:
+# An order's day in the company's zone is within two days of the date it was sent with
+# (UTC offsets run from -12 to +14 hours; a sender's from -24 to +24).
+_DAY_SPREAD = timedelta(days=2)
+
+
+def _ordered_at(tx: Tx) -> ColumnElement[str]:
+    """The order's moment as its payload keeps it (UTC ISO text, which sorts as time does),
+    or NULL when it has none."""
+    if tx.dialect.name == "postgresql":
+        moment: ColumnElement[str] = cast(o.c.payload, postgresql.JSONB)["ordered_at"].astext
+        return moment
+    extracted: ColumnElement[str] = func.json_extract(o.c.payload, "$.ordered_at")
+    return extracted
+
+
+def _day_is_over(tx: Tx, last_due_day: date, zone: ZoneInfo) -> ColumnElement[bool]:
+    """The order's day (domain.summaries.summary_day) is ``last_due_day`` or earlier: its
+    moment is before that day ended in ``zone``, or, without a moment, its date is."""
+    moment = _ordered_at(tx)
+    ended = day_over_at(last_due_day, zone).isoformat()
+    return or_(
+        o.c.order_date.is_(None),  # queued before its date was kept
+        and_(
+            o.c.order_date <= last_due_day + _DAY_SPREAD,
+            or_(
+                and_(moment.is_(None), o.c.order_date <= last_due_day),
+                moment < ended,
+            ),
+        ),
+    )
+
+
+def work_waiting(tx: Tx, company_id: int, last_due_day: date, zone: ZoneInfo) -> bool:
     """Is there something a run would do for a company that posts daily summaries: a
-    summary or an undo waiting, or orders of a day that is over (an order queued before
-    its day was kept counts too)?"""
+    summary or an undo waiting, or orders of a day that is over in ``zone`` (an order
+    queued before its date was kept counts too)?"""
     waiting = and_(
         o.c.company_id == company_id,
         o.c.status == OrderStatus.PENDING.value,
@@ -228,15 +262,17 @@ def work_waiting(tx: Tx, company_id: int, last_due_day: date) -> bool:
         or_(
             o.c.summary_memo.is_not(None),
             o.c.unpost,
-            o.c.order_date.is_(None),
-            o.c.order_date <= last_due_day,
+            _day_is_over(tx, last_due_day, zone),
         ),
     )
     return bool(tx.execute(select(exists().where(waiting))).scalar_one())
 
 
-def due_for_summary(tx: Tx, company_id: int, last_due_day: date) -> list[QueuedOrder]:
-    """The pending orders of days that are over, in no summary yet (nor to unpost)."""
+def due_for_summary(
+    tx: Tx, company_id: int, last_due_day: date, zone: ZoneInfo
+) -> list[QueuedOrder]:
+    """The pending orders of days that are over in ``zone``, in no summary yet (nor to
+    unpost)."""
     ids = tx.execute(
         select(o.c.id)
         .where(
@@ -246,7 +282,7 @@ def due_for_summary(tx: Tx, company_id: int, last_due_day: date) -> list[QueuedO
                 o.c.summary_id.is_(None),
                 o.c.summary_memo.is_(None),
                 ~o.c.unpost,
-                or_(o.c.order_date.is_(None), o.c.order_date <= last_due_day),
+                _day_is_over(tx, last_due_day, zone),
             )
         )
         .order_by(o.c.id)
@@ -267,6 +303,20 @@ def next_seq(tx: Tx, company_id: int, channel: str, day: date, kind: str) -> int
         )
     ).scalar()
     return 0 if highest is None else int(highest) + 1
+
+
+def posted_before(tx: Tx, company_id: int, channel: str, day: date, kind: str) -> bool:
+    """Has that channel, day and kind a summary that is not undone (a next one is then a
+    supplementary summary)?"""
+    live = and_(
+        s.c.company_id == company_id,
+        s.c.channel == channel,
+        s.c.day == day,
+        s.c.kind == kind,
+        o.c.status != OrderStatus.UNPOSTED.value,
+    )
+    found = select(s.c.id).select_from(s.join(o, o.c.id == s.c.order_id)).where(live)
+    return bool(tx.execute(select(exists(found))).scalar_one())
 
 
 def add_summary(
@@ -377,6 +427,60 @@ def settle_summary(
     )
     outbox.record_outcomes(tx, members, now)
     return members
+
+
+def release_summary(tx: Tx, summary_order_id: int, now: datetime) -> list[int]:
+    """The summary was deleted from QuickBooks (its undo): its member orders, and their
+    payments, are pending again and in no summary, so the next run forms a new one for
+    them. The summary's row stays, listed as unposted. The members' ids."""
+    summary_id = tx.execute(
+        select(s.c.id).where(s.c.order_id == summary_order_id)
+    ).scalar_one_or_none()
+    if summary_id is None:
+        return []
+    members = list(tx.execute(select(o.c.id).where(o.c.summary_id == summary_id)).scalars())
+    if not members:
+        return []
+    tx.execute(
+        update(o)
+        .where(o.c.id.in_(members))
+        .values(
+            status=OrderStatus.PENDING.value,
+            stage=OrderStage.CHECK.value,
+            summary_id=None,
+            qb_txn_id=None,
+            qb_ref_number=None,
+            attempts=0,
+            error=None,
+            error_code=None,
+            updated_at=now,
+        )
+    )
+    tx.execute(
+        update(p)
+        .where(p.c.order_id.in_(members))
+        .values(
+            status=PaymentStatus.PENDING.value,
+            stage=OrderStage.CHECK.value,
+            qb_txn_id=None,
+            error=None,
+        )
+    )
+    outbox.record_outcomes(tx, members, now)
+    return members
+
+
+def summary_order_by_ref(tx: Tx, company_id: int, ref_number: str) -> QueuedOrder | None:
+    """The daily summary (its own order) with this RefNumber, as `summaries` lists it."""
+    order_id = tx.execute(
+        select(s.c.order_id).where(
+            and_(s.c.company_id == company_id, func.upper(s.c.ref_number) == ref_number.upper())
+        )
+    ).scalar_one_or_none()
+    if order_id is None:
+        return None
+    found = order_store.by_ids(tx, [order_id])
+    return found[0] if found else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ metadata = MetaData(
 
 Money = Numeric(14, 2)
 Quantity = Numeric(18, 5)
+Price = Numeric(18, 5)  # qbXML PRICETYPE: up to five decimals
 Timestamp = DateTime(timezone=True)
 Id = BigInteger().with_variant(Integer(), "sqlite")  # SQLite only autoincrements INTEGER
 
@@ -217,6 +218,13 @@ product_updates = Table(
     Column("qb_time_modified", String(40)),
     Column("updated_at", Timestamp, nullable=False),
     Column("cursor", BigInteger, nullable=False),
+    # The item's details, where QuickBooks sent them: Name, SalesDesc, SalesPrice,
+    # AverageCost, PurchaseCost (revision 0011).
+    Column("name", String(100)),
+    Column("description", Text),
+    Column("sales_price", Price),
+    Column("average_cost", Price),
+    Column("purchase_cost", Price),
 )
 Index("ix_product_updates_cursor", product_updates.c.company_id, product_updates.c.cursor)
 
@@ -275,7 +283,9 @@ outbox_events = Table(
     Column("company_id", Id, ForeignKey("companies.id", ondelete="CASCADE"), nullable=False),
     Column("kind", String(40), nullable=False),
     Column("order_id", Id),  # order_outcome: the order (its outcome is read at delivery)
-    Column("from_cursor", BigInteger),  # stock_levels: product_updates cursors (from, to]
+    # Cursors (from, to]: of product_updates (stock_levels) or of exported_transactions
+    # (quickbooks_transactions).
+    Column("from_cursor", BigInteger),
     Column("to_cursor", BigInteger),
     Column("created_at", Timestamp, nullable=False),
 )
@@ -405,3 +415,73 @@ api_tokens = Table(
 )
 Index("ix_api_tokens_user", api_tokens.c.api_user_id)
 Index("ix_api_tokens_expires", api_tokens.c.expires_at)
+
+
+# --- what the Connex-compatible lists read (revision 0011) --------------------------------
+
+# What orders/list's searchText looks in, lower case, one per line: the order number, the
+# customer as QuickBooks knows it, and the CustomerName the order was sent with (its first
+# SENT_CUSTOMER_CHARS characters); store.orders.search_text writes it with the order.
+SENT_CUSTOMER_CHARS = 200
+SEARCH_TEXT_CHARS = 500
+orders.append_column(Column("search_text", String(SEARCH_TEXT_CHARS)))
+# orders/list: a company's orders newest day first, with every column its filters test (daily
+# summaries left out, a date range, a connection, searchText), so a page, however deep, and
+# the count of matching orders read this index alone.
+Index(
+    "ix_orders_list",
+    orders.c.company_id,
+    orders.c.order_date,
+    orders.c.id,
+    orders.c.summary_memo,
+    orders.c.user_connection_id,
+    orders.c.search_text,
+)
+
+# The SKUs of each order's lines (each once), by sku_key (store.inventory.sku_key: QuickBooks
+# compares names without case), for products/list's unknownSkusCount: the SKUs of waiting
+# orders without a product_updates row of that key. Written with the order.
+SKU_KEY_CHARS = 500
+order_skus = Table(
+    "order_skus",
+    metadata,
+    Column("order_id", Id, ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True),
+    Column("sku_key", String(SKU_KEY_CHARS), primary_key=True),
+    Column("company_id", Id, nullable=False),
+    Column("sku", Text, nullable=False),  # as the order's first line with the key spells it
+)
+Index("ix_order_skus_key", order_skus.c.company_id, order_skus.c.sku_key, order_skus.c.order_id)
+product_updates.append_column(Column("sku_key", String(SKU_KEY_CHARS)))
+Index("ix_product_updates_key", product_updates.c.company_id, product_updates.c.sku_key)
+
+
+# --- the admin console (revision 0012) ----------------------------------------------------
+
+# The operators who log in to /admin: a name and a slow password hash.
+admin_users = Table(
+    "admin_users",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("password_hash", String(300), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+)
+
+# The console's server-side sessions: only a hash (SHA-256) of each cookie's token is kept;
+# the CSRF token every form of the session carries; logout deletes the row.
+admin_sessions = Table(
+    "admin_sessions",
+    metadata,
+    Column("token_hash", LargeBinary(32), primary_key=True),
+    Column(
+        "admin_user_id", Id, ForeignKey("admin_users.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+)
+Index("ix_admin_sessions_user", admin_sessions.c.admin_user_id)
+Index("ix_admin_sessions_expires", admin_sessions.c.expires_at)
+# The console's pages of one company's orders, newest first, and its search by customer.
+Index("ix_orders_company", orders.c.company_id, orders.c.id)
+Index("ix_orders_customer", orders.c.company_id, orders.c.customer_name)

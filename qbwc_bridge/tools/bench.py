@@ -14,6 +14,12 @@ Figures, each on a fresh temporary database unless a PostgreSQL URL is given:
   version against the development server on SQLite, labelled as such.
 - transactions export: 10 000 QuickBooks sales with their lines exported in one run, rows
   stored per second and memory over the pages (tools/bench_export.py).
+- Connex API: server time of createorders with 100 orders, and of orders/list and
+  products/list pages with 100 000 orders and 100 000 inventory rows (tools/bench_connex.py).
+- daily summaries: one day of 5 000 orders from 3 channels posted as summaries, its round
+  trips (at most 5) and totals (tools/bench_summaries.py).
+- admin console: server time of each /admin page with 100 000 orders queued and 100 000
+  inventory rows (tools/bench_console.py).
 """
 
 from __future__ import annotations
@@ -128,6 +134,9 @@ def add_command(sub: Any) -> None:
             "export",
             "parsers",
             "channels",
+            "connex",
+            "summaries",
+            "console",
         ],
         action="append",
         help="run only this figure (repeatable; default: every figure, concurrency only with "
@@ -826,6 +835,24 @@ def run(args: argparse.Namespace, _settings: Settings) -> int:
     steps.append(("export", "transactions export", lambda: bench_export.run(transactions)))
     steps.append(("parsers", "order stream and item iterator", lambda: bench_parsers.run()))
     steps.append(("channels", "channel pull, login-to-pull, stock push", bench_channels.run))
+    from qbwc_bridge.tools import bench_connex
+
+    connex_rows = 10_000 if args.quick else 100_000
+    steps.append(
+        (
+            "connex",
+            "Connex API",
+            lambda: bench_connex.run(connex_rows, connex_rows, args.postgres),
+        )
+    )
+    from qbwc_bridge.tools import bench_summaries
+
+    days_orders = 1_000 if args.quick else 5_000
+    steps.append(("summaries", "daily summaries", lambda: bench_summaries.run(days_orders)))
+    from qbwc_bridge.tools import bench_console
+
+    console_rows = 10_000 if args.quick else 100_000
+    steps.append(("console", "admin console", lambda: bench_console.run(console_rows, console_rows)))
     problems: list[str] = []
     chosen = [(key, title, step) for key, title, step in steps if not args.only or key in args.only]
     # Progress on stderr (a bar on a terminal, "== figure" lines elsewhere); each figure's
@@ -845,6 +872,12 @@ def run(args: argparse.Namespace, _settings: Settings) -> int:
                 problems += [f"{title}: {problem}" for problem in load_problems(result)]
             if key == "export":
                 problems += [f"{title}: {problem}" for problem in bench_export.problems(result)]
+            if key == "connex":
+                problems += [f"{title}: {p}" for p in bench_connex.problems(result)]
+            if key == "summaries":
+                problems += [f"{title}: {p}" for p in bench_summaries.problems(result)]
+            if key == "console":
+                problems += [f"{title}: {p}" for p in bench_console.problems(result)]
             shown.note(f"  {title}: {time.perf_counter() - started:.1f} s")
     console.print_table(
         "qbwc-bridge bench",

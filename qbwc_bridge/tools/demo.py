@@ -17,6 +17,7 @@ from qbwc_bridge.services import companies as company_service
 from qbwc_bridge.services import inventory as inventory_service
 from qbwc_bridge.services import orders as order_service
 from qbwc_bridge.simulator.demo_company import demo_quickbooks
+from qbwc_bridge.simulator.quickbooks import FakeQuickBooks
 from qbwc_bridge.simulator.webconnector import WebConnector
 from qbwc_bridge.store import Database, upgrade
 from qbwc_bridge.tools.simulate import describe
@@ -30,6 +31,9 @@ COMPANY, USERNAME, PASSWORD = "demo", "demo", "demo-password"
 MISSING_ITEM = "WIDGET-BLUE"
 # ... and already holds an invoice for this order, so the duplicate check has something to find.
 ALREADY_IN_QUICKBOOKS = "1006"
+# The posting rules' settings --daily-summary and --create-missing-items set.
+DEMO_TIMEZONE = "America/New_York"
+DEMO_INCOME_ACCOUNT = "Sales"
 
 
 def add_command(sub: Any) -> None:
@@ -42,6 +46,19 @@ def add_command(sub: Any) -> None:
     )
     p.add_argument("--database", default="qbwc_bridge_demo.db", help="SQLite file (recreated)")
     p.add_argument("--orders", default=str(SAMPLE_ORDERS), help="JMAUser orders JSON file")
+    rules = p.add_argument_group("posting rules (docs/operations.md#posting-rules)")
+    rules.add_argument(
+        "--daily-summary",
+        action="store_true",
+        help=f"post one sales receipt (and one refunds credit memo) per day and channel, days "
+        f"in {DEMO_TIMEZONE}, instead of one transaction per order",
+    )
+    rules.add_argument(
+        "--create-missing-items",
+        action="store_true",
+        help=f"add SKUs QuickBooks lacks ({MISSING_ITEM}) as non-inventory items selling to "
+        f"the {DEMO_INCOME_ACCOUNT!r} account, instead of an error",
+    )
     p.set_defaults(handler=run)
 
 
@@ -69,6 +86,9 @@ def run(args: argparse.Namespace, _settings: Settings) -> int:
     upgrade(database)
     store = _store(database)
     company_service.add_company(store, COMPANY, USERNAME, PASSWORD)
+    for key, value in _posting_settings(args):
+        company_service.set_company_setting(store, COMPANY, key, value)
+        _step(f"company set {COMPANY} {key} {value}")
     report = order_service.enqueue(store, COMPANY, orders)
     _step(f"queued {report.queued} sample orders from {orders_path}")
 
@@ -80,6 +100,7 @@ def run(args: argparse.Namespace, _settings: Settings) -> int:
         ref_number=ALREADY_IN_QUICKBOOKS,
         memo=f"Web order {ALREADY_IN_QUICKBOOKS}, typed in by hand",
     )
+    known_items = {item.full_name for item in fake.items}
     started = time.perf_counter()
     with BackgroundServer(make_wsgi_app(settings, store)) as server:
         _step(f"SOAP service listening on {server.url} (WSDL: {server.url}?wsdl)")
@@ -94,23 +115,54 @@ def run(args: argparse.Namespace, _settings: Settings) -> int:
     seconds = time.perf_counter() - started
     print(file=sys.stderr)
     _summary(store, result.exchanges, seconds, describe(result))
-    _next_steps(database_file)
+    _posted(fake, known_items)
+    _next_steps(database_file, summaries=args.daily_summary)
     store.database.dispose()
     return 0 if result.outcome == "done" else 1
 
 
-def _next_steps(database_file: Path) -> None:
+def _posting_settings(args: argparse.Namespace) -> list[tuple[str, str]]:
+    chosen: list[tuple[str, str]] = []
+    if args.daily_summary:
+        chosen += [("posting", "daily_summary"), ("timezone", DEMO_TIMEZONE)]
+    if args.create_missing_items:
+        chosen += [
+            ("income_account", DEMO_INCOME_ACCOUNT),
+            ("create_missing_items", "non_inventory"),
+        ]
+    return chosen
+
+
+def _posted(fake: FakeQuickBooks, known_items: set[str]) -> None:
+    """What QuickBooks holds after the run: the items the bridge created and the sales (a
+    daily summary with its Memo)."""
+    created = [item.full_name for item in fake.items if item.full_name not in known_items]
+    if created:
+        print("\nItems the bridge created in QuickBooks: " + ", ".join(created))
+    print("\nPosted in QuickBooks:")
+    for kind in ("Invoice", "SalesReceipt", "SalesOrder", "CreditMemo"):
+        for txn in fake.transactions(kind):
+            line = (
+                f"  {kind:<12} {txn.ref_number or '':<11} {txn.customer[:28]:<28} "
+                f"{txn.total:>10}  {len(txn.lines):>2} lines  {txn.memo or ''}"
+            )
+            print(line.rstrip())
+
+
+def _next_steps(database_file: Path, *, summaries: bool = False) -> None:
     """What to try next, as commands that work from the current folder."""
     try:
         shown = database_file.relative_to(Path.cwd())
     except ValueError:
         shown = database_file
     command = console.invocation()
+    listing = f"  {command} summaries --company {COMPANY}           # the daily summaries\n"
     print(
         "\nNext, from this folder:\n"
         f"  export QBWC_BRIDGE_DATABASE_URL={shlex.quote(f'sqlite:///{shown}')}\n"
         f"  {command} status --company {COMPANY} --all        # every order\n"
         f"  {command} product-updates --company {COMPANY}     # the inventory rows\n"
+        f"{listing if summaries else ''}"
         "Then the README's 'Running it for real' connects a real QuickBooks."
     )
 
@@ -128,6 +180,7 @@ def _summary(store: Any, round_trips: int, seconds: float, run_line: str) -> Non
     payments = [p for o in status["orders"] for p in o["payments"]]
     rows = [
         ("orders synced", counts["synced"]),
+        ("orders in daily summaries", counts["summarized"]),
         ("duplicates skipped (already in QuickBooks)", counts["duplicate"]),
         ("orders with errors", counts["error"]),
         ("payments synced", sum(p["status"] == "synced" for p in payments)),

@@ -1,5 +1,6 @@
 """The WSGI application: /qbwc (SOAP), /api/orders, /api/product-updates,
-/api/quickbooks-transactions, /healthz, /metrics, and the Connex-compatible REST API.
+/api/quickbooks-transactions, /healthz, /metrics, the Connex-compatible REST API, and the
+admin console (/admin).
 
 Every request body is read here with a size limit; /qbwc is then the SOAP layer's
 (soap/endpoint.py), the Connex paths the Flask application's (web/connex.py), the rest the
@@ -31,7 +32,7 @@ from qbwc_bridge.services import inventory as inventory_service
 from qbwc_bridge.services import orders as order_service
 from qbwc_bridge.soap.endpoint import SoapEndpoint
 from qbwc_bridge.store import Store, stats
-from qbwc_bridge.web import connex
+from qbwc_bridge.web import admin, connex
 
 log = logging.getLogger("qbwc_bridge.web")
 
@@ -127,11 +128,13 @@ class BridgeApp:
         self.engine = RunEngine(self.store, settings)
         self.soap = SoapEndpoint(self.engine, settings.max_request_bytes)
         self.connex = connex.create_app(self.store, settings)
+        self.admin = admin.create_app(self.store, settings)
         self.trusted_proxies = frozenset(
             address.strip() for address in settings.trusted_proxies.split(",") if address.strip()
         )
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        peer = environ.get("REMOTE_ADDR", "")
         environ["REMOTE_ADDR"] = client_address(environ, self.trusted_proxies)
         path = environ.get("PATH_INFO", "") or "/"
         method = environ.get("REQUEST_METHOD", "GET")
@@ -148,6 +151,8 @@ class BridgeApp:
                 return self._product_updates(environ, start_response)
             if path == "/api/quickbooks-transactions" and method == "GET":
                 return self._quickbooks_transactions(environ, start_response)
+            if path == "/admin" or path.startswith("/admin/"):
+                return self._admin(environ, start_response, peer)
             connex_path = connex.route_of(path)
             if connex_path is not None:
                 return self._connex(environ, start_response, connex_path, method)
@@ -377,6 +382,16 @@ class BridgeApp:
             {"PATH_INFO": path, "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}
         )
         return self.connex(environ, start_response)
+
+    def _admin(self, environ: Environ, start_response: StartResponse, peer: str) -> Iterable[bytes]:
+        """The admin console (web/admin/): HTTPS as a trusted proxy reports it."""
+        if peer in self.trusted_proxies:
+            proto = str(environ.get("HTTP_X_FORWARDED_PROTO", "")).split(",")[0].strip().lower()
+            if proto in ("http", "https"):
+                environ["wsgi.url_scheme"] = proto
+        if environ.get("PATH_INFO") == "/admin":
+            environ["PATH_INFO"] = "/admin/"
+        return self.admin(environ, start_response)
 
     def _metrics(self, environ: Environ, start_response: StartResponse) -> list[bytes]:
         """Served only with QBWC_BRIDGE_METRICS_TOKEN set, to its bearer: the figures name

@@ -102,10 +102,16 @@ class Worker:
         self.stopping.set()
 
     def run_once(
-        self, channel_id: int | None = None, kind: TaskKind = TaskKind.PULL, *, force: bool = False
+        self,
+        channel_id: int | None = None,
+        kind: TaskKind = TaskKind.PULL,
+        *,
+        force: bool = False,
+        progress: Callable[[int], None] | None = None,
     ) -> Ran | None:
         """Lease one due task (or that channel's ``kind`` task) and run it; None when none
-        is due. ``force`` pushes at once, ignoring a failed delivery's backoff."""
+        is due. ``force`` pushes at once, ignoring a failed delivery's backoff. ``progress``
+        hears the orders read so far (a pull) or the deliveries made (a push)."""
         token = f"{self.name}:{secrets.token_hex(8)}"
         with self.store.transaction() as tx:
             task = channel_store.claim_task(tx, token, self.clock(), self.lease, channel_id, kind)
@@ -113,7 +119,7 @@ class Worker:
                 return None
             found = channel_store.get(tx, task.channel_id)
         log.info("worker %s: %s of channel %s", self.name, task.kind.value, found.name)
-        holder = _Holder(self, task)
+        holder = _Holder(self, task, progress)
         pulled: PullReport | None = None
         pushed: PushReport | None = None
         if task.kind is TaskKind.PULL:
@@ -153,15 +159,27 @@ class Worker:
 class _Holder:
     """Renews the lease after every page, and stops a pull when the worker stops."""
 
-    def __init__(self, worker: Worker, task: LeasedTask) -> None:
+    def __init__(
+        self, worker: Worker, task: LeasedTask, progress: Callable[[int], None] | None
+    ) -> None:
         self.worker = worker
         self.task = task
+        self.progress = progress
+        self.deliveries = 0
 
     def delivered(self) -> None:
         """A delivery went out: hold the task on, unless the worker is stopping."""
-        self.page_done(0)
+        self.deliveries += 1
+        self._renew(0)
+        if self.progress is not None:
+            self.progress(self.deliveries)
 
     def page_done(self, received: int) -> None:
+        self._renew(received)
+        if self.progress is not None:
+            self.progress(received)
+
+    def _renew(self, received: int) -> None:
         with self.worker.store.transaction() as tx:
             self.task = channel_store.renew_task(
                 tx, self.task, self.worker.clock(), self.worker.lease

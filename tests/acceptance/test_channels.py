@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -231,6 +232,8 @@ def test_the_channel_commands_keep_the_password_sealed_in_the_database_file(
     assert added.returncode == 0, added.stderr
     pulled = _cli(env, "pull", "--channel", "shop")
     assert pulled.returncode == 0, pulled.stderr
+    assert "Pull of shop: ok" in pulled.stdout.splitlines()[0], pulled.stdout
+    assert re.search(r"\bread\W+7\b", pulled.stdout), pulled.stdout
     shown = json.loads(_cli(env, "channel", "show", "shop", "--json").stdout)
     assert shown["last_pull"]["received"] == 7 and shown["window"]["start"].endswith("Z")
     assert b"store-password" not in database.read_bytes()

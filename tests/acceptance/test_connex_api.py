@@ -24,6 +24,7 @@ import requests
 from factories import make_line, make_order_json
 from openapi_core import OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
+from servers import gunicorn
 from soapclient import PASSWORD, Service
 
 from qbwc_bridge import cli
@@ -34,7 +35,10 @@ from qbwc_bridge.domain.inventory import StockLevel
 from qbwc_bridge.domain.orders import TxnKind
 from qbwc_bridge.services import api_users as api_user_service
 from qbwc_bridge.services import companies as company_service
+from qbwc_bridge.services import inventory as inventory_service
 from qbwc_bridge.services import orders as order_service
+from qbwc_bridge.simulator import FakeQuickBooks, WebConnector
+from qbwc_bridge.simulator.quickbooks import ItemStock
 from qbwc_bridge.store import Store, schema, utcnow
 from qbwc_bridge.store import channels as channel_store
 from qbwc_bridge.store import companies as company_store
@@ -230,6 +234,43 @@ def test_wrong_credentials_and_missing_tokens_are_refused(world: World) -> None:
     assert api.call("GET", "/api/DatabaseDownload/List", token="x" * 43).status_code == 401
 
 
+def test_settings_and_run_now_refuse_a_missing_or_forged_token(world: World) -> None:
+    api = world.api
+    real = api.login()
+    with world.store.transaction() as tx:
+        window = channel_store.get(tx, world.shop).window
+    change = {
+        "userConnectionId": world.shop,
+        "LastDownloadUtc": "2026-11-01T00:00:00Z",
+        "SummaryTransactionGroupBy": 1,
+    }
+    refusals: dict[str, dict[str, Any]] = {
+        "no header": {"token": ""},
+        "forged": {"token": "forged-token"},
+        "a real token altered": {"token": real[:-1] + ("A" if real[-1] != "A" else "B")},
+        "another scheme": {"token": "", "headers": {"Authorization": f"Basic {real}"}},
+        "no token after Bearer": {"token": "", "headers": {"Authorization": "Bearer "}},
+    }
+    for how, how_sent in refusals.items():
+        for path, body in (
+            ("/api/Settings/Update", change),
+            ("/api/ScheduledTask/RunNow", {"userConnectionId": world.shop}),
+        ):
+            refused = api.post(path, body, **how_sent)
+            assert refused.status_code == 401, (how, path)
+            assert refused.headers["WWW-Authenticate"] == 'Bearer realm="qbwc-bridge"'
+    # Nothing was changed or requested.
+    with world.store.transaction() as tx:
+        assert channel_store.get(tx, world.shop).window == window
+        assert company_store.by_name(tx, "acme").settings.posting != "daily_summary"
+        tasks = tx.execute(
+            schema.tasks.select().where(schema.tasks.c.channel_id == world.shop)
+        ).all()
+    assert all(task.requested_at is None for task in tasks)
+    # The real token still works.
+    assert api.post("/api/ScheduledTask/RunNow", {"userConnectionId": world.shop}).ok
+
+
 def test_a_token_expires_and_dies_with_its_user(world: World) -> None:
     api = world.api
     api.login()
@@ -380,6 +421,141 @@ def test_deleted_cancels_a_waiting_order_and_reports_one_in_quickbooks(world: Wo
     ]
 
 
+# The createorders example of Connex's REST page (../shared/docs/connex/rest-api.txt), as
+# printed there, line numbers aside.
+CONNEX_EXAMPLE = """
+[
+{
+  "billingAddress": {
+    "address1": "123 Main St.",
+    "address2": "STE 100",
+    "city": "Watertown",
+    "company": "Connex",
+    "countryName": "United States",
+   "email": "example@example.com",
+   "firstName": "Joe",
+   "fullName": "Joe Example",
+   "lastName": "Example",
+    "phoneNumber": "7813300737",
+    "postalCode": "02472",
+    "regionName": "MA",
+    "twoLetterIsoCode": "US"
+},
+"shippingAddress": {
+    "address1": "123 Main St.",
+    "address2": "STE 100",
+    "city": "Watertown",
+    "company": "Connex",
+    "countryName": "United States",
+    "email": "example@example.com",
+    "firstName": "Joe",
+    "fullName": "Joe Example",
+    "lastName": "Example",
+    "phoneNumber": "7813300737",
+    "postalCode": "02472",
+    "regionName": "MA",
+    "twoLetterIsoCode": "US"
+},
+"creationDate": "2024-09-06T13:33:28.283Z",
+"creditCardName": "Credit Card",
+"discountExclTax": 3,
+"discountInclTax": 3,
+"ShippingMethod": "UPS",
+"ShippingExclTax": "2",
+"ShippingInclTax": "2",
+"TotalExclTax": 4,
+"orderType": "0",
+"orderDetails": [
+    {
+        "name": "My Product",
+        "priceExclTax": 2,
+        "priceInclTax": 3,
+        "quantity": 2,
+        "sku": "Product123",
+        "options": [
+            {
+                "name": "Color",
+                "value": "Red",
+                "sku": "Product1234",
+                "quantity": 2
+            }
+        ],
+        "jmaCustomFields": [
+            {
+                "name": "sadsa",
+                "value": "",
+                "orderNumber": "",
+                "mapped": true
+            }
+        ],
+        "customFields": [
+            {
+                "name": "sadsa",
+                "value": "",
+                "orderNumber": "",
+                "mapped": true
+    }
+  ],
+
+  "orderNumbersForItemSummary": [
+  ],
+
+  "vendor": "Sample Vendor",
+  "categories": [
+    "My product categories"
+  ],
+  "hasKnownSKU": true,
+  "fees": {
+    "additionalProp1": 2,
+    "additionalProp2": 2,
+    "additionalProp3": 2
+  }
+}
+]
+}
+]
+"""
+
+
+def test_the_createorders_example_of_the_connex_page_is_accepted(world: World) -> None:
+    api = world.api
+    api.login()
+    (example,) = json.loads(CONNEX_EXAMPLE)
+    # What the page's table of properties marks required and its example leaves out; the
+    # total is the example's own arithmetic: lines 2 x 2 + shipping 2 - discount 3.
+    required = {
+        "ReportingUserId": "0e56eeb0-9c1d-42b3-8a61-4376516718d2",
+        "UserConnectionId": world.shop,
+        "OrderNumber": "CX-1001",
+        "OrderDate": example["creationDate"],
+        "CustomerName": "Joe Example",
+        "OrderTotal": 3,
+        "TotalTax": 0,
+        "Deleted": False,
+    }
+    assert not set(required) & {key.casefold() for key in example}
+    answer = api.post("/api/orders/createorders", [{**example, **required}])
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == "Records inserted Successfully"
+    assert _statuses(world.store) == {"CX-1001": "pending"}
+    (listed,) = api.post("/api/orders/list", {}).json()["lstAllOrders"]
+    assert listed["orderDate"] == "2024-09-06T00:00:00"
+    assert listed["userConnectionId"] == world.shop
+    assert listed["orderTotal"] == 3
+    (line,) = listed["lstOrderItemDetails"]
+    assert (line["productName"], line["sku"], line["orderedProductQuantity"]) == (
+        "My Product",
+        "Product123",
+        2,
+    )
+    assert line["unitPrice"] == 2 and line["totalSoldPrice"] == 4
+    # Without what the page marks required, the same body is refused and names each field.
+    bare = api.post("/api/orders/createorders", [example])
+    assert bare.status_code == 400
+    fields = {problem["field"] for problem in bare.json()["errors"]}
+    assert {"UserConnectionId", "OrderNumber", "OrderDate", "OrderTotal"} <= fields
+
+
 # --- lists ---------------------------------------------------------------------------------
 
 
@@ -505,6 +681,174 @@ def test_products_list_reads_quickbooks_inventory_and_counts_unknown_skus(
     assert api.post("/api/products/list", {"userConnectionId": world.elsewhere}).status_code == 400
 
 
+def test_unknown_skus_ignore_case_follow_resent_orders_and_skip_cancelled_ones(
+    world: World,
+) -> None:
+    api = world.api
+    api.login()
+    with world.store.transaction() as tx:
+        company_id = company_store.by_name(tx, "acme").id
+        inventory_store.upsert(
+            tx, company_id, [StockLevel("Widget", Decimal("1"), None, None, "80000001-1")], utcnow()
+        )
+
+    def unknown() -> list[str]:
+        listed = api.post("/api/products/list", {"onlyFetchUnknownSkusProducts": True}).json()
+        assert listed["unknownSkusCount"] == len(listed["lstProducts"])
+        return [p["sku"] for p in listed["lstProducts"]]
+
+    lines = [make_line(sku="WIDGET", quantity=1), make_line(sku="gizmo", quantity=1)]
+    other = [make_line(sku="TSHIRT-M", quantity=1)]
+    orders = [
+        _order("U1", world.shop, orderDetails=lines),
+        _order("U2", world.shop, orderDetails=other),
+    ]
+    assert api.post("/api/orders/createorders", orders).status_code == 200
+    assert unknown() == ["TSHIRT-M", "gizmo"]  # WIDGET is QuickBooks' Widget
+    resent = _order("U1", world.shop, orderDetails=[make_line(sku="Gadget", quantity=2)])
+    assert api.post("/api/orders/createorders", [resent]).status_code == 200
+    assert unknown() == ["Gadget", "TSHIRT-M"]  # the re-sent order's lines replace its own
+    deleted = {"OrderNumber": "U2", "UserConnectionId": world.shop, "Deleted": True}
+    assert api.post("/api/orders/createorders", [deleted]).status_code == 200
+    assert unknown() == ["Gadget"]  # a cancelled order waits for nothing
+    found = api.post("/api/orders/list", {"searchText": "gadget"}).json()["lstAllOrders"]
+    assert found == []  # searchText looks at numbers and customers, not SKUs
+
+
+def _synced(world: World, fake: FakeQuickBooks) -> dict[str, int]:
+    """A Web Connector run with an inventory query; each SKU's product_updates cursor."""
+    inventory_service.request_inventory_now(world.store, "acme")
+    report = WebConnector(world.service.url, "acme-user", PASSWORD, fake).run()
+    assert report.outcome == "done", report
+    with world.store.transaction() as tx:
+        company_id = company_store.by_name(tx, "acme").id
+        return {row.sku: row.cursor for row in inventory_store.since(tx, company_id, 0, 100)}
+
+
+def test_products_list_shows_the_item_details_the_inventory_query_brings(world: World) -> None:
+    fake = FakeQuickBooks()
+    fake.set_item(
+        ItemStock(
+            "WIDGET",
+            quantity_on_hand=Decimal(7),
+            sales_price=Decimal("12.50"),
+            sales_desc="Red widget, 10 cm",
+            purchase_cost=Decimal("4.25"),
+            average_cost=Decimal("4.31579"),
+        )
+    )
+    fake.set_item(
+        ItemStock(
+            "WIDGET:Large",
+            quantity_on_hand=Decimal(2),
+            kind="ItemInventoryAssembly",
+            sales_price=Decimal("19.99"),
+            purchase_cost=Decimal(8),
+            average_cost=Decimal("8.1"),
+        )
+    )
+    fake.set_item(ItemStock("PLAIN", quantity_on_hand=Decimal(1)))  # no SalesDesc, no prices
+    first = _synced(world, fake)
+    api = world.api
+    api.login()
+
+    def listed(**body: Any) -> dict[str, dict[str, Any]]:
+        rows = api.post("/api/products/list", body).json()["lstProducts"]
+        return {row["sku"]: row for row in rows}
+
+    products = listed()
+    details = {
+        sku: (p["name"], p["description"], p["salesPrice"], p["averageCost"], p["unitCost"])
+        for sku, p in products.items()
+    }
+    assert details == {
+        "PLAIN": ("PLAIN", None, 0, 0, 0),
+        "WIDGET": ("WIDGET", "Red widget, 10 cm", 12.5, 4.31579, 4.25),
+        "WIDGET:Large": ("Large", None, 19.99, 8.1, 8),
+    }
+    assert products["WIDGET"]["quantityOnHand"] == 7
+    by_price = api.post("/api/products/list", {"orderBy": "salesPrice", "direction": "desc"})
+    assert [p["sku"] for p in by_price.json()["lstProducts"]] == ["WIDGET:Large", "WIDGET", "PLAIN"]
+    # Nothing changed in QuickBooks: no row takes a new cursor.
+    assert _synced(world, fake) == first
+    # A new price, a new description: that row alone takes a new cursor.
+    widget = fake.item("WIDGET")
+    assert widget is not None
+    fake.set_item(dataclasses.replace(widget.stock, sales_price=Decimal(13)))
+    plain = fake.item("PLAIN")
+    assert plain is not None
+    fake.set_item(dataclasses.replace(plain.stock, sales_desc="Plain, at last"))
+    second = _synced(world, fake)
+    assert second["WIDGET:Large"] == first["WIDGET:Large"]
+    assert min(second["WIDGET"], second["PLAIN"]) > max(first.values())
+    products = listed()
+    assert products["WIDGET"]["salesPrice"] == 13
+    assert products["PLAIN"]["description"] == "Plain, at last"
+
+
+def _many_orders(store: Store, count: int) -> list[str]:
+    """``count`` orders queued in one call of the service (no HTTP): their numbers."""
+    numbers = [f"M{i:05d}" for i in range(count)]
+    template = make_order_json()
+    if numbers:
+        order_service.enqueue(store, "acme", ({**template, "OrderNumber": n} for n in numbers))
+    return numbers
+
+
+def _many_products(store: Store, count: int) -> list[str]:
+    """``count`` inventory rows written in one transaction of the store: their SKUs."""
+    skus = [f"SKU-{i:05d}" for i in range(count)]
+    with store.transaction() as tx:
+        company_id = company_store.by_name(tx, "acme").id
+        levels = [StockLevel(sku, Decimal(i % 50), None, None) for i, sku in enumerate(skus)]
+        inventory_store.upsert(tx, company_id, levels, utcnow())
+    return skus
+
+
+def _pages(api: Api, path: str, key: str, field: str, size: int, pages: int) -> list[str]:
+    """Every row of ``pages`` pages of ``size``, checking the totals each page repeats."""
+    seen: list[str] = []
+    for number in range(1, pages + 1):
+        body = {"pageNumber": number, "pageSize": size, "orderBy": field}
+        # Validating 500 orders against the OpenAPI document is slow: the small pages are.
+        answer = api.post(path, body, checked=size <= 10).json()
+        assert answer["objMetaData"]["totalNumberOfPages"] == pages, (path, number)
+        rows = [row[field] for row in answer[key]]
+        assert len(rows) == (size if number < pages else len(rows)) and rows, (path, number)
+        seen += rows
+    return seen
+
+
+@pytest.mark.parametrize("count", [0, 1, 10, 10_001])
+def test_list_totals_hold_at_the_edges_of_a_page(world: World, count: int) -> None:
+    """No rows, fewer than a page, exactly a page, and 10 001 rows: 1 001 pages of 10, and
+    21 pages of 500 whose last holds one row."""
+    api = world.api
+    api.login()
+    lists = {
+        "/api/orders/list": ("lstAllOrders", "orderNumber", _many_orders(world.store, count)),
+        "/api/products/list": ("lstProducts", "sku", _many_products(world.store, count)),
+    }
+    for path, (key, field, made) in lists.items():
+        for size in (10, 500):
+            pages = -(-count // size)
+            first = api.post(path, {"pageNumber": 1, "pageSize": size}, checked=size <= 10)
+            assert first.json()["objMetaData"] == {
+                "totalRows": count,
+                "totalNumberOfPages": pages,
+            }, (path, size)
+            assert len(first.json()[key]) == min(count, size)
+            beyond = api.post(path, {"pageNumber": pages + 1, "pageSize": size}).json()
+            assert beyond[key] == [], (path, size)
+            assert beyond["objMetaData"] == {"totalRows": count, "totalNumberOfPages": pages}
+            if pages:
+                last = api.post(path, {"pageNumber": pages, "pageSize": size}, checked=False)
+                assert len(last.json()[key]) == count - (pages - 1) * size, (path, size)
+        # Every row once, in order, over the pages of 500.
+        everything = _pages(api, path, key, field, 500, -(-count // 500))
+        assert everything == sorted(made), path
+
+
 # --- connections ---------------------------------------------------------------------------
 
 
@@ -619,6 +963,90 @@ def test_database_download_hands_out_exported_orders_until_deleted(world: World)
     other.login("second@example.com", "second-secret-1")
     assert len(other.call("GET", path).json()) == 4
     assert api.call("GET", f"{path}?deleteOrders=perhaps", checked=False).status_code == 400
+
+
+# --- companies apart, under gunicorn ---------------------------------------------------------
+
+
+def _requested(store: Store, channel_id: int) -> bool:
+    with store.transaction() as tx:
+        rows = tx.execute(
+            schema.tasks.select().where(schema.tasks.c.channel_id == channel_id)
+        ).all()
+    return any(row.requested_at is not None for row in rows)
+
+
+def test_a_token_of_one_company_is_useless_against_another(
+    database_url: str, openapi: OpenAPI, tmp_path: Path
+) -> None:
+    """Each company's API user, both ways, against the other's orders, products,
+    connections, settings, scheduled task and exported orders: as deployed, under gunicorn."""
+    store = Store.from_url(database_url)
+    try:
+        users = {
+            "acme": ("a@example.com", "acme-secret-1"),
+            "other": ("b@example.com", "b-secret-2"),
+        }
+        shops: dict[str, int] = {}
+        for company, (name, password) in users.items():
+            company_service.add_company(store, company, f"{company}-user", PASSWORD)
+            shops[company] = _channel(store, company, f"{company}-shop", ChannelKind.CUSTOM_STORE)
+            api_user_service.add(store, name, company, password)
+            with store.transaction() as tx:
+                company_id = company_store.by_name(tx, company).id
+                level = StockLevel(f"{company.upper()}-SKU", Decimal(5), None, None)
+                inventory_store.upsert(tx, company_id, [level], utcnow())
+            _export(store, company, f"{company.upper()}-EXPORTED")
+        with gunicorn(database_url, workers=1, log=tmp_path / "gunicorn.log") as url:
+            apis = {company: Api(openapi, url.removesuffix("/qbwc")) for company in users}
+            for company, (name, password) in users.items():
+                apis[company].login(name, password)
+                own = [_order(f"{company}-1", shops[company])]
+                assert apis[company].post("/api/orders/createorders", own).status_code == 200
+            taken: set[str] = set()
+            for mine, theirs in (("acme", "other"), ("other", "acme")):
+                api, their_shop = apis[mine], shops[theirs]
+                with store.transaction() as tx:
+                    their_window = channel_store.get(tx, their_shop).window
+                # Lists show the token's own company only; the other's connection is a 400.
+                orders = api.post("/api/orders/list", {}).json()["lstAllOrders"]
+                assert [o["orderNumber"] for o in orders] == [f"{mine}-1"]
+                products = api.post("/api/products/list", {}).json()["lstProducts"]
+                assert [p["sku"] for p in products] == [f"{mine.upper()}-SKU"]
+                connections = api.post("/api/UserConnections/List").json()
+                assert [c["id"] for c in connections] == [shops[mine]]
+                for path in ("/api/orders/list", "/api/products/list"):
+                    assert api.post(path, {"userConnectionId": their_shop}).status_code == 400
+                exported = api.call("GET", "/api/DatabaseDownload/List?deleteOrders=true")
+                assert [o["OrderNumber"] for o in exported.json()] == [f"{mine.upper()}-EXPORTED"]
+                # Nothing of the other company's changes: orders, timers, posting, pulls.
+                sneaked = api.post(
+                    "/api/orders/createorders",
+                    [_order(f"{mine}-2", their_shop), _order(f"{theirs}-1", their_shop)],
+                )
+                assert sneaked.status_code == 400
+                cancel = [{"OrderNumber": f"{theirs}-1", "UserConnectionId": shops[mine],
+                           "Deleted": True}]  # fmt: skip
+                assert api.post("/api/orders/createorders", cancel).status_code == 200
+                settings = {"userConnectionId": their_shop, "LastDownloadUtc": "2026-11-01",
+                            "SummaryTransactionGroupBy": 1}  # fmt: skip
+                assert api.post("/api/Settings/Update", settings).status_code == 400
+                run_now = {"userConnectionId": their_shop}
+                assert api.post("/api/ScheduledTask/RunNow", run_now).status_code == 400
+                assert _statuses(store, theirs) == {f"{theirs}-1": "pending"}
+                assert _statuses(store, mine) == {f"{mine}-1": "pending"}
+                with store.transaction() as tx:
+                    assert channel_store.get(tx, their_shop).window == their_window
+                    theirs_now = company_store.by_name(tx, theirs)
+                assert theirs_now.settings.posting != "daily_summary"
+                assert not _requested(store, their_shop)
+                taken.add(mine)
+                # What waits for the other company's user is untouched by this one's taking.
+                waiting = apis[theirs].call("GET", "/api/DatabaseDownload/List").json()
+                expected = [] if theirs in taken else [f"{theirs.upper()}-EXPORTED"]
+                assert [o["OrderNumber"] for o in waiting] == expected
+    finally:
+        store.database.dispose()
 
 
 # --- what every answer shares --------------------------------------------------------------

@@ -3,8 +3,11 @@ asked for over HTTP, and its status, headers and body must be what the document 
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import inspect
 import json
+import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -20,10 +23,16 @@ from soapclient import PASSWORD, Service
 
 from qbwc_bridge.config import Settings
 from qbwc_bridge.domain.inventory import StockLevel
+from qbwc_bridge.services import companies as company_service
+from qbwc_bridge.services import exports as export_service
+from qbwc_bridge.services import orders as order_service
+from qbwc_bridge.simulator import FakeQuickBooks, WebConnector
+from qbwc_bridge.simulator.quickbooks import ItemStock, SaleLine
+from qbwc_bridge.store import Store, utcnow
 from qbwc_bridge.store import companies as company_store
 from qbwc_bridge.store import inventory as inventory_store
-from qbwc_bridge.store import utcnow
-from qbwc_bridge.web.app import make_wsgi_app
+from qbwc_bridge.web import connex
+from qbwc_bridge.web.app import BridgeApp, make_wsgi_app
 from qbwc_bridge.web.devserver import BackgroundServer
 
 DOCUMENT = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
@@ -152,6 +161,78 @@ def test_product_updates_answer_as_documented(service: Service) -> None:
         assert api.call("GET", "/api/product-updates", valid_request=False).status_code == 401
 
 
+def _export(service: Service) -> None:
+    """Sales read back out of the stand-in QuickBooks through the real service: entered by
+    hand with addresses and charge lines, and a web order the bridge added and QuickBooks
+    then deleted."""
+    company_service.set_company_setting(
+        service.store, "acme", "export_transactions", "invoice,sales_receipt"
+    )
+    fake = FakeQuickBooks()
+    for name in ("WIDGET-RED", "TSHIRT-M"):
+        fake.set_item(ItemStock(full_name=name, quantity_on_hand=Decimal(50)))
+    for name in ("Shipping", "Discount", "Sales Tax"):
+        fake.set_item(ItemStock(full_name=name, kind="ItemOtherCharge"))
+    fake.add_sale(
+        "Invoice",
+        "Smith, John",
+        [
+            SaleLine("WIDGET-RED", Decimal(2), Decimal("12.50"), "Red widget"),
+            SaleLine("Shipping", amount=Decimal("5.00"), desc="Courier"),
+            SaleLine("Discount", amount=Decimal("-2.00"), desc="Loyalty"),
+            SaleLine("Sales Tax", amount=Decimal("1.80"), desc="Sales tax"),
+        ],
+        ref_number="BK-1",
+        bill_address={"Addr1": "John Smith", "Addr2": "1 High Street", "City": "Springfield"},
+        ship_address={"Addr1": "John Smith", "Addr2": "40 Elm Road", "PostalCode": "62701"},
+    )
+    fake.add_sale(
+        "SalesReceipt", "Cash Sales", [SaleLine("TSHIRT-M", Decimal("1.5"), Decimal("20"))]
+    )
+    order_service.enqueue(service.store, "acme", [make_order_json(OrderNumber="WEB-1")])
+    assert WebConnector(service.url, LOGIN[0], PASSWORD, fake).run().outcome == "done"
+    web = next(txn for txn in fake.invoices() if txn.ref_number == "WEB-1")
+    fake.delete_transaction(web.txn_id)
+    export_service.request_export(service.store, "acme")
+    assert WebConnector(service.url, LOGIN[0], PASSWORD, fake).run().outcome == "done"
+
+
+def test_quickbooks_transactions_answer_as_documented(service: Service, tmp_path: Path) -> None:
+    _export(service)
+    with _served(service) as api:
+        answer = api.call("GET", "/api/quickbooks-transactions", auth=LOGIN)
+        assert answer.status_code == 200
+        rows = answer.json()["rows"]
+        assert len(rows) == 3 and answer.json()["next_cursor"] == rows[-1]["cursor"]
+        # What the document's row describes, in rows that were checked against it.
+        hand = next(row for row in rows if row["OrderNumber"] == "BK-1")
+        assert hand["billingAddress"]["city"] == "Springfield"
+        assert (
+            hand["ShippingMethod"] == "Courier" and hand["orderDetails"][0]["sku"] == "WIDGET-RED"
+        )
+        gone = next(row for row in rows if row["created_by_bridge"])
+        assert gone["deleted"] is True and gone["queued_order_number"] == "WEB-1"
+        page = api.call("GET", "/api/quickbooks-transactions?since=0&limit=2", auth=LOGIN)
+        assert page.json()["rows"] == rows[:2]
+        cursor = rows[-1]["cursor"]
+        none = api.call("GET", f"/api/quickbooks-transactions?since={cursor}", auth=LOGIN)
+        assert none.json() == {"rows": [], "next_cursor": cursor}
+        for query in ("?since=x", "?limit=many", f"?since={2**63}", "?since=-1"):
+            bad = api.call(
+                "GET", f"/api/quickbooks-transactions{query}", auth=LOGIN, valid_request=False
+            )
+            assert bad.status_code == 400, query
+        assert (
+            api.call("GET", "/api/quickbooks-transactions", valid_request=False).status_code == 401
+        )
+        wrong = api.call("GET", "/api/quickbooks-transactions", auth=("acme-user", "wrong"))
+        assert wrong.status_code == 401
+    down = Settings(database_url=f"sqlite:///{tmp_path}/missing-dir/none.db")
+    with BackgroundServer(make_wsgi_app(down)) as server:
+        api = Checked(_document(), server.base_url)
+        assert api.call("GET", "/api/quickbooks-transactions", auth=LOGIN).status_code == 503
+
+
 def test_a_locked_out_login_answers_as_documented(service: Service) -> None:
     with _served(service, max_failed_logins=2) as api:
         for _ in range(30):
@@ -165,6 +246,8 @@ def test_a_locked_out_login_answers_as_documented(service: Service) -> None:
             assert answer.status_code == 401
         assert answer.status_code == 429
         assert int(answer.headers["Retry-After"]) == answer.json()["retry_after_seconds"]
+        feed = api.call("GET", "/api/quickbooks-transactions", auth=("acme-user", "wrong password"))
+        assert feed.status_code == 429
 
 
 def test_health_and_metrics_answer_as_documented(service: Service, tmp_path: Path) -> None:
@@ -189,6 +272,7 @@ def test_every_documented_answer_is_one_the_service_gives() -> None:
     seen = {
         ("POST", "/api/orders"): {200, 400, 401, 413, 415, 422},
         ("GET", "/api/product-updates"): {200, 400, 401, 429},
+        ("GET", "/api/quickbooks-transactions"): {200, 400, 401, 429, 503},
         ("GET", "/healthz"): {200, 503},
         ("GET", "/metrics"): {200, 401, 404},
     }
@@ -218,3 +302,91 @@ def test_every_documented_answer_is_one_the_service_gives() -> None:
             documented = {int(code) for code in operation["responses"]}
             key = (method.upper(), path)
             assert documented == seen.get(key, set()) | elsewhere.get(key, set()), key
+
+
+# --- every route the service serves is in the document ------------------------------------
+
+
+def _bridge_routes() -> set[tuple[str | None, str]]:
+    """(method, path) of each route BridgeApp.__call__ dispatches, read from its source:
+    every branch that compares the path with a string (method None: any method)."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(BridgeApp.__call__)))
+    routes: set[tuple[str | None, str]] = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.If):
+            continue
+        paths, methods = [], []
+        for compare in ast.walk(node.test):
+            if not (
+                isinstance(compare, ast.Compare)
+                and isinstance(compare.ops[0], ast.Eq)
+                and isinstance(compare.comparators[0], ast.Constant)
+                and isinstance(compare.comparators[0].value, str)
+            ):
+                continue
+            side, value = ast.unparse(compare.left), compare.comparators[0].value
+            if side.startswith("path"):
+                paths.append(value)
+            elif side == "method":
+                methods.append(value)
+        routes |= {(method, path) for path in paths for method in methods or [None]}
+    return routes
+
+
+def _connex_routes(url: str) -> set[tuple[str, str]]:
+    """(method, path) of each rule of the Connex-compatible Flask app."""
+    store = Store.from_url(url)
+    try:
+        app = connex.create_app(store, Settings(database_url=url))
+        return {
+            (method, rule.rule)
+            for rule in app.url_map.iter_rules()
+            if rule.endpoint != "static"
+            for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}
+        }
+    finally:
+        store.database.dispose()
+
+
+def test_every_route_the_service_serves_is_documented(sqlite_url: str) -> None:
+    """An undocumented route fails here: the document lists every path and method of
+    web/app.py (but the SOAP endpoint, which its WSDL describes, and the admin console's
+    HTML pages, which docs/console.md describes) and of web/connex.py."""
+    documented = {
+        (method.upper(), path)
+        for path, item in yaml.safe_load(DOCUMENT.read_text(encoding="utf-8"))["paths"].items()
+        for method in item
+    }
+    documented_paths = {path for _, path in documented}
+    bridge = {
+        (method, path) for method, path in _bridge_routes() if path not in {"/qbwc", "/admin"}
+    }
+    # The reading of the source finds the routes known today (so it cannot find none).
+    assert {
+        ("POST", "/api/orders"),
+        ("GET", "/api/product-updates"),
+        ("GET", "/api/quickbooks-transactions"),
+        ("GET", "/metrics"),
+        (None, "/healthz"),
+    } <= bridge
+    for method, path in sorted(bridge, key=str):
+        assert path in documented_paths, f"{path} is served but not in docs/openapi.yaml"
+        if method is not None:
+            assert (method, path) in documented, f"{method} {path} is not in docs/openapi.yaml"
+    served = _connex_routes(sqlite_url)
+    assert {path for _, path in served} == set(connex.PATHS), "each Connex path has its rule"
+    missing = sorted(served - documented)
+    assert not missing, f"Connex routes not in docs/openapi.yaml: {missing}"
+
+
+def test_every_documented_path_is_served(service: Service) -> None:
+    """The converse: no path in the document answers the service's "No route" 404."""
+    paths = yaml.safe_load(DOCUMENT.read_text(encoding="utf-8"))["paths"]
+    served = dataclasses.replace(service.settings, metrics_token=TOKEN)
+    with BackgroundServer(make_wsgi_app(served, service.store)) as server:
+        for path, item in paths.items():
+            for method in item:
+                answer = requests.request(
+                    method.upper(), server.base_url + path, timeout=30, data=b"[]"
+                )
+                assert "No route for" not in answer.text, (method, path, answer.text)

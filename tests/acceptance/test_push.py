@@ -18,6 +18,7 @@ from datetime import timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from enginedriver import quickbooks, run_once
@@ -30,10 +31,13 @@ from qbwc_bridge.domain.inventory import StockLevel
 from qbwc_bridge.engine.run import RunEngine
 from qbwc_bridge.services import channels as channel_service
 from qbwc_bridge.services import companies as company_service
+from qbwc_bridge.services import exports as export_service
 from qbwc_bridge.services import orders as order_service
 from qbwc_bridge.services import push as push_service
+from qbwc_bridge.simulator.quickbooks import SaleLine
 from qbwc_bridge.store import Store, utcnow
 from qbwc_bridge.store import channels as channel_store
+from qbwc_bridge.store import exports as export_store
 from qbwc_bridge.store import inventory as inventory_store
 from qbwc_bridge.worker.runner import Worker
 
@@ -268,6 +272,136 @@ def test_webhook_events_are_signed_and_carry_order_outcomes(
     assert {o["status"] for o in outcomes} == {"synced"}
 
 
+def _signed_events(receiver: Receiver, kind: str) -> list[dict[str, Any]]:
+    """The events of one type the receiver took, each checked as a receiver would: the
+    signature over the raw body, the delivery id, the envelope."""
+    events = []
+    for item in receiver.taken():
+        if item.headers["x-qbwc-bridge-event"] != kind:
+            continue
+        expected = hmac.new(SECRET.encode(), item.body, hashlib.sha256).hexdigest()
+        assert item.headers["x-qbwc-bridge-signature"] == f"sha256={expected}"
+        event = item.json()
+        assert isinstance(event, dict)
+        assert event["id"] == item.headers["x-qbwc-bridge-delivery"] and event["type"] == kind
+        assert event["company"] == "acme" and event["created_at"].endswith("Z")
+        events.append(event)
+    return events
+
+
+def _exporting_webhook(store: Store, settings: Settings, url: str, events: str = "") -> None:
+    company_service.add_company(store, "acme", "acme-user", "acme-password")
+    company_service.set_company_setting(
+        store, "acme", "export_transactions", "invoice,sales_receipt"
+    )
+    channel_service.add_webhook(
+        store, settings, name="hook", company="acme", url=url, secret=SECRET, events=events
+    )
+
+
+def _feed(store: Store, since: int = 0) -> list[dict[str, Any]]:
+    return list(export_service.quickbooks_transactions(store, "acme", since, 10**6)["rows"])
+
+
+def test_an_export_sends_its_rows_as_signed_quickbooks_transactions_events(
+    store: Store, keyed: Settings, receiver: Receiver
+) -> None:
+    _exporting_webhook(store, keyed, receiver.url)
+    fake = quickbooks()
+    for i in range(130):  # two pages of the export
+        fake.add_sale(
+            "Invoice" if i % 2 else "SalesReceipt",
+            f"Counter {i % 5}",
+            [SaleLine("WIDGET-RED", Decimal(1 + i % 3), Decimal("9.99"))],
+            ref_number=f"BK-{i}",
+        )
+    order_service.enqueue(store, "acme", [make_order_json(OrderNumber=f"W-{n}") for n in (1, 2)])
+    engine = RunEngine(store, keyed)
+    assert run_once(engine, fake, "acme-user", "acme-password").progress[-1] == 100
+
+    report = push_service.push(store, keyed, channel_service.channel(store, "hook"))
+    assert report.complete
+    events = _signed_events(receiver, "quickbooks_transactions")
+    assert all(0 < len(event["data"]) <= 100 for event in events) and len(events) >= 2
+    sent = [row for event in events for row in event["data"]]
+    feed = _feed(store)
+    assert len(feed) == 132 and sent == feed  # every row once, oldest change first, as served
+    assert sorted(r["queued_order_number"] for r in sent if r["created_by_bridge"]) == [
+        "W-1",
+        "W-2",
+    ]
+
+    # A transaction saved again in QuickBooks goes out once more, on its own.
+    changed = next(t for t in fake.invoices() if t.ref_number == "BK-7").txn_id
+    fake.modify_transaction(changed, lines=[SaleLine("WIDGET-RED", Decimal(4), Decimal("8.5"))])
+    export_service.request_export(store, "acme")
+    receiver.requests.clear()
+    assert run_once(engine, fake, "acme-user", "acme-password").progress[-1] == 100
+    assert push_service.push(store, keyed, channel_service.channel(store, "hook")).complete
+    (event,) = _signed_events(receiver, "quickbooks_transactions")
+    assert event["data"] == _feed(store, since=feed[-1]["cursor"])
+    (row,) = event["data"]
+    assert row["qb_txn_id"] == changed and row["cursor"] == feed[-1]["cursor"] + 1
+    assert row["orderDetails"][0]["quantity"] == "4"
+
+
+def test_a_transaction_changed_again_before_delivery_goes_out_once(
+    store: Store, keyed: Settings, receiver: Receiver
+) -> None:
+    _exporting_webhook(store, keyed, receiver.url, events="quickbooks_transactions")
+    fake = quickbooks()
+    line = SaleLine("WIDGET-RED", Decimal(1), Decimal("5"))
+    txn_id = fake.add_sale("Invoice", "Walk-in", [line], ref_number="A-1").txn_id
+    engine = RunEngine(store, keyed)
+    assert run_once(engine, fake, "acme-user", "acme-password").progress[-1] == 100
+    # Not delivered yet when it changes, with a full page of new sales after it.
+    fake.modify_transaction(txn_id, lines=[SaleLine("WIDGET-RED", Decimal(2), Decimal("5"))])
+    for i in range(100):
+        fake.add_sale("Invoice", "Walk-in", [line], ref_number=f"B-{i}")
+    export_service.request_export(store, "acme")
+    assert run_once(engine, fake, "acme-user", "acme-password").progress[-1] == 100
+
+    assert push_service.push(store, keyed, channel_service.channel(store, "hook")).complete
+    events = _signed_events(receiver, "quickbooks_transactions")
+    assert len(events) == len(receiver.requests)
+    assert all(0 < len(event["data"]) <= 100 for event in events), "no empty delivery"
+    sent = [row for event in events for row in event["data"]]
+    assert sent == _feed(store) and len(sent) == 101
+    (row,) = [row for row in sent if row["qb_txn_id"] == txn_id]
+    assert row["cursor"] > 1 and row["orderDetails"][0]["quantity"] == "2"
+
+
+def test_a_rolled_back_export_sends_nothing(
+    store: Store, keyed: Settings, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _exporting_webhook(store, keyed, receiver.url, events="quickbooks_transactions")
+    fake = quickbooks()
+    for i in range(3):
+        fake.add_sale(
+            "Invoice",
+            "Walk-in",
+            [SaleLine("WIDGET-RED", Decimal(1), Decimal("5"))],
+            ref_number=f"R{i}",
+        )
+    written = []
+    write = export_store.write
+
+    def write_then_fail(*args: Any, **kwargs: Any) -> int:
+        written.append(write(*args, **kwargs))  # the rows and their event, in the transaction
+        raise RuntimeError("the database connection dropped before the commit")
+
+    monkeypatch.setattr(export_store, "write", write_then_fail)
+    with pytest.raises(RuntimeError, match="connection dropped"):
+        run_once(RunEngine(store, keyed), fake, "acme-user", "acme-password")
+    assert written and written[0] > 0, "the export wrote rows before it failed"
+    assert _feed(store) == []
+    hook = channel_service.channel(store, "hook")
+    with store.transaction() as tx:
+        assert push_service.waiting_for(tx, hook) == 0
+    report = push_service.push(store, keyed, hook)
+    assert report.complete and report.delivered == 0 and receiver.requests == []
+
+
 def test_a_paused_channel_keeps_its_place(
     store: Store, keyed: Settings, receiver: Receiver
 ) -> None:
@@ -339,9 +473,14 @@ def test_a_worker_killed_mid_push_loses_nothing(tmp_path: Path, receiver: Receiv
     with store.transaction() as tx:  # the dead worker's lease ends
         tx.exec_driver_sql("UPDATE tasks SET lease_expires_at = NULL")
     again = subprocess.run(
-        [sys.executable, "-m", "qbwc_bridge", "push", "--channel", "shop"], env=env, timeout=60
+        [sys.executable, "-m", "qbwc_bridge", "push", "--channel", "shop"],
+        env=env,
+        timeout=60,
+        capture_output=True,
+        text=True,
     )
-    assert again.returncode == 0
+    assert again.returncode == 0, again.stderr
+    assert "Push to shop" in again.stdout and "waiting" in again.stdout
     latest = {}
     for item in receiver.requests:
         for row in item.json():  # type: ignore[union-attr]

@@ -214,6 +214,7 @@ def test_a_refused_login_is_logged_as_refused_with_who_asked(
     assert list(soap.authenticate("acme-user", "wrong-secret-pw"))[1] == "nvu"
     lines = [r.getMessage() for r in caplog.records if r.name.startswith("qbwc_bridge")]
     assert any("callback=authenticate" in line and "outcome=login-refused" in line for line in lines)
+    assert not [line for line in lines if "callback=authenticate" in line and "outcome=ok" in line]
     assert any("login refused: user='acme-user' address=127.0.0.1" in line for line in lines)
     assert not [line for line in lines if "wrong-secret-pw" in line]
 

@@ -62,6 +62,47 @@ def test_demo_runs_end_to_end_and_summarises(tmp_path: Path) -> None:
     assert _cli("demo", cwd=tmp_path).returncode == 0
 
 
+def test_demo_shows_daily_summaries_and_items_it_creates(tmp_path: Path) -> None:
+    result = _cli("demo", "--daily-summary", "--create-missing-items", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "company set demo posting daily_summary" in result.stderr
+    out = result.stdout
+    assert "Items the bridge created in QuickBooks: WIDGET-BLUE" in out
+    posted = out.split("Posted in QuickBooks:", 1)[1].split("\n\nNext", 1)[0].splitlines()
+    receipts = [line.split() for line in posted if line.strip().startswith("SalesReceipt")]
+    memos = [line.split() for line in posted if line.strip().startswith("CreditMemo")]
+    assert receipts and memos
+    for fields in receipts:
+        assert len(fields[1]) == 11 and fields[1].startswith("S")  # the summary's RefNumber
+        assert "daily summary " + fields[1] in " ".join(fields)
+    assert all("refund summary" in " ".join(fields) for fields in memos)
+    assert "summaries --company demo" in out
+    status = _cli(
+        "status",
+        "--company",
+        "demo",
+        "--json",
+        cwd=tmp_path,
+        env={"QBWC_BRIDGE_DATABASE_URL": f"sqlite:///{tmp_path / 'qbwc_bridge_demo.db'}"},
+    )
+    counts = json.loads(status.stdout)["counts"]
+    # every sample order is in a daily summary (the summaries themselves are synced)
+    assert counts["summarized"] == 12 and counts["error"] == 0 and counts["pending"] == 0
+    assert counts["synced"] == len(receipts) + len(memos)
+
+
+def test_bench_posts_a_day_of_orders_as_summaries_in_few_round_trips() -> None:
+    from qbwc_bridge.tools import bench_summaries
+
+    figures = bench_summaries.run(300)
+    assert bench_summaries.problems(figures) == []
+    assert figures["round_trips"] <= bench_summaries.MAX_ROUND_TRIPS
+    assert figures["summaries"] == 6 and figures["orders_summarized"] == 300
+    assert figures["orders_on_the_next_day_in_utc"] > 0  # counted in the New York day
+    worse = {**figures, "round_trips": 6, "totals_match": False}
+    assert len(bench_summaries.problems(worse)) == 2
+
+
 @pytest.mark.parametrize("session", SESSIONS, ids=[s.stem for s in SESSIONS])
 def test_every_recorded_session_replays_green(session: Path) -> None:
     result = _cli("replay", str(session))

@@ -42,6 +42,20 @@ def test_the_readme_gives_the_gunicorn_command_and_links_the_table() -> None:
     assert "## Configuration" in OPERATIONS.read_text(encoding="utf-8")
 
 
+def test_the_readme_names_every_variable_with_its_default() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `QBWC_BRIDGE_")]
+    named = {name for row in rows for name in re.findall(r"`(QBWC_BRIDGE_[A-Z_]+)`", row)}
+    gunicorn = set(
+        re.findall(r"QBWC_BRIDGE_[A-Z_]+", (REPO / "deploy" / "gunicorn.conf.py").read_text())
+    )
+    assert (set(ENV_VARS) | gunicorn) - named == set()
+    for row in rows:
+        cells = [cell.strip() for cell in row.strip("|").split(" | ")]
+        assert len(cells) == 3 and all(cells), f"a default and a meaning: {row}"
+
+
 def test_the_it_admins_page_explains_every_login_answer() -> None:
     page = (REPO / "docs" / "web-connector.md").read_text(encoding="utf-8")
     admin = page.split("## What the Web Connector shows, and what to do", 1)[1].split("\n## ", 1)[0]

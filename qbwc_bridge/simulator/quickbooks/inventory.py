@@ -105,11 +105,11 @@ class ItemRequests(Queries):
             ("Sublevel", str(record.sublevel)),
             ("SalesPrice", _price(stock.sales_price)),
             ("IncomeAccountRef", _SALES_INCOME),
-            ("PurchaseCost", "0.00"),
+            ("PurchaseCost", _price(stock.purchase_cost)),
             ("COGSAccountRef", _COGS),
             ("AssetAccountRef", _INVENTORY_ASSET),
             ("QuantityOnHand", _quantity(stock.quantity_on_hand)),
-            ("AverageCost", "0.00"),
+            ("AverageCost", _price(stock.average_cost)),
             ("QuantityOnOrder", _quantity(stock.quantity_on_order)),
             ("QuantityOnSalesOrder", _quantity(stock.quantity_on_sales_order)),
         ]

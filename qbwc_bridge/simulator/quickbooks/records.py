@@ -34,6 +34,8 @@ class ItemStock:
     time_modified: datetime | None = None
     sales_price: Decimal = Decimal(0)
     sales_desc: str | None = None
+    purchase_cost: Decimal = Decimal(0)
+    average_cost: Decimal = Decimal(0)
     is_active: bool = True
     account: str | None = None  # the income account of a non-inventory item added by request
 

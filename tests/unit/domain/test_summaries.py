@@ -3,16 +3,18 @@ RefNumber fits QuickBooks, and a day is over at midnight in any time zone, DST i
 
 from __future__ import annotations
 
+import json
 import zoneinfo
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 
+import pytest
 from factories import make_line, make_order
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import SKUS, order_json
 
-from qbwc_bridge.domain import mapping, summaries
+from qbwc_bridge.domain import intake, mapping, summaries
 from qbwc_bridge.domain.company import CompanySettings
 from qbwc_bridge.domain.intake import parse_order
 from qbwc_bridge.domain.orders import Order, OrderType, TxnKind
@@ -229,3 +231,112 @@ def test_dst_days_are_23_and_25_hours_long() -> None:
     )
     assert (spring, autumn) == (timedelta(hours=23), timedelta(hours=25))
     assert summaries.day_over_at(date(2024, 3, 9), new_york) == datetime(2024, 3, 10, 5, tzinfo=UTC)
+
+
+# --- an order's day in the company's time zone ----------------------------------------------
+
+NEW_YORK = zoneinfo.ZoneInfo("America/New_York")
+# Zones whose clocks jump: at 02:00 (New York, Berlin), at midnight (Havana, Santiago), by
+# 30 minutes (Lord Howe), across the date line (Apia), and ones that never do.
+DST_ZONES = (
+    "America/New_York",
+    "Europe/Berlin",
+    "America/Havana",
+    "America/Santiago",
+    "Australia/Lord_Howe",
+    "Pacific/Apia",
+    "Pacific/Kiritimati",
+    "Pacific/Pago_Pago",
+    "UTC",
+)
+
+
+@pytest.mark.parametrize(
+    ("sent", "day"),
+    [
+        ("2024-03-10T03:00:00Z", date(2024, 3, 9)),  # 22:00 in New York the evening before
+        ("2024-03-10T03:00:00+00:00", date(2024, 3, 9)),
+        ("2024-03-09T23:30:00-05:00", date(2024, 3, 9)),
+        ("2024-03-10T06:59:00+01:00", date(2024, 3, 10)),  # 05:59 UTC: 00:59 EST
+        ("2024-03-10T04:59:59Z", date(2024, 3, 9)),  # the last second of the 9th in New York
+        ("2024-03-10T05:00:00Z", date(2024, 3, 10)),
+        ("/Date(1710039600000)/", date(2024, 3, 9)),  # 2024-03-10T03:00:00Z
+        ("2024-03-10", date(2024, 3, 10)),  # a date alone stays as given
+        ("2024-03-10T03:00:00", date(2024, 3, 10)),  # a time without offset: as given
+    ],
+)
+def test_an_orders_day_is_its_date_in_the_company_time_zone(sent: str, day: date) -> None:
+    assert summaries.summary_day(make_order(OrderDate=sent), NEW_YORK) == day
+
+
+def test_an_orders_moment_survives_the_queue_and_leaves_its_fingerprint_alone() -> None:
+    timed = make_order(OrderDate="2024-03-10T03:00:00Z")
+    dated = make_order(OrderDate="2024-03-10")
+    assert timed.ordered_at == datetime(2024, 3, 10, 3, tzinfo=UTC) and dated.ordered_at is None
+    payload = intake.canonical_json(timed)
+    assert intake.order_from_dict(json.loads(payload)) == timed
+    assert '"ordered_at"' not in intake.canonical_json(dated)
+    # one queued before the moment was kept is not "changed" when sent again
+    assert intake.fingerprint_of(payload) == intake.fingerprint_of(intake.canonical_json(dated))
+
+
+def _moment_near_midnight(draw: st.DrawFn, zone: zoneinfo.ZoneInfo) -> datetime:
+    """A moment within three hours of a local midnight (where DST jumps are most often)."""
+    day = draw(st.dates(min_value=date(2000, 1, 1), max_value=date(2037, 12, 31)))
+    minutes = draw(st.integers(-180, 180))
+    return summaries.day_over_at(day, zone) + timedelta(minutes=minutes)
+
+
+@st.composite
+def _timed_orders(draw: st.DrawFn, zone: zoneinfo.ZoneInfo) -> list[tuple[int, Order, TxnKind]]:
+    items: list[tuple[int, Order, TxnKind]] = []
+    for index in range(draw(st.integers(1, 10))):
+        moment = _moment_near_midnight(draw, zone)
+        how = draw(st.sampled_from(("offset", "utc", "net", "date")))
+        if how == "offset":  # as the sender's clock read it, in any offset
+            offset = timezone(timedelta(minutes=15 * draw(st.integers(-48, 56))))
+            sent = moment.astimezone(offset).isoformat()
+        elif how == "utc":
+            sent = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        elif how == "net":
+            sent = f"/Date({int(moment.timestamp() * 1000)})/"
+        else:
+            sent = moment.date().isoformat()
+        channel = draw(st.sampled_from(("Amazon", "amazon ", "eBay", "")))
+        kind = draw(st.sampled_from((TxnKind.SALES_RECEIPT, TxnKind.CREDIT_MEMO, TxnKind.INVOICE)))
+        order = make_order(OrderNumber=str(index), OrderDate=sent, ChannelName=channel)
+        items.append((index, order, kind))
+    return items
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from(DST_ZONES)
+    .map(zoneinfo.ZoneInfo)
+    .flatmap(lambda zone: st.tuples(st.just(zone), _timed_orders(zone), st.integers(-2, 2)))
+)
+def test_orders_are_grouped_by_their_day_in_the_zone_across_dst(
+    case: tuple[zoneinfo.ZoneInfo, list[tuple[int, Order, TxnKind]], int],
+) -> None:
+    zone, items, shift = case
+    days = {index: summaries.summary_day(order, zone) for index, order, _ in items}
+    last_day = sorted(days.values())[len(days) // 2] + timedelta(days=shift)
+    groups = summaries.group_orders(items, zone, last_day)
+    placed = [index for members in groups.values() for index in members]
+    assert sorted(placed) == sorted(i for i, day in days.items() if day <= last_day)
+    for (channel, day, kind), members in groups.items():
+        assert day <= last_day and members == sorted(members)  # in the order given
+        for index in members:
+            _, order, txn_kind = items[index]
+            assert summaries.channel_of(order).casefold() == channel.casefold()
+            assert summaries.summary_kind(txn_kind) == kind
+            assert days[index] == day
+            if order.ordered_at is None:
+                assert day == order.order_date  # a date alone stays as given
+            else:
+                # the day is the one whose local midnights enclose the moment
+                assert summaries.day_over_at(day - timedelta(days=1), zone) <= order.ordered_at
+                assert order.ordered_at < summaries.day_over_at(day, zone)
+    # one group per channel (without case), day and kind
+    keys = [(channel.casefold(), day, kind) for channel, day, kind in groups]
+    assert len(keys) == len(set(keys))

@@ -3,6 +3,7 @@ posted once the day is over in the company's time zone, to the cent."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -238,3 +239,111 @@ def test_orders_queued_before_the_switch_still_post_on_their_own(
     states = orders(store)
     assert states["6001"]["status"] == "summarized" and states["6002"]["status"] == "synced"
     assert len(fake.sales_receipts()) == 1 and len(fake.invoices()) == 1
+
+
+def test_an_order_with_a_time_counts_for_its_day_in_the_company_time_zone(
+    engine: RunEngine, store: Store, clock: Clock
+) -> None:
+    """03:00 UTC on the 10th is 22:00 on the 9th in New York: it is in the 9th's summary;
+    a date without a time stays the day it names."""
+    batch = [
+        sale("7001", "Amazon"),
+        make_order_json(OrderNumber="7002", OrderDate="2024-03-10T03:00:00Z", ChannelName="Amazon"),
+        make_order_json(OrderNumber="7003", OrderDate="2024-03-10", ChannelName="Amazon"),
+        make_order_json(OrderNumber="7004", OrderDate="2024-03-10T05:00:00Z", ChannelName="Amazon"),
+    ]
+    order_service.enqueue(store, "acme", batch)
+    clock.now = DUE
+    fake = fake_quickbooks()
+    run_once(engine, fake, USER, PASSWORD)
+    (receipt,) = fake.sales_receipts()
+    assert receipt.memo is not None and receipt.memo.endswith(
+        "of 2024-03-09: 2 orders, 7001 to 7002"
+    )
+    states = orders(store)
+    assert states["7002"]["status"] == "summarized"
+    assert states["7003"]["status"] == states["7004"]["status"] == "pending"
+    # the 10th is over in New York at 04:00 UTC on the 11th (DST): due at 06:00
+    clock.now = datetime(2024, 3, 11, 5, 59, tzinfo=UTC)
+    assert run_once(engine, fake, USER, PASSWORD).answer == "none"
+    clock.now = datetime(2024, 3, 11, 6, 0, tzinfo=UTC)
+    run_once(engine, fake, USER, PASSWORD)
+    assert orders(store)["7004"]["status"] == "summarized"
+    assert (fake.sales_receipts()[1].memo or "").endswith("of 2024-03-10: 2 orders, 7003 to 7004")
+
+
+def test_unposting_a_summary_deletes_it_and_the_next_run_posts_a_new_one(
+    engine: RunEngine, store: Store, clock: Clock
+) -> None:
+    clock.now = DUE
+    fake = fake_quickbooks()
+    batch = [
+        sale("8001", "Amazon", Payments=[make_payment(PaymentAmount="10.00")]),
+        sale("8002", "Amazon"),
+        sale("8003", "Amazon", OrderType=1),
+    ]
+    order_service.enqueue(store, "acme", batch)
+    run_once(engine, fake, USER, PASSWORD)
+    (first,) = fake.sales_receipts()
+    (refunds,) = fake.credit_memos()
+    sales = next(
+        s for s in posting_service.list_summaries(store, "acme") if s.kind != "credit_memo"
+    )
+
+    # an order in it cannot go alone; the summary goes by its RefNumber (or order number)
+    report = posting_service.unpost(store, "acme", ["8001", sales.ref_number])
+    assert report.queued == [sales.ref_number]
+    assert f"unpost {sales.order_number}" in report.refused["8001"]
+    run_once(engine, fake, USER, PASSWORD)
+    assert [gone.txn_id for gone in fake.deleted_transactions] == [first.txn_id]
+    assert list(fake.credit_memos()) == [refunds]  # the refunds' summary is not touched
+    states = orders(store)
+    for number in ("8001", "8002"):
+        assert states[number]["status"] == "pending" and states[number]["qb_txn_id"] is None
+    assert states["8001"]["payments"][0]["status"] == "pending"  # type: ignore[index]
+    assert states["8003"]["status"] == "summarized"
+    listed = {s.order_number: s for s in posting_service.list_summaries(store, "acme")}
+    assert listed[sales.order_number].status == "unposted"
+    # an undone summary is not added again: its orders are in the queue
+    assert order_service.retry(store, "acme", [sales.order_number]) == []
+    assert (
+        "unposted already"
+        in posting_service.unpost(store, "acme", [sales.order_number]).refused[sales.order_number]
+    )
+
+    run_once(engine, fake, USER, PASSWORD)
+    (second,) = fake.sales_receipts()
+    assert second.txn_id != first.txn_id and second.total == first.total
+    assert second.ref_number is not None and second.ref_number[:-1] == (first.ref_number or "")[:-1]
+    assert second.memo == (
+        f"Amazon daily summary {second.ref_number} of 2024-03-09: 2 orders, 8001 to 8002"
+    )
+    states = orders(store)
+    assert states["8001"]["status"] == states["8002"]["status"] == "summarized"
+    assert states["8001"]["qb_txn_id"] == second.txn_id
+    assert states["8001"]["payments"][0]["status"] == "summarized"  # type: ignore[index]
+
+
+def test_a_summary_changed_in_quickbooks_is_not_unposted(
+    engine: RunEngine, store: Store, clock: Clock
+) -> None:
+    clock.now = DUE
+    # QuickBooks' own clock a second further at every look: each save has its own EditSequence
+    ticks = itertools.count()
+    fake = quickbooks(payment_methods=["Visa"], clock=lambda: DUE + timedelta(seconds=next(ticks)))
+    order_service.enqueue(store, "acme", [sale("9001", "eBay"), sale("9002", "eBay")])
+    run_once(engine, fake, USER, PASSWORD)
+    (receipt,) = fake.sales_receipts()
+    (summary,) = posting_service.list_summaries(store, "acme")
+    fake.modify_transaction(receipt.txn_id, memo="Reconciled by Ann")
+    assert posting_service.unpost(store, "acme", [summary.order_number]).queued
+    run_once(engine, fake, USER, PASSWORD)
+    assert not fake.deleted_transactions
+    (summary,) = posting_service.list_summaries(store, "acme")
+    assert summary.status == "error" and summary.error is not None
+    assert summary.error.startswith("Not unposted, and nothing of it was deleted")
+    assert orders(store)["9001"]["status"] == "summarized"  # still in the summary
+    # keep it after all
+    assert posting_service.cancel_unpost(store, "acme", [summary.ref_number]).queued
+    (summary,) = posting_service.list_summaries(store, "acme")
+    assert summary.status == "synced"
