@@ -9,9 +9,11 @@ from datetime import timedelta
 
 from qbwc_bridge.config import Settings
 from qbwc_bridge.domain import passwords
-from qbwc_bridge.engine import logins
 from qbwc_bridge.errors import BridgeError
-from qbwc_bridge.services.companies import MIN_PASSWORD_LENGTH, InvalidCredentials, LoginLocked
+from qbwc_bridge.services.companies import (
+    MIN_PASSWORD_LENGTH,
+    checked_login,
+)
 from qbwc_bridge.store import Store, utcnow
 from qbwc_bridge.store import admin_users as admin_store
 from qbwc_bridge.store.admin_users import AdminSession, AdminUser
@@ -63,25 +65,9 @@ def login(
     """A new session; InvalidCredentials (LoginLocked while the throttle refuses unchecked)
     when the name or password is wrong."""
     now = utcnow()
-    found = None
-    if 0 < len(name) <= 100 and "\x00" not in name:
-        with store.transaction() as tx:
-            found = admin_store.credentials(tx, name)
-    result = logins.check_password(
-        store,
-        settings,
-        DOOR,
-        name[:100],
-        password,
-        None if found is None else found[1],
-        client_address,
-        now,
+    user, stored = checked_login(
+        store, settings, DOOR, name, password, client_address, admin_store.credentials, now
     )
-    if not result.matched or found is None:
-        if result.locked_until is not None:
-            raise LoginLocked(result.reason, result.locked_until, now)
-        raise InvalidCredentials("Wrong username or password")
-    user, stored = found
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     with store.transaction() as tx:
         if passwords.needs_rehash(stored):

@@ -10,9 +10,11 @@ from datetime import timedelta
 from qbwc_bridge.config import Settings
 from qbwc_bridge.domain import passwords
 from qbwc_bridge.domain.channels import Channel
-from qbwc_bridge.engine import logins
 from qbwc_bridge.errors import BridgeError
-from qbwc_bridge.services.companies import MIN_PASSWORD_LENGTH, InvalidCredentials, LoginLocked
+from qbwc_bridge.services.companies import (
+    MIN_PASSWORD_LENGTH,
+    checked_login,
+)
 from qbwc_bridge.store import Store, utcnow
 from qbwc_bridge.store import api_users as api_user_store
 from qbwc_bridge.store import channels as channel_store
@@ -63,25 +65,9 @@ def login(store: Store, settings: Settings, name: str, password: str, client_add
     """A new bearer token for the API user, bound to its company; InvalidCredentials (or
     LoginLocked while the login throttle refuses unchecked) when the password is wrong."""
     now = utcnow()
-    found = None
-    if 0 < len(name) <= 100 and "\x00" not in name:
-        with store.transaction() as tx:
-            found = api_user_store.credentials(tx, name)
-    result = logins.check_password(
-        store,
-        settings,
-        DOOR,
-        name[:100],
-        password,
-        None if found is None else found[1],
-        client_address,
-        now,
+    user, stored = checked_login(
+        store, settings, DOOR, name, password, client_address, api_user_store.credentials, now
     )
-    if not result.matched or found is None:
-        if result.locked_until is not None:
-            raise LoginLocked(result.reason, result.locked_until, now)
-        raise InvalidCredentials("Wrong username or password")
-    user, stored = found
     token = secrets.token_urlsafe(32)
     with store.transaction() as tx:
         if passwords.needs_rehash(stored):

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from qbwc_bridge.config import Settings
 from qbwc_bridge.domain import passwords
 from qbwc_bridge.domain.company import Company, CompanyFile, CompanySettings, InvalidSetting
 from qbwc_bridge.engine import logins
 from qbwc_bridge.errors import BridgeError
-from qbwc_bridge.store import Store, utcnow
+from qbwc_bridge.store import Store, Tx, utcnow
 from qbwc_bridge.store import companies as company_store
 from qbwc_bridge.store import orders as order_store
+
+User = TypeVar("User")
 
 
 class InvalidCredentials(BridgeError):
@@ -28,6 +31,40 @@ class LoginLocked(InvalidCredentials):
             f"Locked out until {until.isoformat(timespec='seconds')} after {reason}: "
             "logins are refused unchecked until then"
         )
+
+
+def checked_login(
+    store: Store,
+    settings: Settings,
+    door: str,
+    name: str,
+    password: str,
+    client_address: str,
+    credentials: Callable[[Tx, str], tuple[User, str] | None],
+    now: datetime,
+) -> tuple[User, str]:
+    """The user ``credentials`` finds by ``name`` and its stored hash, once the password
+    matched behind the login throttle of ``door``; InvalidCredentials (LoginLocked while
+    the throttle refuses unchecked) otherwise. The API users' and the console's logins."""
+    found = None
+    if 0 < len(name) <= 100 and "\x00" not in name:
+        with store.transaction() as tx:
+            found = credentials(tx, name)
+    result = logins.check_password(
+        store,
+        settings,
+        door,
+        name[:100],
+        password,
+        None if found is None else found[1],
+        client_address,
+        now,
+    )
+    if not result.matched or found is None:
+        if result.locked_until is not None:
+            raise LoginLocked(result.reason, result.locked_until, now)
+        raise InvalidCredentials("Wrong username or password")
+    return found
 
 
 # --- companies -----------------------------------------------------------------------------
