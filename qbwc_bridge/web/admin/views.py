@@ -24,7 +24,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from qbwc_bridge import qwc
 from qbwc_bridge.config import Settings
 from qbwc_bridge.domain.company import SETTING_MEANINGS, CompanySettings
-from qbwc_bridge.domain.orders import OrderStatus, Resolution
+from qbwc_bridge.domain.orders import REFNUMBER_CONFLICT, OrderStatus, Resolution
 from qbwc_bridge.domain.posting import MappingKind
 from qbwc_bridge.errors import BridgeError
 from qbwc_bridge.services import admin_users as admin_service
@@ -236,7 +236,14 @@ def create_app(store: Store, settings: Settings) -> Flask:
     def order_page(name: str, number: str, notice: Notice | None = None) -> tuple[str, int]:
         detail = console_service.order(store, name, number)
         status = 200 if notice is None or notice.ok else 409
-        return page("order.html", status, company=detail.company, detail=detail, notice=notice)
+        return page(
+            "order.html",
+            status,
+            company=detail.company,
+            detail=detail,
+            notice=notice,
+            refnumber_conflict=REFNUMBER_CONFLICT,  # only such an error has the resolve form
+        )
 
     @bp.get("/order")
     def order() -> tuple[str, int]:
