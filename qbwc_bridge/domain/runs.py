@@ -173,5 +173,3 @@ class OpenRun:
     expires_at: datetime
     # When the request still waiting for its answer was sent; None when none waits.
     in_flight_since: datetime | None
-    # Has its Web Connector asked for work since the login (an exchange)?
-    asked: bool = False

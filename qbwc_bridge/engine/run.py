@@ -69,10 +69,10 @@ PARSE_ERROR_HRESULT = "0x80040400"
 # How long the Web Connector waits for one callback's answer (about two minutes, by users'
 # reports; docs/web-connector.md): a request older than this is not coming back.
 WEB_CONNECTOR_CALL_TIMEOUT = timedelta(minutes=3)
-# The Web Connector asks for work straight after its login: a run opened this recently and
-# not yet asked is another Web Connector's live session (two PCs with one .qwc), not a
-# session that ended.
-FRESH_LOGIN = timedelta(seconds=30)
+# A Web Connector calls back to back (its login, then each exchange at once), waiting only
+# while QuickBooks works on a request: a run that called this recently is a live session
+# (another Web Connector with the same .qwc), not one that ended.
+LIVE_SESSION = timedelta(seconds=5)
 # A clientVersion belongs to the login that follows it from the same address.
 CLIENT_VERSION_MATCH = timedelta(minutes=10)
 MAX_ATTEMPTS = steps.MAX_RUNS
@@ -181,14 +181,13 @@ class RunEngine:
 
         The Web Connector runs one session per application at a time, so a new login means
         the old session ended — unless a request of it is still with QuickBooks (and not for
-        longer than the Web Connector waits for one), or it logged in moments ago and has yet
-        to ask for work.
+        longer than the Web Connector waits for one), or it called moments ago.
         """
         for open_run in run_store.open_runs(tx, company.id):
             in_flight = open_run.in_flight_since
             if in_flight is not None and now - in_flight < WEB_CONNECTOR_CALL_TIMEOUT:
                 return False
-            if not open_run.asked and now - open_run.created_at < FRESH_LOGIN:
+            if now - open_run.last_seen_at < LIVE_SESSION:
                 return False
             if run_store.close(tx, open_run.id, RunStatus.ABANDONED, now):
                 released = order_store.release_run(tx, open_run.id, now, max_attempts=MAX_ATTEMPTS)

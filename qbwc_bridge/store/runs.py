@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, func, insert, literal_column, select, update
+from sqlalchemy import and_, bindparam, func, insert, literal_column, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.expression import ColumnClause
 
@@ -396,7 +396,6 @@ def open_runs(tx: Tx, company_id: int | None = None) -> list[OpenRun]:
             r.c.last_seen_at,
             r.c.expires_at,
             last_sent,
-            exists().where(x.c.run_id == r.c.id),
         )
         .join(c, c.c.id == r.c.company_id)
         .where(r.c.status == RunStatus.OPEN.value)
@@ -412,11 +411,8 @@ def open_runs(tx: Tx, company_id: int | None = None) -> list[OpenRun]:
             as_utc(last_seen_at),
             as_utc(expires_at),
             as_utc(in_flight),
-            bool(asked),
         )
-        for run_id, name, created_at, last_seen_at, expires_at, in_flight, asked in tx.execute(
-            query
-        )
+        for run_id, name, created_at, last_seen_at, expires_at, in_flight in tx.execute(query)
     ]
 
 

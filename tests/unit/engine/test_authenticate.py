@@ -133,6 +133,8 @@ def test_a_new_login_takes_over_a_run_whose_web_connector_is_gone(
     old = engine.authenticate("acme-user", "acme-password").ticket
     engine.next_request(old, "", r"C:\Books.QBW", "US", 13, 0)
     engine.record_response(old, "", "0x80040408", "QuickBooks was busy")  # answered
+    assert engine.authenticate("acme-user", "acme-password").answer == "busy"  # still calling
+    clock.now += timedelta(seconds=6)  # silent since: gone
     new = engine.authenticate("acme-user", "acme-password")
     assert new.answer == ""
     with pytest.raises(InvalidTicket, match="ended"):
@@ -145,13 +147,13 @@ def test_two_logins_at_once_leave_one_run_and_the_other_busy(
     engine: RunEngine, clock: Clock
 ) -> None:
     """Two Web Connectors with one .qwc: the second login is not taken for the first
-    session's end while that session has yet to ask for work, moments after its login."""
+    session's end while that session calls back to back."""
     first = engine.authenticate("acme-user", "acme-password").ticket
     assert engine.authenticate("acme-user", "acme-password").answer == "busy"
     assert engine.next_request(first, "", r"C:\Books.QBW", "US", 13, 0)  # the first works on
-    # A login that never asked for work and is long silent has gone: a new one takes over.
+    # A login that never asked for work and is silent has gone: a new one takes over.
     stale = engine.authenticate("globex-user", "globex-password").ticket
-    clock.now += timedelta(seconds=31)
+    clock.now += timedelta(seconds=6)
     assert engine.authenticate("globex-user", "globex-password").answer == ""
     with pytest.raises(InvalidTicket, match="ended"):
         engine.next_request(stale, "", r"C:\Books.QBW", "US", 13, 0)
