@@ -43,10 +43,6 @@ def _store(settings: Settings) -> Store:
     return Store.from_url(settings.database_url)
 
 
-
-
-
-
 # --- commands ------------------------------------------------------------------------
 
 
@@ -73,9 +69,7 @@ def cmd_company_add(args: argparse.Namespace, settings: Settings) -> int:
         password = args.password
     else:
         raise BridgeError("Give --password or --password-stdin")
-    company = company_service.add_company(
-        ready_store(settings), args.name, args.username, password
-    )
+    company = company_service.add_company(ready_store(settings), args.name, args.username, password)
     print(f"Added company {company.name!r} (Web Connector user {company.username!r}).")
     print(
         f"Next: {console.invocation()} qwc --company {company.name} "
@@ -94,9 +88,7 @@ def cmd_company_set(args: argparse.Namespace, settings: Settings) -> int:
         raise BridgeError(f"Give the new value of {args.key}{hint}")
     else:
         value = args.value
-    company = company_service.set_company_setting(
-        ready_store(settings), args.name, args.key, value
-    )
+    company = company_service.set_company_setting(ready_store(settings), args.name, args.key, value)
     shown = "(hidden)" if args.key == "password" else getattr(company.settings, args.key)
     print(f"{company.name}: {args.key} = {shown}")
     return 0

@@ -27,8 +27,6 @@ def _secret(args: argparse.Namespace, name: str) -> str:
     return str(value)
 
 
-
-
 def cmd_channel_add(args: argparse.Namespace, settings: Settings) -> int:
     if args.kind == "webhook":
         added = channel_service.add_webhook(
@@ -71,7 +69,9 @@ def cmd_channel_set(args: argparse.Namespace, settings: Settings) -> int:
     value = _secret(args, "value") if args.key == "password" else args.value
     if value is None:
         raise BridgeError(f"Give the new value of {args.key}")
-    changed = channel_service.set_setting(ready_store(settings), settings, args.name, args.key, value)
+    changed = channel_service.set_setting(
+        ready_store(settings), settings, args.name, args.key, value
+    )
     shown = "(sealed)" if args.key == "password" else value
     print(f"{changed.name}: {args.key} = {shown}")
     return 0

@@ -15,10 +15,6 @@ from qbwc_bridge.services import posting as posting_service
 KINDS = [kind.value for kind in MappingKind]
 
 
-
-
-
-
 def cmd_map_set(args: argparse.Namespace, settings: Settings) -> int:
     rule = posting_service.set_mapping(
         ready_store(settings), args.company, args.kind, args.source, args.target

@@ -153,5 +153,5 @@ SETTING_KEYS = (
 
 
 def comma_list(value: str) -> tuple[str, ...]:
-    """"shipped, completed" → ("shipped", "completed"); empty parts dropped."""
+    """ "shipped, completed" → ("shipped", "completed"); empty parts dropped."""
     return tuple(part.strip() for part in value.split(",") if part.strip())

@@ -81,9 +81,12 @@ def customer_name(order: Order, strategy: str) -> str:
         name = fit_name(candidate, FIELD_LIMITS["Name"])
         if name:
             return name
-    number = qb_text(order.order_number).strip() or hashlib.sha1(
-        order.order_number.encode("utf-8", "surrogatepass")
-    ).hexdigest()[:10].upper()
+    number = (
+        qb_text(order.order_number).strip()
+        or hashlib.sha1(order.order_number.encode("utf-8", "surrogatepass"))
+        .hexdigest()[:10]
+        .upper()
+    )
     return fit_name(f"Web order {number}", FIELD_LIMITS["Name"])
 
 

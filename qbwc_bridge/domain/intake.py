@@ -311,9 +311,7 @@ def _order_number(fields: _Fields) -> str:
     return _identifier(fields, "OrderNumber", required=True, compose=True)
 
 
-def _identifier(
-    fields: _Fields, key: str, *, required: bool = False, compose: bool = False
-) -> str:
+def _identifier(fields: _Fields, key: str, *, required: bool = False, compose: bool = False) -> str:
     """An order number or payment reference: a key the queue stores and matches on."""
     value = _text(fields, key, required=required)
     path = fields.path(key)
@@ -678,4 +676,3 @@ def fingerprint_of(canonical: str) -> str:
     if '"ordered_at"' in canonical:
         canonical = _ORDERED_AT.sub("", canonical, count=1)
     return hashlib.sha256(canonical.encode("ascii")).hexdigest()
-

@@ -175,7 +175,9 @@ def parse_time(value: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise BridgeError(f"{value!r} is not an ISO 8601 time (e.g. 2026-12-01T10:00:00Z)") from None
+        raise BridgeError(
+            f"{value!r} is not an ISO 8601 time (e.g. 2026-12-01T10:00:00Z)"
+        ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -250,9 +252,7 @@ def pull(
                 order_statuses=found.order_statuses,
                 store_names=found.store_names,
             ):
-                queued = order_service.enqueue(
-                    store, found.company, page.orders, skip_invalid=True
-                )
+                queued = order_service.enqueue(store, found.company, page.orders, skip_invalid=True)
                 for problem in queued.problems:
                     number = problem.order_number or "(no OrderNumber)"
                     rejected[number].append(f"{problem.field}: {problem.problem}")

@@ -185,7 +185,7 @@ def create_orders(store: Store, settings: Settings, user: ApiUser, items: object
         return problems + [_not_cancelled(number, *refused[number]) for number in refused]
 
     try:
-        order_service.enqueue(store, user.company, live, then=then)
+        order_service.enqueue(store, user.company, live, then=then, connections=remembered)
     except order_service.NothingEnqueued as rejected:
         raise OrdersRejected(rejected.problems) from None
     return RECORDS_INSERTED

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -69,7 +69,11 @@ class EnqueueReport:
 
 
 def _new_order(
-    raw: object, company: Company, report: EnqueueReport, mappings: Mappings = NO_MAPPINGS
+    raw: object,
+    company: Company,
+    report: EnqueueReport,
+    mappings: Mappings = NO_MAPPINGS,
+    connections: Mapping[str, int] | None = None,
 ) -> NewOrder | None:
     order, problems = intake.read_order(raw)
     if order is None:
@@ -82,6 +86,7 @@ def _new_order(
         fingerprint=intake.fingerprint_of(payload),
         txn_kind=mapping.txn_kind(order, company.settings, mappings),
         customer_name=customers.customer_name(order, company.settings.customer_match),
+        user_connection_id=(connections or {}).get(order.order_number),
     )
 
 
@@ -93,13 +98,15 @@ def enqueue(
     skip_invalid: bool = False,
     progress: Callable[[int], None] | None = None,
     then: Callable[[Tx, Company], Iterable[OrderRejected]] | None = None,
+    connections: Mapping[str, int] | None = None,
 ) -> EnqueueReport:
     """Queue JMAUser orders, a chunk at a time, in one transaction.
 
     Without ``skip_invalid`` one invalid order means nothing is queued: the transaction
     rolls back after every problem has been collected. ``then`` does more in the same
     transaction once the orders are queued (the REST API's cancellations); the problems
-    it returns count as the orders' own.
+    it returns count as the orders' own. ``connections`` names the channel (by order
+    number) each order came from, written with it.
     """
     report = EnqueueReport()
     with store.transaction() as tx:
@@ -107,7 +114,11 @@ def enqueue(
         # A channel mapped to a txn-type (the run applies it again when it claims the order).
         txn_types = Mappings.of(posting_store.mapping_rules(tx, found.id, [MappingKind.TXN_TYPE]))
         for chunk in _chunks(items, CHUNK):
-            news = [n for n in (_new_order(raw, found, report, txn_types) for raw in chunk) if n]
+            news = [
+                n
+                for n in (_new_order(raw, found, report, txn_types, connections) for raw in chunk)
+                if n
+            ]
             _record(report, order_store.enqueue(tx, found.id, news, utcnow()))
             if progress:
                 progress(report.seen)

@@ -7,12 +7,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, delete, insert, select, update
+from sqlalchemy import and_, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from qbwc_bridge.errors import BridgeError
 from qbwc_bridge.store import schema
 from qbwc_bridge.store.database import Tx, as_utc
+from qbwc_bridge.store.direct import in_texts
 
 u, t, c, o = schema.api_users, schema.api_tokens, schema.companies, schema.orders
 
@@ -178,15 +179,22 @@ def advance_download_cursor(tx: Tx, api_user_id: int, cursor: int) -> None:
 
 
 def remember_connections(tx: Tx, company_id: int, connections: Mapping[str, int]) -> None:
-    """Note on each order (by number) the UserConnectionId it was sent with."""
-    if not connections:
-        return
-    tx.execute(
-        update(o)
-        .where(and_(o.c.company_id == company_id, o.c.order_number == bindparam("b_number")))
-        .values(user_connection_id=bindparam("b_connection")),
-        [
-            {"b_number": number, "b_connection": connection}
-            for number, connection in connections.items()
-        ],
-    )
+    """Note on each order (by number) the UserConnectionId it was sent with: one statement
+    per connection, touching only the orders that name another (the intake writes it with
+    a new order, so usually none)."""
+    numbers_of: dict[int, list[str]] = {}
+    for number, connection in connections.items():
+        numbers_of.setdefault(connection, []).append(number)
+    for connection, numbers in numbers_of.items():
+        tx.execute(
+            update(o)
+            .where(
+                and_(
+                    o.c.company_id == company_id,
+                    in_texts(o.c.order_number, "b_numbers"),
+                    o.c.user_connection_id.is_distinct_from(connection),
+                )
+            )
+            .values(user_connection_id=connection),
+            {"b_numbers": numbers},
+        )

@@ -7,13 +7,26 @@ import os
 import re
 import select
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, overload
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, exc, make_url
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    bindparam,
+    cast,
+    create_engine,
+    event,
+    exc,
+    func,
+    make_url,
+)
+from sqlalchemy import select as select_
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.pool import QueuePool
 
 from qbwc_bridge.errors import BridgeError, StoreUnavailable
@@ -43,6 +56,30 @@ def insert_into(tx: Tx, table: Table) -> Any:
     spell it so; SQLAlchemy has it in each dialect's own insert)."""
     dialect = postgresql if tx.dialect.name == "postgresql" else sqlite
     return dialect.insert(table)
+
+
+def insert_rows(tx: Tx, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert many short rows (all with the same keys) in one statement.
+
+    On PostgreSQL: one INSERT over ``unnest()`` of an array per column. An executemany
+    runs a statement per row (200 SKU rows of 100 orders took 9 ms, this 2 ms), and a
+    multi-row VALUES has a placeholder per value, too long for the driver's statement cache.
+    Not for long texts: the driver escapes each array element with a regular expression.
+    SQLite's driver runs an executemany without either cost.
+    """
+    if tx.dialect.name != "postgresql":
+        tx.execute(table.insert(), list(rows))
+        return
+    names = list(rows[0])
+    arrays = [
+        cast(
+            bindparam(None, [row[name] for row in rows], type_=ARRAY(table.c[name].type)),
+            ARRAY(table.c[name].type),
+        )
+        for name in names
+    ]
+    source = func.unnest(*arrays).table_valued(*names).render_derived()
+    tx.execute(table.insert().from_select(names, select_(*(source.c[name] for name in names))))
 
 
 def make_engine(url: str) -> Engine:

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, String, TypeDecorator, bindparam, exc
+from sqlalchemy import BigInteger, String, Text, TypeDecorator, bindparam, exc
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
@@ -166,20 +166,24 @@ def _key(dialect: Dialect) -> tuple[str, str]:
 _CURSORS = "qbwc_bridge.direct_cursors"
 
 
-class _IdArray(TypeDecorator[list[int]]):
-    """A list of ids as one parameter: an array on PostgreSQL, JSON text on SQLite."""
+class _ListParameter(TypeDecorator[list[Any]]):
+    """A list of ids or texts as one parameter: an array on PostgreSQL, JSON text on SQLite."""
 
     impl = String
     cache_ok = True
 
+    def __init__(self, texts: bool = False) -> None:
+        super().__init__()
+        self.texts = texts
+
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "postgresql":
-            return dialect.type_descriptor(ARRAY(BigInteger()))
+            return dialect.type_descriptor(ARRAY(Text() if self.texts else BigInteger()))
         return dialect.type_descriptor(String())
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
-        ids = [int(v) for v in value]
-        return ids if dialect.name == "postgresql" else json.dumps(ids)
+        values = [str(v) for v in value] if self.texts else [int(v) for v in value]
+        return values if dialect.name == "postgresql" else json.dumps(values)
 
 
 class _InIds(ColumnElement[bool]):
@@ -189,9 +193,9 @@ class _InIds(ColumnElement[bool]):
     _is_implicitly_boolean = True
     inherit_cache = False  # compiled once by Direct, not through SQLAlchemy's cache
 
-    def __init__(self, column: ColumnElement[Any], name: str) -> None:
+    def __init__(self, column: ColumnElement[Any], name: str, texts: bool = False) -> None:
         self.column = column
-        self.ids = bindparam(name, type_=_IdArray())
+        self.ids = bindparam(name, type_=_ListParameter(texts))
 
 
 def in_ids(column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
@@ -199,6 +203,13 @@ def in_ids(column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
     many ids, where SQLAlchemy's expanding IN renders one per id at every execution (and
     PostgreSQL then sees a new statement for every length)."""
     return _InIds(column, name)
+
+
+def in_texts(column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
+    """``column IN`` the texts given as parameter ``name`` (a list), as ``in_ids``: a
+    hundred order numbers are one parameter, not a statement of a hundred placeholders
+    for the driver to rewrite at every execution."""
+    return _InIds(column, name, texts=True)
 
 
 @compiles(_InIds)

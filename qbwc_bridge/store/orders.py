@@ -24,7 +24,6 @@ from sqlalchemy import (
     delete,
     exists,
     func,
-    insert,
     literal_column,
     or_,
     select,
@@ -49,8 +48,8 @@ from qbwc_bridge.domain.orders import (
 )
 from qbwc_bridge.errors import LeaseLost
 from qbwc_bridge.store import outbox, schema
-from qbwc_bridge.store.database import Tx, insert_into
-from qbwc_bridge.store.direct import Direct, in_ids
+from qbwc_bridge.store.database import Tx, insert_into, insert_rows
+from qbwc_bridge.store.direct import Direct, in_ids, in_texts
 from qbwc_bridge.store.inventory import sku_key
 
 o = schema.orders
@@ -74,6 +73,7 @@ class NewOrder:
     fingerprint: str
     txn_kind: TxnKind
     customer_name: str
+    user_connection_id: int | None = None  # the channel it came from, where the API named one
 
 
 def enqueue(
@@ -92,7 +92,8 @@ def enqueue(
                 o.c.unpost,
                 o.c.summary_id,
                 o.c.summary_memo,
-            ).where(and_(o.c.company_id == company_id, o.c.order_number.in_(numbers)))
+            ).where(and_(o.c.company_id == company_id, in_texts(o.c.order_number, "b_numbers"))),
+            {"b_numbers": numbers},
         )
     }
     outcomes: list[tuple[str, EnqueueOutcome]] = []
@@ -208,6 +209,7 @@ def _insert(tx: Tx, company_id: int, news: list[NewOrder], now: datetime) -> set
             **_order_values(new, now),
             "company_id": company_id,
             "order_number": new.order.order_number,
+            "user_connection_id": new.user_connection_id,
             "attempts": 0,
             "add_sent": False,
             "created_at": now,
@@ -226,7 +228,7 @@ def _insert(tx: Tx, company_id: int, news: list[NewOrder], now: datetime) -> set
         for row in _payment_rows(ids[new.order.order_number], new.order)
     ]
     if payment_rows:
-        tx.execute(insert(p), payment_rows)
+        insert_rows(tx, p, payment_rows)
     sku_rows = [
         row
         for new in news
@@ -234,7 +236,7 @@ def _insert(tx: Tx, company_id: int, news: list[NewOrder], now: datetime) -> set
         for row in _sku_rows(company_id, ids[new.order.order_number], new.order)
     ]
     if sku_rows:
-        tx.execute(insert(os_), sku_rows)
+        insert_rows(tx, os_, sku_rows)
     return set(ids)
 
 
@@ -244,6 +246,12 @@ def _replace(tx: Tx, company_id: int, order_id: int, new: NewOrder, now: datetim
         .where(o.c.id == order_id)
         .values(
             **_order_values(new, now),
+            # A re-send keeps the channel it came from unless it names one.
+            **(
+                {}
+                if new.user_connection_id is None
+                else {"user_connection_id": new.user_connection_id}
+            ),
             attempts=0,
             error=None,
             error_code=None,
@@ -261,11 +269,11 @@ def _replace(tx: Tx, company_id: int, order_id: int, new: NewOrder, now: datetim
     tx.execute(delete(p).where(p.c.order_id == order_id))
     payment_rows = _payment_rows(order_id, new.order)
     if payment_rows:
-        tx.execute(insert(p), payment_rows)
+        insert_rows(tx, p, payment_rows)
     tx.execute(delete(os_).where(os_.c.order_id == order_id))
     sku_rows = _sku_rows(company_id, order_id, new.order)
     if sku_rows:
-        tx.execute(insert(os_), sku_rows)
+        insert_rows(tx, os_, sku_rows)
 
 
 # --- reading ----------------------------------------------------------------------------
@@ -788,11 +796,12 @@ def reinstate(tx: Tx, company_id: int, order_numbers: Sequence[str], now: dateti
         .where(
             and_(
                 o.c.company_id == company_id,
-                o.c.order_number.in_(list(order_numbers)),
+                in_texts(o.c.order_number, "b_numbers"),
                 o.c.status == OrderStatus.CANCELLED.value,
             )
         )
-        .values(status=OrderStatus.PENDING.value, stage=OrderStage.CHECK.value, updated_at=now)
+        .values(status=OrderStatus.PENDING.value, stage=OrderStage.CHECK.value, updated_at=now),
+        {"b_numbers": list(order_numbers)},
     )
     return int(result.rowcount)
 

@@ -29,7 +29,6 @@ ev, o, pu, d, ch = (
 )
 
 
-
 @dataclass(frozen=True, slots=True)
 class Event:
     id: int
@@ -63,7 +62,9 @@ def record_outcomes(tx: Tx, order_ids: Sequence[int], now: datetime) -> None:
     tx.execute(
         insert(ev).from_select(
             ["company_id", "kind", "order_id", "created_at"],
-            select(o.c.company_id, literal(ORDER_OUTCOME), o.c.id, literal(now, ev.c.created_at.type))
+            select(
+                o.c.company_id, literal(ORDER_OUTCOME), o.c.id, literal(now, ev.c.created_at.type)
+            )
             .where(o.c.id.in_(list(order_ids)))
             .order_by(o.c.id),
         )

@@ -473,9 +473,7 @@ admin_sessions = Table(
     "admin_sessions",
     metadata,
     Column("token_hash", LargeBinary(32), primary_key=True),
-    Column(
-        "admin_user_id", Id, ForeignKey("admin_users.id", ondelete="CASCADE"), nullable=False
-    ),
+    Column("admin_user_id", Id, ForeignKey("admin_users.id", ondelete="CASCADE"), nullable=False),
     Column("csrf_token", String(64), nullable=False),
     Column("created_at", Timestamp, nullable=False),
     Column("expires_at", Timestamp, nullable=False),

@@ -852,7 +852,9 @@ def run(args: argparse.Namespace, _settings: Settings) -> int:
     from qbwc_bridge.tools import bench_console
 
     console_rows = 10_000 if args.quick else 100_000
-    steps.append(("console", "admin console", lambda: bench_console.run(console_rows, console_rows)))
+    steps.append(
+        ("console", "admin console", lambda: bench_console.run(console_rows, console_rows))
+    )
     problems: list[str] = []
     chosen = [(key, title, step) for key, title, step in steps if not args.only or key in args.only]
     # Progress on stderr (a bar on a terminal, "== figure" lines elsewhere); each figure's

@@ -57,7 +57,9 @@ def add_command(sub: Any) -> None:
         help="apply the N-th message but lose its response",
     )
     p.add_argument("--unreachable", action="store_true", help="QuickBooks cannot be started")
-    p.add_argument("-q", "--quiet", action="store_true", help="print no line per exchange, only the outcome")
+    p.add_argument(
+        "-q", "--quiet", action="store_true", help="print no line per exchange, only the outcome"
+    )
     p.set_defaults(handler=run)
 
 

@@ -344,6 +344,14 @@ def test_createorders_queues_like_enqueue_and_remembers_the_connection(world: Wo
         ("C1", world.shop),
         ("C2", world.hook),
     ]
+    # Sent again through the other connection, unchanged and changed: each follows it.
+    changed = _order("C2", world.shop, CustomerName="Someone Else")
+    assert api.post("/api/orders/createorders", [_order("C1", world.hook), changed]).ok
+    listed = api.post("/api/orders/list", {"orderBy": "orderNumber", "direction": "asc"}).json()
+    assert [(o["orderNumber"], o["userConnectionId"]) for o in listed["lstAllOrders"]] == [
+        ("C1", world.hook),
+        ("C2", world.shop),
+    ]
 
 
 def test_createorders_is_all_or_nothing_and_names_every_problem(world: World) -> None:
