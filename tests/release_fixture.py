@@ -210,7 +210,9 @@ def build(workdir: Path) -> tuple[Row, dict[str, list[Row]]]:
     acme, globex = copy.deepcopy(ACME), copy.deepcopy(GLOBEX)
 
     for company in (acme, globex):
-        company_service.add_company(store, company["name"], company["username"], company["password"])
+        company_service.add_company(
+            store, company["name"], company["username"], company["password"]
+        )
     acme["api_key"] = company_service.new_api_key(store, "acme")
     for key, value in (("txn_type", "sales_receipt"), ("batch_min", "1"), ("batch_max", "2")):
         company_service.set_company_setting(store, "globex", key, value)

@@ -16,6 +16,7 @@ from qbwc_bridge.domain.inventory import ItemDetails
 from qbwc_bridge.domain.orders import Order, OrderStatus
 from qbwc_bridge.store import schema
 from qbwc_bridge.store.database import Tx, as_utc
+from qbwc_bridge.store.direct import in_ids
 
 o, pu, os_ = schema.orders, schema.product_updates, schema.order_skus
 
@@ -72,16 +73,6 @@ class ListedProduct:
     details: ItemDetails
 
 
-def _contains(tx: Tx, column: Any, text: str) -> ColumnElement[bool]:
-    """``column`` contains ``text``, without case. SQLite's LIKE ignores the case of ASCII
-    letters, as its lower() lowers only those: no lower() per row to pay for there."""
-    if tx.dialect.name == "sqlite":
-        plain: ColumnElement[bool] = column.contains(text.lower(), autoescape=True)
-        return plain
-    folded: ColumnElement[bool] = func.lower(column).contains(text.lower(), autoescape=True)
-    return folded
-
-
 def _order_where(wanted: OrderFilter) -> ColumnElement[bool]:
     # Daily summaries are the bridge's own orders, not one a channel sent.
     where = and_(o.c.company_id == wanted.company_id, o.c.summary_memo.is_(None))
@@ -113,28 +104,44 @@ def _order_count(tx: Tx, wanted: OrderFilter, where: ColumnElement[bool]) -> int
     return int(tx.execute(both).scalar_one())
 
 
+@dataclass(frozen=True, slots=True)
+class _Slice:
+    """Where a page is read from: a page past the middle is read from the other end, in the
+    opposite order (a tie-breaking key makes that order the exact reverse), so no more than
+    half the matching rows are stepped over, however deep the page."""
+
+    offset: int
+    limit: int
+    backwards: bool  # read in the opposite direction to the one asked for
+    from_end: bool  # the rows come back reversed
+
+    @classmethod
+    def of(cls, offset: int, limit: int, total: int, descending: bool) -> _Slice:
+        if offset + limit <= total // 2 or offset >= total:
+            return cls(offset, limit, descending, from_end=False)
+        return cls(max(total - offset - limit, 0), min(limit, total - offset), not descending, True)
+
+    def ordering(self, column: Any, tie: Any) -> list[Any]:
+        return [column.desc(), tie.desc()] if self.backwards else [column, tie]
+
+
 def orders_page(tx: Tx, wanted: OrderFilter) -> tuple[list[ListedOrder], int]:
     """The page of orders ``wanted`` names, and how many orders match in all."""
     where = _order_where(wanted)
     total = _order_count(tx, wanted, where)
-    column = o.c[wanted.sort]
-    # A page past the middle is read from the other end, in the opposite order (the id
-    # breaks ties, so that order is the exact reverse): no more than half the matching
-    # orders are stepped over.
-    offset, backwards = wanted.offset, wanted.descending
-    from_end = offset + wanted.limit > total // 2 and offset < total
-    if from_end:
-        offset, backwards = max(total - offset - wanted.limit, 0), not backwards
-    ordering = [column.desc(), o.c.id.desc()] if backwards else [column, o.c.id]
-    limit = min(wanted.limit, total - wanted.offset) if from_end else wanted.limit
+    part = _Slice.of(wanted.offset, wanted.limit, total, wanted.descending)
     # The page's ids first, then their rows: sorting carries only the sort key and the id,
     # not every matching order's payload (a deep page would sort them all).
     ids = list(
         tx.execute(
-            select(o.c.id).where(where).order_by(*ordering).offset(offset).limit(limit)
+            select(o.c.id)
+            .where(where)
+            .order_by(*part.ordering(o.c[wanted.sort], o.c.id))
+            .offset(part.offset)
+            .limit(part.limit)
         ).scalars()
     )
-    if from_end:
+    if part.from_end:
         ids.reverse()
     if not ids:
         return [], total
@@ -142,7 +149,8 @@ def orders_page(tx: Tx, wanted: OrderFilter) -> tuple[list[ListedOrder], int]:
         select(
             o.c.id, o.c.payload, o.c.status, o.c.qb_txn_id, o.c.qb_ref_number, o.c.error,
             o.c.user_connection_id,
-        ).where(o.c.id.in_(ids))
+        ).where(in_ids(o.c.id, "b_ids")),
+        {"b_ids": ids},
     )  # fmt: skip
     by_id = {row.id: row for row in found}
     rows = [by_id[order_id] for order_id in ids]
@@ -160,30 +168,36 @@ def orders_page(tx: Tx, wanted: OrderFilter) -> tuple[list[ListedOrder], int]:
     ], total
 
 
-def _product_where(tx: Tx, wanted: ProductFilter) -> ColumnElement[bool]:
+def _product_where(wanted: ProductFilter) -> ColumnElement[bool]:
     where = pu.c.company_id == wanted.company_id
     if wanted.search.strip():
-        where = and_(where, _contains(tx, pu.c.sku, wanted.search.strip()))
+        # sku_key: the SKU case-folded (store.inventory.sku_key), so one plain LIKE a row, no
+        # lower(); on PostgreSQL a trigram index finds the rows (revision 0013).
+        text = wanted.search.strip().casefold()
+        where = and_(where, pu.c.sku_key.contains(text, autoescape=True))
     return where
 
 
 def products_page(tx: Tx, wanted: ProductFilter) -> tuple[list[ListedProduct], int]:
     """The page of inventory rows ``wanted`` names, and how many match in all."""
-    where = _product_where(tx, wanted)
+    where = _product_where(wanted)
     total = int(tx.execute(select(func.count()).select_from(pu).where(where)).scalar_one())
-    column = pu.c[wanted.sort]
-    ordering = [column.desc(), pu.c.sku.desc()] if wanted.descending else [column, pu.c.sku]
-    rows = tx.execute(
-        select(
-            pu.c.sku, pu.c.quantity_on_hand, pu.c.quantity_on_order,
-            pu.c.quantity_on_sales_order, pu.c.qb_list_id, pu.c.updated_at, pu.c.name,
-            pu.c.description, pu.c.sales_price, pu.c.average_cost, pu.c.purchase_cost,
+    part = _Slice.of(wanted.offset, wanted.limit, total, wanted.descending)
+    rows = list(
+        tx.execute(
+            select(
+                pu.c.sku, pu.c.quantity_on_hand, pu.c.quantity_on_order,
+                pu.c.quantity_on_sales_order, pu.c.qb_list_id, pu.c.updated_at, pu.c.name,
+                pu.c.description, pu.c.sales_price, pu.c.average_cost, pu.c.purchase_cost,
+            )
+            .where(where)
+            .order_by(*part.ordering(pu.c[wanted.sort], pu.c.sku))
+            .offset(part.offset)
+            .limit(part.limit)
         )
-        .where(where)
-        .order_by(*ordering)
-        .offset(wanted.offset)
-        .limit(wanted.limit)
     )  # fmt: skip
+    if part.from_end:
+        rows.reverse()
     return [
         ListedProduct(
             sku=row.sku,
@@ -208,25 +222,18 @@ def unknown_skus(tx: Tx, company_id: int) -> list[str]:
     """The SKUs of the company's orders not yet in QuickBooks that its inventory rows do
     not list (QuickBooks' names ignore case), sorted.
 
-    One statement over order_skus' index: it steps from one distinct key to the next (a
-    loose index scan, as neither database skips on its own), keeps the keys no inventory row
-    has, and for each of those only finds its first waiting order, so its cost follows the
-    number of distinct SKUs ordered, not the number of orders."""
-    step = select(os_.c.sku_key).where(os_.c.company_id == company_id)
-    first = step.order_by(os_.c.sku_key).limit(1).scalar_subquery()
-    keys = select(first.label("sku_key")).cte("sku_keys", recursive=True)
-    following = (
-        step.where(os_.c.sku_key > keys.c.sku_key).order_by(os_.c.sku_key).limit(1)
-    ).scalar_subquery()
-    keys = keys.union_all(select(following.label("sku_key")).where(keys.c.sku_key.is_not(None)))
-    known = exists().where(and_(pu.c.company_id == company_id, pu.c.sku_key == keys.c.sku_key))
+    It reads the keys the company's orders have named (sku_keys, about one per item sold),
+    keeps those no inventory row has, and for each of those only finds its first waiting
+    order, so its cost follows the number of distinct SKUs ordered, not the orders."""
+    k = schema.sku_keys
+    known = exists().where(and_(pu.c.company_id == company_id, pu.c.sku_key == k.c.sku_key))
     spelled = (
         select(os_.c.sku)
         .join(o, o.c.id == os_.c.order_id)
         .where(
             and_(
                 os_.c.company_id == company_id,
-                os_.c.sku_key == keys.c.sku_key,
+                os_.c.sku_key == k.c.sku_key,
                 o.c.status.in_(_WAITING),
                 o.c.summary_memo.is_(None),
             )
@@ -235,7 +242,7 @@ def unknown_skus(tx: Tx, company_id: int) -> list[str]:
         .limit(1)
         .scalar_subquery()
     )
-    rows = tx.execute(select(spelled).where(and_(keys.c.sku_key.is_not(None), ~known))).scalars()
+    rows = tx.execute(select(spelled).where(and_(k.c.company_id == company_id, ~known))).scalars()
     return sorted(str(sku) for sku in rows if sku is not None)
 
 

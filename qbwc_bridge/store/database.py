@@ -58,8 +58,11 @@ def insert_into(tx: Tx, table: Table) -> Any:
     return dialect.insert(table)
 
 
-def insert_rows(tx: Tx, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert many short rows (all with the same keys) in one statement.
+def insert_rows(
+    tx: Tx, table: Table, rows: Sequence[Mapping[str, Any]], *, skip_existing: bool = False
+) -> None:
+    """Insert many short rows (all with the same keys) in one statement; with
+    ``skip_existing``, those whose key is there already are left out (ON CONFLICT DO NOTHING).
 
     On PostgreSQL: one INSERT over ``unnest()`` of an array per column. An executemany
     runs a statement per row (200 SKU rows of 100 orders took 9 ms, this 2 ms), and a
@@ -67,8 +70,9 @@ def insert_rows(tx: Tx, table: Table, rows: Sequence[Mapping[str, Any]]) -> None
     Not for long texts: the driver escapes each array element with a regular expression.
     SQLite's driver runs an executemany without either cost.
     """
+    statement = insert_into(tx, table)
     if tx.dialect.name != "postgresql":
-        tx.execute(table.insert(), list(rows))
+        tx.execute(statement.on_conflict_do_nothing() if skip_existing else statement, list(rows))
         return
     names = list(rows[0])
     arrays = [
@@ -79,7 +83,8 @@ def insert_rows(tx: Tx, table: Table, rows: Sequence[Mapping[str, Any]]) -> None
         for name in names
     ]
     source = func.unnest(*arrays).table_valued(*names).render_derived()
-    tx.execute(table.insert().from_select(names, select_(*(source.c[name] for name in names))))
+    statement = statement.from_select(names, select_(*(source.c[name] for name in names)))
+    tx.execute(statement.on_conflict_do_nothing() if skip_existing else statement)
 
 
 def make_engine(url: str) -> Engine:

@@ -17,6 +17,7 @@ from sqlalchemy import and_, bindparam, insert, select, update
 from qbwc_bridge.domain.inventory import ItemDetails, ProductUpdate, StockLevel
 from qbwc_bridge.store import outbox, schema
 from qbwc_bridge.store.database import Tx, as_utc
+from qbwc_bridge.store.direct import in_texts
 
 pu = schema.product_updates
 c = schema.companies
@@ -46,7 +47,11 @@ def upsert(tx: Tx, company_id: int, levels: Sequence[StockLevel], now: datetime)
                 pu.c.quantity_on_order,
                 pu.c.quantity_on_sales_order,
                 *(pu.c[name] for name in _DETAILS),
-            ).where(and_(pu.c.company_id == company_id, pu.c.sku.in_(list(latest))))
+            )
+            # The SKUs as one array: the primary key finds them whatever plan PostgreSQL
+            # keeps (a list of 5 000 placeholders once picked a sort index and a filter).
+            .where(and_(pu.c.company_id == company_id, in_texts(pu.c.sku, "b_skus"))),
+            {"b_skus": list(latest)},
         )
     }
     changed = [level for level in latest.values() if _differs(current.get(level.sku), level)]

@@ -197,6 +197,20 @@ def _sku_rows(company_id: int, order_id: int, order: Order) -> list[dict[str, An
     ]
 
 
+def _write_skus(tx: Tx, company_id: int, sku_rows: list[dict[str, Any]]) -> None:
+    """order_skus' rows, and the keys the company's orders had not named before."""
+    if not sku_rows:
+        return
+    insert_rows(tx, os_, sku_rows)
+    keys = sorted({row["sku_key"] for row in sku_rows})  # one lock order for every writer
+    insert_rows(
+        tx,
+        schema.sku_keys,
+        [{"company_id": company_id, "sku_key": key} for key in keys],
+        skip_existing=True,
+    )
+
+
 def _insert(tx: Tx, company_id: int, news: list[NewOrder], now: datetime) -> set[str]:
     """Insert orders whose numbers the company has not queued; the numbers inserted.
 
@@ -235,8 +249,7 @@ def _insert(tx: Tx, company_id: int, news: list[NewOrder], now: datetime) -> set
         if new.order.order_number in ids
         for row in _sku_rows(company_id, ids[new.order.order_number], new.order)
     ]
-    if sku_rows:
-        insert_rows(tx, os_, sku_rows)
+    _write_skus(tx, company_id, sku_rows)
     return set(ids)
 
 
@@ -271,9 +284,7 @@ def _replace(tx: Tx, company_id: int, order_id: int, new: NewOrder, now: datetim
     if payment_rows:
         insert_rows(tx, p, payment_rows)
     tx.execute(delete(os_).where(os_.c.order_id == order_id))
-    sku_rows = _sku_rows(company_id, order_id, new.order)
-    if sku_rows:
-        insert_rows(tx, os_, sku_rows)
+    _write_skus(tx, company_id, _sku_rows(company_id, order_id, new.order))
 
 
 # --- reading ----------------------------------------------------------------------------

@@ -483,3 +483,46 @@ Index("ix_admin_sessions_expires", admin_sessions.c.expires_at)
 # The console's pages of one company's orders, newest first, and its search by customer.
 Index("ix_orders_company", orders.c.company_id, orders.c.id)
 Index("ix_orders_customer", orders.c.company_id, orders.c.customer_name)
+
+
+# --- the Connex lists' sorts and searches (revision 0013) ---------------------------------
+
+# Each SKU key a company's orders have named, once, written with the order (in key order, so
+# concurrent intakes take their locks in one order): products/list's unknownSkusCount reads
+# these (about a thousand) instead of stepping through order_skus a key at a time.
+sku_keys = Table(
+    "sku_keys",
+    metadata,
+    Column("company_id", Id, ForeignKey("companies.id", ondelete="CASCADE"), primary_key=True),
+    Column("sku_key", String(SKU_KEY_CHARS), primary_key=True),
+)
+
+# products/list sorted by any of its columns (domain.connex.PRODUCT_SORTS): an index each, so
+# a page is read in order from one end or the other instead of sorting every row.
+PRODUCT_SORT_COLUMNS = (
+    "quantity_on_hand",
+    "quantity_on_order",
+    "quantity_on_sales_order",
+    "sales_price",
+    "average_cost",
+    "purchase_cost",
+    "updated_at",
+)
+for _name in PRODUCT_SORT_COLUMNS:
+    Index(f"ix_product_updates_by_{_name}", product_updates.c.company_id, product_updates.c[_name])
+
+# searchText on PostgreSQL: trigram indexes (the pg_trgm extension) find the rows that
+# contain a text without reading every row. SQLite has none: its LIKE reads the narrow index.
+POSTGRESQL_ONLY_INDEXES = frozenset({"ix_product_updates_sku_trgm", "ix_orders_search_trgm"})
+Index(
+    "ix_product_updates_sku_trgm",
+    product_updates.c.sku_key,
+    postgresql_using="gin",
+    postgresql_ops={"sku_key": "gin_trgm_ops"},
+).ddl_if(dialect="postgresql")
+Index(
+    "ix_orders_search_trgm",
+    orders.c.search_text,
+    postgresql_using="gin",
+    postgresql_ops={"search_text": "gin_trgm_ops"},
+).ddl_if(dialect="postgresql")

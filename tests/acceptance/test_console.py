@@ -282,7 +282,9 @@ def test_resolve_queues_a_refnumber_conflict_with_the_answer(console: Client, st
     _set_status(store, "C-3", status="error", error="no such item", error_code=3140)
     csrf = logged_in(console)
     # Only a RefNumber conflict offers the two ways out.
-    assert "Resolve: add it anyway" in _text(console.get(f"/admin/order?company={COMPANY}&number=C-1"))
+    assert "Resolve: add it anyway" in _text(
+        console.get(f"/admin/order?company={COMPANY}&number=C-1")
+    )
     assert "Resolve:" not in _text(console.get(f"/admin/order?company={COMPANY}&number=C-3"))
     for number, choice in (("C-1", "duplicate"), ("C-2", "add")):
         answer = console.post(

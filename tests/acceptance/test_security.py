@@ -138,7 +138,9 @@ def test_api_keys_are_hashed_work_only_for_their_company_and_rotate(
         post_orders(base, basic("acme-user", acme_key), [make_order_json(OrderNumber="k")]) == 200
     )
     assert "k" in [o["order_number"] for o in order_service.status(two_companies, "acme")["orders"]]
-    assert order_service.status(two_companies, "globex") == globex_before  # acme's key reached only acme
+    assert (
+        order_service.status(two_companies, "globex") == globex_before
+    )  # acme's key reached only acme
     company_service.new_api_key(two_companies, "acme")
     assert post_orders(base, basic("acme-user", acme_key), [make_order_json()]) == 401
 
@@ -213,7 +215,9 @@ def test_a_refused_login_is_logged_as_refused_with_who_asked(
     soap = intuit_client(f"{base}/qbwc")
     assert list(soap.authenticate("acme-user", "wrong-secret-pw"))[1] == "nvu"
     lines = [r.getMessage() for r in caplog.records if r.name.startswith("qbwc_bridge")]
-    assert any("callback=authenticate" in line and "outcome=login-refused" in line for line in lines)
+    assert any(
+        "callback=authenticate" in line and "outcome=login-refused" in line for line in lines
+    )
     assert not [line for line in lines if "callback=authenticate" in line and "outcome=ok" in line]
     assert any("login refused: user='acme-user' address=127.0.0.1" in line for line in lines)
     assert not [line for line in lines if "wrong-secret-pw" in line]

@@ -136,6 +136,7 @@ def test_simulate_against_a_running_service(
     service: Service, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from qbwc_bridge.services import orders as order_service
+
     orders = json.loads((REPO / "fixtures" / "orders" / "sample-orders.json").read_text())
     order_service.enqueue(service.store, "acme", orders[:3])
     code = main(

@@ -234,7 +234,9 @@ def test_orders_named_by_id_are_found_by_their_keys(store: Store) -> None:
     from qbwc_bridge.store import orders
 
     run_id = _run(store)
-    order_service.enqueue(store, "acme", [make_order_json(OrderNumber=f"A-{n}") for n in range(400)])
+    order_service.enqueue(
+        store, "acme", [make_order_json(OrderNumber=f"A-{n}") for n in range(400)]
+    )
     with store.transaction() as tx:
         tx.exec_driver_sql("ANALYZE orders")  # as at enqueue: no order leased yet
         company_id = store.runs.get(tx, run_id).company_id
@@ -268,7 +270,9 @@ def test_a_run_reads_only_the_orders_it_still_works_on(store: Store) -> None:
     from qbwc_bridge.store import orders, runs
 
     run_id = _run(store)
-    order_service.enqueue(store, "acme", [make_order_json(OrderNumber=f"A-{n}") for n in range(300)])
+    order_service.enqueue(
+        store, "acme", [make_order_json(OrderNumber=f"A-{n}") for n in range(300)]
+    )
     with store.transaction() as tx:
         company_id = store.runs.get(tx, run_id).company_id
         assert store.orders.claim_batch(tx, company_id, run_id, 250, NOW) == 250

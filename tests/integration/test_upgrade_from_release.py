@@ -23,9 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
 from enginedriver import run_once
+from models_diff import schema_diff
 from release_fixture import (
     DATABASE_FILE,
     RELEASE_FILE,
@@ -44,7 +43,6 @@ from qbwc_bridge.services import orders as order_service
 from qbwc_bridge.simulator.demo_company import demo_quickbooks
 from qbwc_bridge.store import Database, Store, upgrade, utcnow
 from qbwc_bridge.store.migrate import current_revision, head_revision
-from qbwc_bridge.store.schema import metadata
 
 RELEASE_DIRS = sorted(path.parent for path in RELEASES.glob(f"*/{RELEASE_FILE}"))
 WAITING = ("pending", "in_progress")
@@ -136,12 +134,6 @@ def released(database_url: str, release: Release) -> Iterator[Store]:
         store.database.dispose()
 
 
-def schema_diff(database: Database) -> list[Any]:
-    with database.engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
-        return list(compare_metadata(context, metadata))
-
-
 def assert_rows_survived(database: Database, release: Release) -> None:
     """Every row of the fixture is there, by primary key, with every value it had."""
     with database.engine.connect() as conn:
@@ -177,10 +169,14 @@ def test_status_and_credentials_survive_the_upgrade(released: Store, release: Re
     settings = Settings(database_url=released.database.url)
     for company in release.companies:
         assert_same_status(order_service.status(released, company["name"]), company["status"])
-        found = company_service.api_login(released, settings, company["username"], company["password"])
+        found = company_service.api_login(
+            released, settings, company["username"], company["password"]
+        )
         assert found.name == company["name"]
         if company.get("api_key"):
-            by_key = company_service.api_login(released, settings, company["username"], company["api_key"])
+            by_key = company_service.api_login(
+                released, settings, company["username"], company["api_key"]
+            )
             assert by_key.name == company["name"]
         with pytest.raises(company_service.InvalidCredentials):
             company_service.api_login(released, settings, company["username"], "not-the-password")

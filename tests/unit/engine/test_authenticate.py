@@ -184,9 +184,7 @@ def test_client_version_answers_go_on_and_the_version_reaches_company_show(
     assert engine.client_version("1.5.0.0", "10.0.0.7") == ""
     engine.authenticate("acme-user", "acme-password", "10.0.0.7")
     assert company_service.show_company(store, "acme")["web_connector_version"] == "1.5.0.0"
-    strict = RunEngine(
-        store, dataclasses.replace(settings, min_web_connector_version="2.1.0.30")
-    )
+    strict = RunEngine(store, dataclasses.replace(settings, min_web_connector_version="2.1.0.30"))
     assert strict.client_version("1.5.0.0").startswith("W:")
 
 
