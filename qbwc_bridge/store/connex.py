@@ -9,7 +9,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, select
+from sqlalchemy import ColumnElement, and_, delete, exists, func, insert, select
 
 from qbwc_bridge.domain import intake
 from qbwc_bridge.domain.inventory import ItemDetails
@@ -91,17 +91,36 @@ def _order_where(wanted: OrderFilter) -> ColumnElement[bool]:
 
 
 def _order_count(tx: Tx, wanted: OrderFilter, where: ColumnElement[bool]) -> int:
-    """How many orders ``where`` matches. Without filters, the company's orders less its
-    daily summaries (each summaries row is one order, written with it, never removed): two
-    counts on narrow indexes instead of a look at every order's summary_memo."""
+    """How many orders ``where`` matches. Without filters, the company's tally of queued
+    orders (store.schema.order_tallies): a sum of a few rows instead of a count of every
+    order."""
     filtered = (wanted.begin, wanted.end, wanted.connection_id) != (None, None, None)
     if filtered or wanted.search.strip():
         return int(tx.execute(select(func.count()).select_from(o).where(where)).scalar_one())
-    s = schema.summaries
-    orders = select(func.count()).select_from(o).where(o.c.company_id == wanted.company_id)
-    summaries = select(func.count()).select_from(s).where(s.c.company_id == wanted.company_id)
-    both = select(orders.scalar_subquery() - summaries.scalar_subquery())
-    return int(tx.execute(both).scalar_one())
+    t = schema.order_tallies
+    rows, total = tx.execute(
+        select(func.count(), func.coalesce(func.sum(t.c.orders), 0)).where(
+            t.c.company_id == wanted.company_id
+        )
+    ).one()
+    if rows > TALLY_ROWS_KEPT:
+        _compact_tally(tx, wanted.company_id)
+    return int(total)
+
+
+# An orders/list call folds the company's tally into one row once it has more rows than this.
+TALLY_ROWS_KEPT = 64
+
+
+def _compact_tally(tx: Tx, company_id: int) -> None:
+    """Replace the company's tally rows by one with their sum. Only rows it deletes are
+    summed: a row an intake adds meanwhile stays, and a concurrent compaction waits, then
+    finds nothing left to delete. Intakes only add rows, so this waits for nothing else."""
+    t = schema.order_tallies
+    deleted = tx.execute(delete(t).where(t.c.company_id == company_id).returning(t.c.orders))
+    total = sum(int(orders) for orders in deleted.scalars())
+    if total:
+        tx.execute(insert(t).values(company_id=company_id, orders=total))
 
 
 @dataclass(frozen=True, slots=True)

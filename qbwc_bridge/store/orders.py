@@ -235,6 +235,8 @@ def _insert(tx: Tx, company_id: int, news: list[NewOrder], now: datetime) -> set
     )
     returned = tx.execute(statement.returning(o.c.id, o.c.order_number), rows)
     ids = {row.order_number: row.id for row in returned}
+    if ids:
+        tx.execute(schema.order_tallies.insert().values(company_id=company_id, orders=len(ids)))
     payment_rows = [
         row
         for new in news

@@ -497,6 +497,18 @@ sku_keys = Table(
     Column("sku_key", String(SKU_KEY_CHARS), primary_key=True),
 )
 
+# How many orders each company's channels have queued (daily summaries are not counted):
+# each intake adds a row, orders/list sums them (compacting them into one now and then)
+# instead of counting 100 000 orders. Orders are never deleted but with their company.
+order_tallies = Table(
+    "order_tallies",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("company_id", Id, ForeignKey("companies.id", ondelete="CASCADE"), nullable=False),
+    Column("orders", BigInteger, nullable=False),
+)
+Index("ix_order_tallies_company", order_tallies.c.company_id)
+
 # products/list sorted by any of its columns (domain.connex.PRODUCT_SORTS): an index each, so
 # a page is read in order from one end or the other instead of sorting every row.
 PRODUCT_SORT_COLUMNS = (

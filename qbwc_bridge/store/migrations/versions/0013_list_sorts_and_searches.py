@@ -1,6 +1,7 @@
 """the Connex-compatible lists' sorts and searches: an index per products/list sort column,
 on PostgreSQL trigram indexes (pg_trgm) for searchText on products and orders, and
-sku_keys (each SKU key a company's orders named, once) for unknownSkusCount
+sku_keys (each SKU key a company's orders named, once) for unknownSkusCount, and
+order_tallies (how many orders each company's channels queued) for the list's total
 
 Revision ID: 0013
 Revises: 0012
@@ -77,6 +78,25 @@ def upgrade() -> None:
         "INSERT INTO sku_keys (company_id, sku_key) "
         "SELECT DISTINCT company_id, sku_key FROM order_skus"
     )
+    op.create_table(
+        "order_tallies",
+        sa.Column("id", Id, autoincrement=True, nullable=False),
+        sa.Column("company_id", Id, nullable=False),
+        sa.Column("orders", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["company_id"],
+            ["companies.id"],
+            name=op.f("fk_order_tallies_company_id_companies"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_order_tallies")),
+    )
+    op.create_index("ix_order_tallies_company", "order_tallies", ["company_id"])
+    # Daily summaries are the bridge's own orders, not counted.
+    op.execute(
+        "INSERT INTO order_tallies (company_id, orders) "
+        "SELECT company_id, count(*) FROM orders WHERE summary_memo IS NULL GROUP BY company_id"
+    )
     for name in PRODUCT_SORT_COLUMNS:
         op.create_index(f"ix_product_updates_by_{name}", "product_updates", ["company_id", name])
     bind = op.get_bind()
@@ -97,4 +117,6 @@ def downgrade() -> None:
             op.execute(f"DROP INDEX IF EXISTS {index}")
     for name in PRODUCT_SORT_COLUMNS:
         op.drop_index(f"ix_product_updates_by_{name}", table_name="product_updates")
+    op.drop_index("ix_order_tallies_company", table_name="order_tallies")
+    op.drop_table("order_tallies")
     op.drop_table("sku_keys")
