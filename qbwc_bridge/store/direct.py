@@ -59,7 +59,35 @@ class Direct:
         """The rows the statement returns, converted as SQLAlchemy would."""
         compiled = self._for(tx.dialect)
         cursor = self._execute(tx, compiled, [params], many=False)
-        rows = cursor.fetchall()
+        return self._converted(tx, compiled, cursor, cursor.fetchall())
+
+    def rows_of_each(self, tx: Tx, params: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        """The rows the statement returns for each of ``params``, in turn.
+
+        Why: a hundred orders in one multi-row INSERT make a statement of 1 500
+        placeholders that the driver rewrites at every call; psycopg sends the short one a
+        hundred times in one pipeline instead (30 ms became 20 ms). sqlite3 has no such
+        executemany; it runs the statement once per parameter set, from its cache.
+        """
+        if not params:
+            return []
+        compiled = self._for(tx.dialect)
+        if tx.dialect.name != "postgresql":
+            found: list[tuple[Any, ...]] = []
+            for one in params:
+                found += self.rows(tx, one)
+            return found
+        cursor = self._execute(tx, compiled, params, many=True, returning=True)
+        rows: list[Any] = []
+        while True:
+            rows += cursor.fetchall()
+            if not cursor.nextset():
+                break
+        return self._converted(tx, compiled, cursor, rows)
+
+    def _converted(
+        self, tx: Tx, compiled: _Compiled, cursor: Any, rows: list[Any]
+    ) -> list[tuple[Any, ...]]:
         processors = self._results.get(_key(tx.dialect))
         if processors is None:
             processors = self._results[_key(tx.dialect)] = tuple(
@@ -86,12 +114,20 @@ class Direct:
         return int(self._execute(tx, compiled, params, many=len(params) > 1).rowcount)
 
     def _execute(
-        self, tx: Tx, compiled: _Compiled, params: Sequence[dict[str, Any]], *, many: bool
+        self,
+        tx: Tx,
+        compiled: _Compiled,
+        params: Sequence[dict[str, Any]],
+        *,
+        many: bool,
+        returning: bool = False,  # psycopg: keep each parameter set's rows (nextset())
     ) -> Any:
         values = [self._bound(compiled, one) for one in params]
         cursor = self._cursor(tx)
         try:
-            if many:
+            if returning:
+                cursor.executemany(compiled.sql, values, returning=True)
+            elif many:
                 cursor.executemany(compiled.sql, values)
             else:
                 cursor.execute(compiled.sql, values[0])

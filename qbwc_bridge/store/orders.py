@@ -30,6 +30,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 
 from qbwc_bridge.domain import intake
 from qbwc_bridge.domain.orders import (
@@ -48,7 +49,7 @@ from qbwc_bridge.domain.orders import (
 )
 from qbwc_bridge.errors import LeaseLost
 from qbwc_bridge.store import outbox, schema
-from qbwc_bridge.store.database import Tx, insert_into, insert_rows
+from qbwc_bridge.store.database import Tx, insert_rows
 from qbwc_bridge.store.direct import Direct, in_ids, in_texts
 from qbwc_bridge.store.inventory import sku_key
 
@@ -211,6 +212,27 @@ def _write_skus(tx: Tx, company_id: int, sku_rows: list[dict[str, Any]]) -> None
     )
 
 
+def _add_order(dialect: Any) -> Direct:
+    """INSERT of one new order, skipped where the company has its number already."""
+    columns = (
+        "fingerprint", "payload", "status", "stage", "txn_kind", "customer_name", "search_text",
+        "order_date", "updated_at", "company_id", "order_number", "user_connection_id",
+        "attempts", "add_sent", "unpost", "created_at",
+    )  # fmt: skip
+    statement = dialect.insert(o).values(
+        {name: bindparam(name, type_=o.c[name].type) for name in columns}
+    )
+    return Direct(
+        statement.on_conflict_do_nothing(
+            index_elements=[o.c.company_id, o.c.order_number]
+        ).returning(o.c.id, o.c.order_number)
+    )
+
+
+_ADD_ORDER_POSTGRESQL = _add_order(postgresql)
+_ADD_ORDER_SQLITE = _add_order(sqlite)
+
+
 def _insert(tx: Tx, company_id: int, news: list[NewOrder], now: datetime) -> set[str]:
     """Insert orders whose numbers the company has not queued; the numbers inserted.
 
@@ -226,15 +248,13 @@ def _insert(tx: Tx, company_id: int, news: list[NewOrder], now: datetime) -> set
             "user_connection_id": new.user_connection_id,
             "attempts": 0,
             "add_sent": False,
+            "unpost": False,
             "created_at": now,
         }
         for new in news
     ]
-    statement = insert_into(tx, o).on_conflict_do_nothing(
-        index_elements=[o.c.company_id, o.c.order_number]
-    )
-    returned = tx.execute(statement.returning(o.c.id, o.c.order_number), rows)
-    ids = {row.order_number: row.id for row in returned}
+    add = _ADD_ORDER_POSTGRESQL if tx.dialect.name == "postgresql" else _ADD_ORDER_SQLITE
+    ids = {number: order_id for order_id, number in add.rows_of_each(tx, rows)}
     if ids:
         tx.execute(schema.order_tallies.insert().values(company_id=company_id, orders=len(ids)))
     payment_rows = [

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from factories import make_order_json
 from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from qbwc_bridge.domain import passwords
@@ -119,6 +120,38 @@ def test_executemany_counts_the_rows_of_every_parameter_set(store: Store) -> Non
         ]
         assert rename.run(tx, many) == 2
         assert tx.execute(select(r.c.country)).scalar_one() == "AU"
+
+
+def test_rows_of_each_parameter_set_come_back_in_turn(store: Store) -> None:
+    """An INSERT … RETURNING run for many parameter sets (psycopg's pipelined executemany,
+    sqlite3's cache): the rows of each set in order, none for a set that inserted nothing,
+    converted as SQLAlchemy converts them, and a driver error as SQLAlchemy's."""
+    run_id = _run(store)
+    dialect = postgresql if store.database.is_postgres else sqlite
+    add = Direct(
+        dialect.insert(x)
+        .values(
+            run_id=bindparam("b_run"),
+            seq=bindparam("b_seq"),
+            request_xml=bindparam("b_xml"),
+            request_map=bindparam("b_map", type_=x.c.request_map.type),
+            sent_at=bindparam("b_now", type_=x.c.sent_at.type),
+        )
+        .on_conflict_do_nothing(index_elements=[x.c.run_id, x.c.seq])
+        .returning(x.c.seq, x.c.sent_at)
+    )
+    sets = [
+        {"b_run": run_id, "b_seq": seq, "b_xml": "<QBXML/>", "b_map": {}, "b_now": NOW}
+        for seq in (1, 2)
+    ]
+    with store.transaction() as tx:
+        assert add.rows_of_each(tx, []) == []
+        first = add.rows_of_each(tx, sets)
+        again = add.rows_of_each(tx, [sets[1], {**sets[0], "b_seq": 3}, sets[0]])
+    assert [seq for seq, _ in first] == [1, 2] and [seq for seq, _ in again] == [3]
+    assert all(sent_at.replace(tzinfo=UTC) == NOW for _, sent_at in first + again)
+    with pytest.raises(IntegrityError), store.transaction() as tx:
+        add.rows_of_each(tx, [{**sets[0], "b_seq": 4}, {**sets[0], "b_seq": None}])
 
 
 def test_driver_errors_are_sqlalchemy_errors(store: Store) -> None:
