@@ -22,13 +22,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import BigInteger, String, Text, TypeDecorator, bindparam, exc
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql import ClauseElement, ColumnElement
+from sqlalchemy.sql import ClauseElement, ColumnElement, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import Boolean, TypeEngine
 
@@ -66,17 +66,17 @@ class Direct:
 
         Why: a hundred orders in one multi-row INSERT make a statement of 1 500
         placeholders that the driver rewrites at every call; psycopg sends the short one a
-        hundred times in one pipeline instead (30 ms became 20 ms). sqlite3 has no such
-        executemany; it runs the statement once per parameter set, from its cache.
+        hundred times in one pipeline instead (30 ms became 20 ms). sqlite3 has no
+        executemany that returns rows, and rewrites nothing: there SQLAlchemy's multi-row
+        statement is the faster (ingest 10 % faster than a statement per order).
         """
         if not params:
             return []
-        compiled = self._for(tx.dialect)
         if tx.dialect.name != "postgresql":
-            found: list[tuple[Any, ...]] = []
-            for one in params:
-                found += self.rows(tx, one)
-            return found
+            return [
+                tuple(row) for row in tx.execute(cast(Executable, self.statement), list(params))
+            ]
+        compiled = self._for(tx.dialect)
         cursor = self._execute(tx, compiled, params, many=True, returning=True)
         rows: list[Any] = []
         while True:
