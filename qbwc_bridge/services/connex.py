@@ -177,10 +177,15 @@ def create_orders(store: Store, settings: Settings, user: ApiUser, items: object
         if number and connection_id is not None and connection_id in known:
             remembered[number] = connection_id
 
-    def then(tx: Tx, company: Company) -> Iterable[OrderRejected]:
+    def then(
+        tx: Tx, company: Company, report: order_service.EnqueueReport
+    ) -> Iterable[OrderRejected]:
         now = utcnow()
-        order_store.reinstate(tx, user.company_id, live_numbers, now)
-        api_user_store.remember_connections(tx, user.company_id, remembered)
+        # An order this call queued is new: not cancelled, and its connection written with it.
+        known = {*report.resent, *cancels}
+        order_store.reinstate(tx, user.company_id, [n for n in live_numbers if n in known], now)
+        connections = {n: c for n, c in remembered.items() if n in known}
+        api_user_store.remember_connections(tx, user.company_id, connections)
         refused = order_store.cancel(tx, user.company_id, cancels, now)
         return problems + [_not_cancelled(number, *refused[number]) for number in refused]
 

@@ -45,6 +45,8 @@ class EnqueueReport:
     unchanged: int = 0
     conflicts: list[str] = field(default_factory=list)
     problems: list[OrderRejected] = field(default_factory=list)
+    # The numbers the company had queued already (updated, unchanged or in conflict).
+    resent: list[str] = field(default_factory=list)
 
     @property
     def seen(self) -> int:
@@ -97,7 +99,7 @@ def enqueue(
     *,
     skip_invalid: bool = False,
     progress: Callable[[int], None] | None = None,
-    then: Callable[[Tx, Company], Iterable[OrderRejected]] | None = None,
+    then: Callable[[Tx, Company, EnqueueReport], Iterable[OrderRejected]] | None = None,
     connections: Mapping[str, int] | None = None,
 ) -> EnqueueReport:
     """Queue JMAUser orders, a chunk at a time, in one transaction.
@@ -123,7 +125,7 @@ def enqueue(
             if progress:
                 progress(report.seen)
         if then is not None:
-            report.problems.extend(then(tx, found))
+            report.problems.extend(then(tx, found, report))
         if report.problems and not skip_invalid:
             raise NothingEnqueued(report.problems)  # rolls the transaction back
         if report.queued:
@@ -135,7 +137,9 @@ def _record(report: EnqueueReport, outcomes: list[tuple[str, EnqueueOutcome]]) -
     for number, outcome in outcomes:
         if outcome is EnqueueOutcome.QUEUED:
             report.queued += 1
-        elif outcome is EnqueueOutcome.UPDATED:
+            continue
+        report.resent.append(number)
+        if outcome is EnqueueOutcome.UPDATED:
             report.updated += 1
         elif outcome is EnqueueOutcome.UNCHANGED:
             report.unchanged += 1
