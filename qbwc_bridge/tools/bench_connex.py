@@ -13,30 +13,26 @@ median, and the slowest is shown beside it.
 
 from __future__ import annotations
 
-import io
 import json
 import statistics
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from wsgiref.util import setup_testing_defaults
 
-from qbwc_bridge.config import Settings
 from qbwc_bridge.domain.channels import ChannelKind, Window
 from qbwc_bridge.domain.inventory import ItemDetails, StockLevel
 from qbwc_bridge.services import api_users as api_user_service
 from qbwc_bridge.services import companies as company_service
 from qbwc_bridge.services import orders as order_service
-from qbwc_bridge.store import Database, Store, upgrade, utcnow
+from qbwc_bridge.store import Store, utcnow
 from qbwc_bridge.store import channels as channel_store
 from qbwc_bridge.store import companies as company_store
 from qbwc_bridge.store import inventory as inventory_store
-from qbwc_bridge.store.schema import metadata
+from qbwc_bridge.tools import inprocess
 from qbwc_bridge.web.app import make_wsgi_app
 
 USER, PASSWORD = "bench-user", "bench-password"
@@ -58,38 +54,14 @@ class Client:
 
     def call(self, path: str, body: object = None, method: str = "POST") -> tuple[int, Any, float]:
         data = b"" if body is None else json.dumps(body).encode()
-        environ: dict[str, Any] = {}
-        setup_testing_defaults(environ)
-        environ.update(
-            {
-                "REQUEST_METHOD": method,
-                "PATH_INFO": path,
-                "CONTENT_TYPE": "application/json",
-                "CONTENT_LENGTH": str(len(data)),
-                "wsgi.input": io.BytesIO(data),
-                "REMOTE_ADDR": "127.0.0.1",
-            }
+        auth = {"HTTP_AUTHORIZATION": f"Bearer {self.token}"} if self.token else {}
+        answer = inprocess.call(
+            self.app, method, path, data, CONTENT_TYPE="application/json", **auth
         )
-        if self.token:
-            environ["HTTP_AUTHORIZATION"] = f"Bearer {self.token}"
-        statuses: list[str] = []
-
-        def start_response(status: str, headers: Any, exc_info: Any = None) -> None:
-            statuses.append(status)
-
-        began = time.perf_counter()
-        answer = self.app(environ, start_response)
-        try:
-            content = b"".join(answer)
-        finally:
-            close = getattr(answer, "close", None)
-            if close is not None:
-                close()
-        milliseconds = (time.perf_counter() - began) * 1000
-        return int(statuses[0].split()[0]), json.loads(content), milliseconds
+        return answer.status, json.loads(answer.content), answer.milliseconds
 
 
-def _order(number: int, connection: int) -> dict[str, Any]:
+def sample_order(number: int, connection: int) -> dict[str, Any]:
     return {
         "ReportingUserId": "0e56eeb0-9c1d-42b3-8a61-4376516718d2",
         "UserConnectionId": connection,
@@ -111,7 +83,7 @@ def _order(number: int, connection: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _products(count: int) -> Iterator[list[StockLevel]]:
+def sample_stock(count: int) -> Iterator[list[StockLevel]]:
     for start in range(0, count, CHUNK):
         yield [
             StockLevel(
@@ -130,22 +102,6 @@ def _products(count: int) -> Iterator[list[StockLevel]]:
             )
             for i in range(start, min(start + CHUNK, count))
         ]
-
-
-@contextmanager
-def _bridge(folder: Path, postgres: str | None) -> Iterator[tuple[Store, Settings]]:
-    url = postgres or f"sqlite:///{folder / 'bench.db'}"
-    database = Database(url)
-    if postgres:  # emptied first, as `bench --postgres` says
-        with database.engine.begin() as conn:
-            metadata.drop_all(conn)
-            conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
-    upgrade(database)
-    store = Store(database)
-    try:
-        yield store, Settings(database_url=url)
-    finally:
-        database.dispose()
 
 
 def _seed(store: Store, orders: int, products: int) -> int:
@@ -170,8 +126,8 @@ def _seed(store: Store, orders: int, products: int) -> int:
             now=now,
         ).id
     api_user_service.add(store, API_USER, "acme", API_PASSWORD)
-    order_service.enqueue(store, "acme", (_order(i, connection) for i in range(orders)))
-    for levels in _products(products):
+    order_service.enqueue(store, "acme", (sample_order(i, connection) for i in range(orders)))
+    for levels in sample_stock(products):
         with store.transaction() as tx:
             inventory_store.upsert(tx, company_id, levels, now)
     return connection
@@ -211,7 +167,7 @@ def run(
 ) -> dict[str, Any]:
     with (
         tempfile.TemporaryDirectory() as folder,
-        _bridge(Path(folder), postgres) as (store, settings),
+        inprocess.bridge(Path(folder), postgres) as (store, settings),
     ):
         began = time.perf_counter()
         connection = _seed(store, orders, products)
@@ -241,7 +197,10 @@ def run(
         client.call("/api/products/list", {})
         first = orders + 1
         batches: list[object] = [
-            [_order(first + n * ORDERS_PER_CALL + i, connection) for i in range(ORDERS_PER_CALL)]
+            [
+                sample_order(first + n * ORDERS_PER_CALL + i, connection)
+                for i in range(ORDERS_PER_CALL)
+            ]
             for n in range(REPEATS)
         ]
         created = _timed(client, "/api/orders/createorders", batches)

@@ -10,26 +10,21 @@ asked for several times; the figure is the median, and the slowest is shown besi
 
 from __future__ import annotations
 
-import io
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
-from wsgiref.util import setup_testing_defaults
 
-from qbwc_bridge.config import Settings
 from qbwc_bridge.services import admin_users as admin_service
 from qbwc_bridge.services import companies as company_service
 from qbwc_bridge.services import orders as order_service
-from qbwc_bridge.store import Database, Store, upgrade, utcnow
+from qbwc_bridge.store import Store, utcnow
 from qbwc_bridge.store import companies as company_store
 from qbwc_bridge.store import inventory as inventory_store
-from qbwc_bridge.tools.bench_connex import _order as connex_order
-from qbwc_bridge.tools.bench_connex import _products
+from qbwc_bridge.tools import inprocess
+from qbwc_bridge.tools.bench_connex import sample_order, sample_stock
 from qbwc_bridge.web.app import make_wsgi_app
 
 ADMIN, ADMIN_PASSWORD = "bench-admin", "bench-admin-password"
@@ -41,7 +36,7 @@ REPEATS = 11
 
 def _order(number: int) -> dict[str, Any]:
     """The Connex benchmark's order (customer "N, Buyer", N = number % 997)."""
-    order = connex_order(number, 0)
+    order = sample_order(number, 0)
     del order["UserConnectionId"]
     return order
 
@@ -56,39 +51,19 @@ class Client:
     def call(
         self, path: str, query: dict[str, str] | None = None, body: bytes = b"", method: str = "GET"
     ) -> tuple[int, dict[str, str], bytes, float]:
-        environ: dict[str, Any] = {}
-        setup_testing_defaults(environ)
-        environ.update(
-            {
-                "REQUEST_METHOD": method,
-                "PATH_INFO": path,
-                "QUERY_STRING": urlencode(query or {}),
-                "CONTENT_TYPE": "application/x-www-form-urlencoded",
-                "CONTENT_LENGTH": str(len(body)),
-                "wsgi.input": io.BytesIO(body),
-                "REMOTE_ADDR": "127.0.0.1",
-                "HTTP_HOST": "127.0.0.1",
-            }
+        answer = inprocess.call(
+            self.app,
+            method,
+            path,
+            body,
+            QUERY_STRING=urlencode(query or {}),
+            CONTENT_TYPE="application/x-www-form-urlencoded",
+            HTTP_HOST="127.0.0.1",
+            **({"HTTP_COOKIE": self.cookie} if self.cookie else {}),
         )
-        if self.cookie:
-            environ["HTTP_COOKIE"] = self.cookie
-        answered: list[tuple[str, list[tuple[str, str]]]] = []
-
-        def start_response(status: str, headers: Any, exc_info: Any = None) -> None:
-            answered.append((status, headers))
-
-        began = time.perf_counter()
-        answer = self.app(environ, start_response)
-        try:
-            content = b"".join(answer)
-        finally:
-            close = getattr(answer, "close", None)
-            if close is not None:
-                close()
-        milliseconds = (time.perf_counter() - began) * 1000
-        status, headers = answered[0]
-        cookies = "; ".join(v.split(";")[0] for k, v in headers if k.lower() == "set-cookie")
-        return int(status.split()[0]), {"cookies": cookies}, content, milliseconds
+        set_cookies = [v for k, v in answer.headers if k.lower() == "set-cookie"]
+        cookies = "; ".join(v.split(";")[0] for v in set_cookies)
+        return answer.status, {"cookies": cookies}, answer.content, answer.milliseconds
 
     def login(self) -> None:
         status, seen, page, _ = self.call("/admin/login")
@@ -101,18 +76,6 @@ class Client:
         self.cookie = seen["cookies"]
 
 
-@contextmanager
-def _bridge(folder: Path) -> Iterator[tuple[Store, Settings]]:
-    url = f"sqlite:///{folder / 'bench.db'}"
-    database = Database(url)
-    upgrade(database)
-    store = Store(database)
-    try:
-        yield store, Settings(database_url=url)
-    finally:
-        database.dispose()
-
-
 def _seed(store: Store, orders: int, products: int) -> None:
     company_service.add_company(store, COMPANY, "bench-user", "bench-password")
     admin_service.add(store, ADMIN, ADMIN_PASSWORD)
@@ -120,7 +83,7 @@ def _seed(store: Store, orders: int, products: int) -> None:
     with store.transaction() as tx:
         company_id = company_store.by_name(tx, COMPANY).id
     now = utcnow()
-    for levels in _products(products):
+    for levels in sample_stock(products):
         with store.transaction() as tx:
             inventory_store.upsert(tx, company_id, levels, now)
 
@@ -149,7 +112,10 @@ def _pages(orders: int) -> dict[str, tuple[str, dict[str, str]]]:
 
 
 def run(orders: int = 100_000, products: int = 100_000) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as folder, _bridge(Path(folder)) as (store, settings):
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        inprocess.bridge(Path(folder)) as (store, settings),
+    ):
         began = time.perf_counter()
         _seed(store, orders, products)
         figures: dict[str, Any] = {
