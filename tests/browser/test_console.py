@@ -115,11 +115,17 @@ def _status(store: Store, number: str) -> str:
 def test_an_operator_fixes_an_errored_order_in_the_console(
     browser: object, bridge: tuple[str, Store], tmp_path: Path
 ) -> None:
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.common.exceptions import (
+        NoSuchElementException,
+        StaleElementReferenceException,
+        WebDriverException,
+    )
     from selenium.webdriver.common.by import By
     from selenium.webdriver.remote.webdriver import WebDriver
-    from selenium.webdriver.remote.webelement import WebElement
-    from selenium.webdriver.support.expected_conditions import staleness_of
+    from selenium.webdriver.support.expected_conditions import (
+        element_to_be_clickable,
+        staleness_of,
+    )
     from selenium.webdriver.support.ui import WebDriverWait
 
     driver: WebDriver = browser  # type: ignore[assignment]
@@ -136,21 +142,36 @@ def test_an_operator_fixes_an_errored_order_in_the_console(
         except (NoSuchElementException, StaleElementReferenceException):
             return ""
 
-    def click(element: WebElement) -> None:
-        """Click, and wait for the next page to replace this one."""
-        page = driver.find_element(By.TAG_NAME, "html")
-        element.click()
-        WebDriverWait(driver, 15).until(staleness_of(page))
+    def loaded() -> None:
         WebDriverWait(driver, 15).until(
             lambda d: d.execute_script("return document.readyState") == "complete"
         )
 
+    def click(by: str, value: str) -> None:
+        """Click what ``by`` and ``value`` find on the loaded page, and wait for the next page
+        to replace it. The element is looked up only once the page has loaded: one found
+        while the browser still swaps documents belongs to neither."""
+        loaded()
+        page = driver.find_element(By.TAG_NAME, "html")
+        WebDriverWait(driver, 15).until(element_to_be_clickable((by, value))).click()
+
+        def replaced(_: object) -> bool:
+            try:
+                return bool(staleness_of(page)(driver))
+            except WebDriverException as error:
+                # Chromium's answer when the old page's node is asked about mid-swap.
+                if "does not belong to the document" in str(error):
+                    return True
+                raise
+
+        WebDriverWait(driver, 15).until(replaced)
+        loaded()
+
     def submit(form_css: str, button_css: str = "button[type=submit]") -> None:
-        form = driver.find_element(By.CSS_SELECTOR, form_css)
-        click(form.find_element(By.CSS_SELECTOR, button_css))
+        click(By.CSS_SELECTOR, f"{form_css} {button_css}")
 
     def link(name: str) -> None:
-        click(driver.find_element(By.LINK_TEXT, name))
+        click(By.LINK_TEXT, name)
 
     order_service.enqueue(
         store,
@@ -182,7 +203,7 @@ def test_an_operator_fixes_an_errored_order_in_the_console(
     link(COMPANY)
     shot("orders")
     assert "B-1" in text() and "B-2" in text()
-    click(driver.find_element(By.CSS_SELECTOR, "p.counts a[href*='status=error']"))
+    click(By.CSS_SELECTOR, "p.counts a[href*='status=error']")
     rows = driver.find_elements(By.CSS_SELECTOR, "table.orders tbody tr")
     assert [r.find_element(By.TAG_NAME, "a").text for r in rows] == ["B-2"]
 
@@ -203,7 +224,7 @@ def test_an_operator_fixes_an_errored_order_in_the_console(
 
     # Retry, a run, and it is synced.
     driver.get(f"{base}/admin/order?company={COMPANY}&number=B-2")
-    click(driver.find_element(By.CSS_SELECTOR, "button[value=retry]"))
+    click(By.CSS_SELECTOR, "button[value=retry]")
     assert "back in the queue" in text()
     assert _status(store, "B-2") == "pending"
     _run(base, fake)
@@ -256,6 +277,6 @@ def test_an_operator_fixes_an_errored_order_in_the_console(
 
     # Log out: the session ends, pages need a login again.
     driver.get(f"{base}/admin/")
-    click(driver.find_element(By.CSS_SELECTOR, "form.logout button"))
+    click(By.CSS_SELECTOR, "form.logout button")
     driver.get(f"{base}/admin/")
     assert "/admin/login" in driver.current_url
