@@ -12,6 +12,7 @@ master, so a stalled client holds one thread, not a process. A callback costs th
 under both (`qbwc-bridge bench --only callbacks`: the same CPU time and median time per
 callback as under sync workers).
 """
+
 from __future__ import annotations
 
 import multiprocessing
@@ -74,4 +75,3 @@ def post_worker_init(worker):  # gunicorn calls it with the worker
 
     wsgi.load()
     gc.freeze()
-

@@ -73,7 +73,7 @@ class ListedProduct:
     details: ItemDetails
 
 
-def _order_where(wanted: OrderFilter) -> ColumnElement[bool]:
+def _order_where(tx: Tx, wanted: OrderFilter) -> ColumnElement[bool]:
     # Daily summaries are the bridge's own orders, not one a channel sent.
     where = and_(o.c.company_id == wanted.company_id, o.c.summary_memo.is_(None))
     if wanted.begin is not None:
@@ -83,11 +83,22 @@ def _order_where(wanted: OrderFilter) -> ColumnElement[bool]:
     if wanted.connection_id is not None:
         where = and_(where, o.c.user_connection_id == wanted.connection_id)
     if wanted.search.strip():
-        text = wanted.search.strip()
-        # The number, QuickBooks' customer name and the sent one, kept in lower case: one
-        # plain LIKE per order, no lower() (store.orders.search_text).
-        where = and_(where, o.c.search_text.contains(text.lower(), autoescape=True))
+        # The number, QuickBooks' customer name and the sent one, kept in lower case
+        # (store.orders.search_text): the search is lowered the same way and compared as is.
+        where = and_(where, _holds(tx, o.c.search_text, wanted.search.strip().lower()))
     return where
+
+
+def _holds(tx: Tx, column: ColumnElement[Any], text: str) -> ColumnElement[bool]:
+    """``column`` contains ``text``, character for character. PostgreSQL: LIKE, which the
+    trigram index serves. SQLite: GLOB, the same test without LIKE's folding of ASCII case
+    at every character, which made counting the matches of 100 000 orders half as slow
+    again (docs/benchmarks.md); its wildcards ``*``, ``?`` and ``[`` stand for themselves
+    as one-character sets."""
+    if tx.dialect.name == "postgresql":
+        return column.contains(text, autoescape=True)
+    literal = "".join(f"[{char}]" if char in "*?[" else char for char in text)
+    return column.op("GLOB", is_comparison=True)(f"*{literal}*")
 
 
 def _order_count(tx: Tx, wanted: OrderFilter, where: ColumnElement[bool]) -> int:
@@ -146,7 +157,7 @@ class _Slice:
 
 def orders_page(tx: Tx, wanted: OrderFilter) -> tuple[list[ListedOrder], int]:
     """The page of orders ``wanted`` names, and how many orders match in all."""
-    where = _order_where(wanted)
+    where = _order_where(tx, wanted)
     total = _order_count(tx, wanted, where)
     part = _Slice.of(wanted.offset, wanted.limit, total, wanted.descending)
     # The page's ids first, then their rows: sorting carries only the sort key and the id,
@@ -196,8 +207,9 @@ def _product_where(tx: Tx, wanted: ProductFilter) -> ColumnElement[bool]:
         # sku_key: the SKU case-folded (store.inventory.sku_key), which a trigram index
         # covers (revision 0013): one plain LIKE, no lower() per row.
         return and_(where, pu.c.sku_key.contains(text.casefold(), autoescape=True))
-    # SQLite's LIKE ignores the case of ASCII letters, as its lower() lowers only those; the
-    # SKU is in the primary key, which the page is read in, so no row is fetched to test it.
+    # SQLite's LIKE ignores the case of ASCII letters only. It reads the SKU in the primary
+    # key, which the page is read in; sku_key would cost a row read per SKU passed over,
+    # half as long again for a search of 100 000 SKUs (docs/benchmarks.md).
     return and_(where, pu.c.sku.contains(text, autoescape=True))
 
 
