@@ -222,7 +222,7 @@ class _ListParameter(TypeDecorator[list[Any]]):
         return values if dialect.name == "postgresql" else json.dumps(values)
 
 
-class _InIds(ColumnElement[bool]):
+class _InList(ColumnElement[bool]):
     type = Boolean()
     # A comparison already: without this, SQLite (no boolean type) would get "(… IN …) = 1",
     # which hides the IN from the planner and scans the table.
@@ -231,30 +231,30 @@ class _InIds(ColumnElement[bool]):
 
     def __init__(self, column: ColumnElement[Any], name: str, texts: bool = False) -> None:
         self.column = column
-        self.ids = bindparam(name, type_=_ListParameter(texts))
+        self.values = bindparam(name, type_=_ListParameter(texts))
 
 
 def in_ids(column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
     """``column IN`` the ids given as parameter ``name`` (a list): one parameter however
     many ids, where SQLAlchemy's expanding IN renders one per id at every execution (and
     PostgreSQL then sees a new statement for every length)."""
-    return _InIds(column, name)
+    return _InList(column, name)
 
 
 def in_texts(column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
     """``column IN`` the texts given as parameter ``name`` (a list), as ``in_ids``: a
     hundred order numbers are one parameter, not a statement of a hundred placeholders
     for the driver to rewrite at every execution."""
-    return _InIds(column, name, texts=True)
+    return _InList(column, name, texts=True)
 
 
-@compiles(_InIds)
-def _in_json(element: _InIds, compiler: SQLCompiler, **kw: Any) -> str:
-    column, ids = compiler.process(element.column, **kw), compiler.process(element.ids, **kw)
-    return f"{column} IN (SELECT value FROM json_each({ids}))"
+@compiles(_InList)
+def _in_json(element: _InList, compiler: SQLCompiler, **kw: Any) -> str:
+    column, values = compiler.process(element.column, **kw), compiler.process(element.values, **kw)
+    return f"{column} IN (SELECT value FROM json_each({values}))"
 
 
-@compiles(_InIds, "postgresql")
-def _in_array(element: _InIds, compiler: SQLCompiler, **kw: Any) -> str:
-    column, ids = compiler.process(element.column, **kw), compiler.process(element.ids, **kw)
-    return f"{column} = ANY ({ids})"
+@compiles(_InList, "postgresql")
+def _in_array(element: _InList, compiler: SQLCompiler, **kw: Any) -> str:
+    column, values = compiler.process(element.column, **kw), compiler.process(element.values, **kw)
+    return f"{column} = ANY ({values})"

@@ -55,8 +55,14 @@ from qbwc_bridge.services import companies as company_service
 from qbwc_bridge.services import orders as order_service
 from qbwc_bridge.simulator.demo_company import PRODUCTS, demo_quickbooks
 from qbwc_bridge.simulator.quickbooks import FakeQuickBooks, LatencyModel
-from qbwc_bridge.store import Database, Store, stats, upgrade
-from qbwc_bridge.tools import bench_channels, bench_export, bench_inventory, bench_parsers
+from qbwc_bridge.store import Store, stats
+from qbwc_bridge.tools import (
+    bench_channels,
+    bench_export,
+    bench_inventory,
+    bench_parsers,
+    inprocess,
+)
 
 SKUS = [name for name in PRODUCTS if ":" not in name]
 
@@ -194,24 +200,6 @@ def order_json(number: int, *, payments: bool = True) -> dict[str, Any]:
     return order
 
 
-@contextmanager
-def fresh_store(postgres: str | None) -> Iterator[tuple[Store, Settings]]:
-    with tempfile.TemporaryDirectory() as folder:
-        url = postgres or f"sqlite:///{Path(folder) / 'bench.db'}"
-        database = Database(url)
-        if postgres:
-            from qbwc_bridge.store.schema import metadata
-
-            with database.engine.begin() as conn:
-                metadata.drop_all(conn)
-                conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
-        upgrade(database)
-        try:
-            yield Store(database), Settings(database_url=url)
-        finally:
-            database.dispose()
-
-
 def _company(store: Store, name: str = "bench") -> None:
     company_service.add_company(store, name, f"{name}-user", "bench-password")
 
@@ -243,7 +231,7 @@ def bench_ingest(count: int, postgres: str | None) -> dict[str, float]:
     for item in raw:
         intake.parse_order(item)
     parse_rate = count / (time.perf_counter() - started)
-    with fresh_store(postgres) as (store, _settings):
+    with inprocess.bridge(postgres) as (store, _settings):
         _company(store)
         started = time.perf_counter()
         report = order_service.enqueue(store, "bench", iter(raw))
@@ -288,7 +276,7 @@ def drive_run(
 
 
 def bench_round_trips(postgres: str | None) -> dict[str, float]:
-    with fresh_store(postgres) as (store, settings):
+    with inprocess.bridge(postgres) as (store, settings):
         _company(store)
         company_service.set_company_setting(store, "bench", "inventory_every_minutes", "100000")
         order_service.enqueue(store, "bench", [order_json(i) for i in range(200)])
@@ -333,7 +321,7 @@ def bench_callbacks(queued: int, postgres: str | None, runs: int = 8) -> dict[st
     """
     from qbwc_bridge.simulator.webconnector import WebConnector
 
-    with fresh_store(postgres) as (store, settings), tempfile.TemporaryDirectory() as folder:
+    with inprocess.bridge(postgres) as (store, settings), tempfile.TemporaryDirectory() as folder:
         _company(store)
         order_service.enqueue(store, "bench", (order_json(i) for i in range(queued)))
         _not_due(store)
@@ -452,7 +440,7 @@ def bench_concurrency(options: LoadOptions, postgres: str | None) -> dict[str, A
     """
     from qbwc_bridge.tools import loadgen
 
-    with fresh_store(postgres) as (store, settings), tempfile.TemporaryDirectory() as folder:
+    with inprocess.bridge(postgres) as (store, settings), tempfile.TemporaryDirectory() as folder:
         _load_companies(store, options)
         log = Path(folder) / "service.log"
         server = _load_server(settings, store, options.workers, postgres, log)

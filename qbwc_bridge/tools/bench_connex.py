@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import json
 import statistics
-import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from qbwc_bridge.domain.channels import ChannelKind, Window
@@ -165,10 +163,7 @@ PRODUCT_PAGES: dict[str, dict[str, Any]] = {
 def run(
     orders: int = 100_000, products: int = 100_000, postgres: str | None = None
 ) -> dict[str, Any]:
-    with (
-        tempfile.TemporaryDirectory() as folder,
-        inprocess.bridge(Path(folder), postgres) as (store, settings),
-    ):
+    with inprocess.bridge(postgres) as (store, settings):
         began = time.perf_counter()
         connection = _seed(store, orders, products)
         seeded = time.perf_counter() - began

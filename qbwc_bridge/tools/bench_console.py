@@ -11,9 +11,7 @@ asked for several times; the figure is the median, and the slowest is shown besi
 from __future__ import annotations
 
 import statistics
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -112,10 +110,7 @@ def _pages(orders: int) -> dict[str, tuple[str, dict[str, str]]]:
 
 
 def run(orders: int = 100_000, products: int = 100_000) -> dict[str, Any]:
-    with (
-        tempfile.TemporaryDirectory() as folder,
-        inprocess.bridge(Path(folder)) as (store, settings),
-    ):
+    with inprocess.bridge() as (store, settings):
         began = time.perf_counter()
         _seed(store, orders, products)
         figures: dict[str, Any] = {

@@ -5,6 +5,7 @@ reads the answer, and one place makes the temporary bridge they measure."""
 from __future__ import annotations
 
 import io
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -59,18 +60,18 @@ def call(app: Any, method: str, path: str, body: bytes, **environ: str) -> Answe
 
 
 @contextmanager
-def bridge(folder: Path, postgres: str | None = None) -> Iterator[tuple[Store, Settings]]:
-    """A migrated store: a SQLite file in ``folder``, or the PostgreSQL database
+def bridge(postgres: str | None = None) -> Iterator[tuple[Store, Settings]]:
+    """A migrated store: a SQLite file in a temporary folder, or the PostgreSQL database
     ``postgres`` names, emptied first (as `bench --postgres` says)."""
-    url = postgres or f"sqlite:///{folder / 'bench.db'}"
-    database = Database(url)
-    if postgres:
-        with database.engine.begin() as conn:
-            metadata.drop_all(conn)
-            conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
-    upgrade(database)
-    store = Store(database)
-    try:
-        yield store, Settings(database_url=url)
-    finally:
-        database.dispose()
+    with tempfile.TemporaryDirectory() as folder:
+        url = postgres or f"sqlite:///{Path(folder) / 'bench.db'}"
+        database = Database(url)
+        if postgres:
+            with database.engine.begin() as conn:
+                metadata.drop_all(conn)
+                conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+        upgrade(database)
+        try:
+            yield Store(database), Settings(database_url=url)
+        finally:
+            database.dispose()

@@ -138,9 +138,8 @@ def test_api_keys_are_hashed_work_only_for_their_company_and_rotate(
         post_orders(base, basic("acme-user", acme_key), [make_order_json(OrderNumber="k")]) == 200
     )
     assert "k" in [o["order_number"] for o in order_service.status(two_companies, "acme")["orders"]]
-    assert (
-        order_service.status(two_companies, "globex") == globex_before
-    )  # acme's key reached only acme
+    # acme's key reached only acme
+    assert order_service.status(two_companies, "globex") == globex_before
     company_service.new_api_key(two_companies, "acme")
     assert post_orders(base, basic("acme-user", acme_key), [make_order_json()]) == 401
 

@@ -64,20 +64,21 @@ def test_rows_come_back_as_sqlalchemy_gives_them(store: Store) -> None:
     assert row[3] is True and row[4] is None and row[6] is None
 
 
+def _exchange_parameters() -> dict[str, Any]:
+    """An exchange's columns as bind parameters, for the INSERTs run directly."""
+    return {
+        "run_id": bindparam("b_run"),
+        "seq": bindparam("b_seq"),
+        "request_xml": bindparam("b_xml"),
+        "request_map": bindparam("b_map", type_=x.c.request_map.type),
+        "sent_at": bindparam("b_now", type_=x.c.sent_at.type),
+    }
+
+
 def test_written_values_match_what_sqlalchemy_writes(store: Store) -> None:
     """A timestamp written directly compares equal to the same instant bound by SQLAlchemy."""
     run_id = _run(store)
-    add = Direct(
-        insert(x)
-        .values(
-            run_id=bindparam("b_run"),
-            seq=bindparam("b_seq"),
-            request_xml=bindparam("b_xml"),
-            request_map=bindparam("b_map", type_=x.c.request_map.type),
-            sent_at=bindparam("b_now", type_=x.c.sent_at.type),
-        )
-        .returning(x.c.id, x.c.sent_at)
-    )
+    add = Direct(insert(x).values(**_exchange_parameters()).returning(x.c.id, x.c.sent_at))
     request_map = {"1": {"k": "InvoiceAdd", "o": 7}}
     with store.transaction() as tx:
         ((exchange_id, sent_at),) = add.rows(
@@ -130,13 +131,7 @@ def test_rows_of_each_parameter_set_come_back_in_turn(store: Store) -> None:
     dialect = postgresql if store.database.is_postgres else sqlite
     add = Direct(
         dialect.insert(x)
-        .values(
-            run_id=bindparam("b_run"),
-            seq=bindparam("b_seq"),
-            request_xml=bindparam("b_xml"),
-            request_map=bindparam("b_map", type_=x.c.request_map.type),
-            sent_at=bindparam("b_now", type_=x.c.sent_at.type),
-        )
+        .values(**_exchange_parameters())
         .on_conflict_do_nothing(index_elements=[x.c.run_id, x.c.seq])
         .returning(x.c.seq, x.c.sent_at)
     )
